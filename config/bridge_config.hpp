@@ -1,0 +1,166 @@
+#pragma once
+// Typed configuration of the bridge, read from an operator's jvb.conf (HOCON)
+// with JVB's defaults for every key that is not set. Plain data: no threads,
+// no sockets. Every field's default is JVB's own (jvb/src/main/resources/
+// reference.conf and jicoco), unless a comment says otherwise.
+#include <chrono>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "common/log.hpp"
+
+namespace jvb::config {
+
+using Millis = std::chrono::milliseconds;
+
+// Where a value came from, for error messages ("jvb.conf:12").
+struct Origin {
+  std::string file;  // empty for built-in defaults
+  int line = 0;      // 0 when unknown
+  std::string describe() const;
+};
+
+// One videobridge.apis.xmpp-client.configs.<id> block (jicoco MucClientConfiguration).
+struct XmppClientConfig {
+  std::string id;        // the block's name, e.g. "tech"
+  std::string hostname;  // HOSTNAME (required)
+  int port = 5222;       // PORT
+  std::string domain;    // DOMAIN, defaults to HOSTNAME
+  std::string username;  // USERNAME (required)
+  std::string password;  // PASSWORD (required)
+  std::vector<std::string> mucJids;  // MUC_JIDS, comma-separated in the file (required)
+  std::string mucNickname;           // MUC_NICKNAME (required)
+  bool disableCertificateVerification = false;  // DISABLE_CERTIFICATE_VERIFICATION
+  // SECURITY_MODE: "required" | "ifpossible" | "disabled". Default "required",
+  // "ifpossible" when HOSTNAME is localhost / 127.0.0.1 / ::1 (as jicoco).
+  std::string securityMode = "required";
+  std::string iqHandlerMode = "sync";  // IQ_HANDLER_MODE
+  Origin origin;                       // where the block starts
+};
+
+// ice4j.harvest.mapping.static-mappings entry.
+struct StaticMapping {
+  std::string localAddress;
+  std::string publicAddress;
+  std::optional<int> localPort;
+  std::optional<int> publicPort;
+  std::string name;
+};
+
+struct HttpServerConfig {
+  std::string host;
+  int port = -1;     // -1 disables the server
+  int tlsPort = -1;  // parsed for compatibility; TLS is not served (a proxy terminates it)
+};
+
+struct BridgeConfig {
+  // videobridge.apis.xmpp-client
+  std::vector<XmppClientConfig> xmppClients;
+  Millis presenceInterval{5000};  // presence-interval, defaults to stats.interval
+
+  // videobridge.ice
+  int iceUdpPort = 10000;                 // videobridge.ice.udp.port
+  std::string iceBindAddress = "0.0.0.0";  // videobridge.ice.udp.bind-address (not in JVB:rc; the seed sets it)
+  bool advertisePrivateCandidates = true;  // videobridge.ice.advertise-private-candidates
+  std::vector<StaticMapping> staticMappings;  // ice4j.harvest.mapping.static-mappings
+  std::vector<std::string> stunAddresses;     // ice4j.harvest.mapping.stun.addresses
+
+  // videobridge.http-servers
+  HttpServerConfig httpPrivate{"127.0.0.1", 8080, 8443};
+  HttpServerConfig httpPublic{"0.0.0.0", -1, -1};
+
+  // videobridge.rest / apis.rest
+  bool restApiEnabled = false;  // videobridge.apis.rest.enabled: gates /colibri/stats, /colibri/*
+  bool restHealthEnabled = true;   // videobridge.rest.health.enabled
+  bool restVersionEnabled = true;  // videobridge.rest.version.enabled
+  bool restDrainEnabled = true;    // videobridge.rest.drain.enabled
+  bool restShutdownEnabled = false;  // videobridge.rest.shutdown.enabled
+
+  // videobridge.websockets
+  bool websocketsEnabled = false;      // enabled
+  std::string websocketsDomain;        // domain, e.g. "meet.example.com:443"
+  bool websocketsTls = true;           // tls
+  std::string websocketsServerId = "default-id";  // server-id
+
+  // videobridge.loudest
+  bool routeLoudestOnly = false;
+  int numLoudest = 3;
+  bool alwaysRouteDominant = true;
+  Millis energyExpireTime{150};
+  int energyAlphaPct = 50;
+
+  // videobridge.stats
+  bool statsEnabled = true;
+  Millis statsInterval{5000};
+
+  // videobridge.health
+  Millis healthInterval{60000};
+  Millis healthTimeout{90000};
+  // max-check-duration: the media loop counts as stuck when it has not run
+  // for this long (JVB: a health check taking longer than this fails).
+  Millis healthMaxCheckDuration{3000};
+
+  // videobridge.shutdown
+  Millis gracefulShutdownMaxDuration{24 * 3600 * 1000};
+  Millis shuttingDownDelay{60000};
+  int gracefulShutdownMinParticipants = 0;
+
+  // misc
+  bool initialDrainMode = false;  // videobridge.initial-drain-mode
+  std::string region;             // videobridge.relay.region, or videobridge.region
+  bool relayEnabled = false;      // videobridge.relay.enabled
+  std::string relayId;            // videobridge.relay.relay-id
+  std::string release;            // videobridge.version.release
+  bool videoEnabled = true;       // videobridge.video.enabled (audio-only bridge: informational)
+
+  // Not a JVB key: set by --log-level, or jvb-audio.log-level in the file.
+  log::Level logLevel = log::Level::kInfo;
+
+  // The file this configuration was read from (empty: built-in defaults).
+  std::string sourceFile;
+};
+
+// A configuration problem that stops start-up. what() reads
+// "<file>:<line>: <key>: <message>" (line omitted when unknown).
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(std::string file, int line, std::string key, std::string message);
+  const std::string& file() const { return file_; }
+  int line() const { return line_; }
+  const std::string& key() const { return key_; }
+  const std::string& message() const { return message_; }
+
+ private:
+  std::string file_;
+  int line_;
+  std::string key_;
+  std::string message_;
+};
+
+// Reads a jvb.conf. Throws ConfigError on unreadable files, syntax errors,
+// wrong types and invalid values. Unknown keys are logged once each (warn)
+// and otherwise ignored.
+BridgeConfig loadFile(const std::string& path);
+// Same, from text in memory; `name` is used as the file name in messages.
+BridgeConfig loadString(const std::string& text, const std::string& name);
+
+// Command line ------------------------------------------------------------------
+struct CommandLine {
+  std::optional<std::string> configFile;  // --config FILE (or --config=FILE)
+  std::optional<log::Level> logLevel;     // --log-level LEVEL
+  bool help = false;                      // --help / -h
+  bool version = false;                   // --version / -V
+};
+
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Throws UsageError for unknown flags, missing arguments and bad levels.
+CommandLine parseCommandLine(int argc, const char* const* argv);
+std::string usageText(const std::string& program);
+
+}  // namespace jvb::config
