@@ -35,7 +35,7 @@ else()
   set(JVB_SRTP_PREFIX ${CMAKE_BINARY_DIR}/_deps/libsrtp2)
   if(NOT EXISTS ${JVB_SRTP_PREFIX}/lib/libsrtp2.a)
     message(STATUS "libsrtp2: building Debian's source package with OpenSSL into ${JVB_SRTP_PREFIX}")
-    execute_process(COMMAND ${CMAKE_SOURCE_DIR}/scripts/build-libsrtp2.sh ${JVB_SRTP_PREFIX}
+    execute_process(COMMAND ${CMAKE_CURRENT_LIST_DIR}/../scripts/build-libsrtp2.sh ${JVB_SRTP_PREFIX}
                     RESULT_VARIABLE srtp_rc)
     if(NOT srtp_rc EQUAL 0)
       message(FATAL_ERROR "building libsrtp2 failed (run scripts/install-deps.sh, or -DJVB_SYSTEM_SRTP=ON)")

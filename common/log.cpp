@@ -16,21 +16,31 @@ namespace {
 std::atomic<Sink> gSink{nullptr};
 }  // namespace
 
-void setLevel(Level level) { gLevel.store(static_cast<int>(level), std::memory_order_relaxed); }
+void setLevel(Level level) {
+  gLevel.store(static_cast<int>(level), std::memory_order_relaxed);
+}
 
-Level level() { return static_cast<Level>(gLevel.load(std::memory_order_relaxed)); }
+Level level() {
+  return static_cast<Level>(gLevel.load(std::memory_order_relaxed));
+}
 
 std::optional<Level> parseLevel(std::string_view name) {
   std::string lower;
   for (char c : name) {
     lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
   }
-  if (lower == "trace" || lower == "all" || lower == "finest") return Level::kTrace;
-  if (lower == "debug" || lower == "fine") return Level::kDebug;
-  if (lower == "info") return Level::kInfo;
-  if (lower == "warn" || lower == "warning") return Level::kWarn;
-  if (lower == "error" || lower == "severe") return Level::kError;
-  if (lower == "off") return Level::kOff;
+  if (lower == "trace" || lower == "all" || lower == "finest")
+    return Level::kTrace;
+  if (lower == "debug" || lower == "fine")
+    return Level::kDebug;
+  if (lower == "info")
+    return Level::kInfo;
+  if (lower == "warn" || lower == "warning")
+    return Level::kWarn;
+  if (lower == "error" || lower == "severe")
+    return Level::kError;
+  if (lower == "off")
+    return Level::kOff;
   return std::nullopt;
 }
 
@@ -52,7 +62,9 @@ std::string_view levelName(Level l) {
   return "?";
 }
 
-void setSink(Sink sink) { gSink.store(sink); }
+void setSink(Sink sink) {
+  gSink.store(sink);
+}
 
 void write(Level level, std::string_view component, std::string_view message) {
   using namespace std::chrono;
@@ -66,8 +78,8 @@ void write(Level level, std::string_view component, std::string_view message) {
 
   std::string line;
   line.reserve(64 + message.size());
-  fmt::format_to(std::back_inserter(line), "{}.{:03}Z {:<5} [{}] ", ts.data(), ms,
-                 levelName(level), component);
+  fmt::format_to(std::back_inserter(line), "{}.{:03}Z {:<5} [{}] ", ts.data(), ms, levelName(level),
+                 component);
   for (char c : message) {
     if (c == '\n') {
       line += "\\n";
@@ -88,7 +100,8 @@ void write(Level level, std::string_view component, std::string_view message) {
   size_t left = line.size();
   while (left > 0) {
     const ssize_t n = ::write(STDERR_FILENO, p, left);
-    if (n <= 0) break;
+    if (n <= 0)
+      break;
     p += n;
     left -= static_cast<size_t>(n);
   }

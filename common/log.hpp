@@ -37,11 +37,11 @@ void setSink(Sink sink);
 
 }  // namespace jvb::log
 
-#define JVB_LOG(lvl, component, ...)                                              \
-  do {                                                                            \
-    if (::jvb::log::enabled(lvl)) {                                               \
-      ::jvb::log::write(lvl, component, ::fmt::format(__VA_ARGS__));              \
-    }                                                                             \
+#define JVB_LOG(lvl, component, ...)                                 \
+  do {                                                               \
+    if (::jvb::log::enabled(lvl)) {                                  \
+      ::jvb::log::write(lvl, component, ::fmt::format(__VA_ARGS__)); \
+    }                                                                \
   } while (0)
 #define LOG_TRACE(component, ...) JVB_LOG(::jvb::log::Level::kTrace, component, __VA_ARGS__)
 #define LOG_DEBUG(component, ...) JVB_LOG(::jvb::log::Level::kDebug, component, __VA_ARGS__)

@@ -1,0 +1,185 @@
+// jvb-audio: the process. Reads the configuration, starts the media thread
+// (UDP media port) and runs the control loop (HTTP, and XMPP with the control
+// plane issue) on the main thread until SIGINT/SIGTERM.
+#include <systemd/sd-daemon.h>
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "bridge/bridge_state.hpp"
+#include "bridge/control_loop.hpp"
+#include "bridge/media_loop.hpp"
+#include "bridge/stats.hpp"
+#include "common/log.hpp"
+#include "common/version_info.hpp"
+#include "config/bridge_config.hpp"
+#include "http/http_server.hpp"
+
+namespace {
+
+// sysexits.h values, so supervisors can tell a bad config from a crash.
+constexpr int kExitUsage = 64;
+constexpr int kExitConfig = 78;
+constexpr int kExitUnavailable = 69;
+
+using namespace jvb;
+
+http::Handlers makeHandlers(const config::BridgeConfig& cfg, bridge::MediaLoop& media,
+                            bridge::BridgeState& state, bridge::StatsCollector& stats) {
+  http::Handlers h;
+  h.health = [&cfg, &media, &state] {
+    const auto verdict = bridge::evaluateHealth(media, cfg.healthMaxCheckDuration);
+    http::HealthReport r;
+    r.healthy = verdict.healthy;
+    r.reason = verdict.reason;
+    r.details = {
+        {"media_loop", {{"alive", verdict.healthy}, {"heartbeat_age_ms", verdict.heartbeatAgeMs}}},
+        {"xmpp",
+         {{"muc_clients_configured", state.mucClientsConfigured.load()},
+          {"muc_clients_connected", state.mucClientsConnected.load()},
+          {"mucs_configured", state.mucsConfigured.load()},
+          {"mucs_joined", state.mucsJoined.load()}}},
+    };
+    return r;
+  };
+  h.stats = [&cfg, &media, &stats] {
+    return stats.snapshot(bridge::evaluateHealth(media, cfg.healthMaxCheckDuration));
+  };
+  h.drain = [&state] { return state.drain(); };
+  h.setDrain = [&state](bool on) {
+    state.setDrain(on);
+    LOG_INFO("bridge", "drain mode {}", on ? "enabled" : "disabled");
+  };
+  // REST shutdown arrives with the graceful-shutdown work of the XMPP issue;
+  // until then it is refused (503), not faked.
+  h.shutdown = [](bool) { return false; };
+  return h;
+}
+
+void scheduleStats(boost::asio::steady_timer& timer, std::chrono::milliseconds interval,
+                   bridge::StatsCollector& stats) {
+  timer.expires_after(interval);
+  timer.async_wait([&timer, interval, &stats](const boost::system::error_code& ec) {
+    if (ec) {
+      return;
+    }
+    stats.sample();
+    scheduleStats(timer, interval, stats);
+  });
+}
+
+int run(const config::BridgeConfig& cfg) {
+  const auto& v = versionInfo();
+  LOG_INFO("main", "{} {} starting (config: {})", v.name, v.version,
+           cfg.sourceFile.empty() ? "built-in defaults" : cfg.sourceFile);
+
+  bridge::BridgeState state(cfg.initialDrainMode);
+  state.mucClientsConfigured.store(static_cast<int>(cfg.xmppClients.size()));
+  int mucs = 0;
+  for (const auto& c : cfg.xmppClients) {
+    mucs += static_cast<int>(c.mucJids.size());
+  }
+  state.mucsConfigured.store(mucs);
+
+  bridge::MediaLoop media(cfg);
+  try {
+    media.start();
+  } catch (const std::exception& e) {
+    LOG_ERROR("main", "cannot open the media port: {}", e.what());
+    return kExitUnavailable;
+  }
+
+  bridge::ControlLoop control;
+  bridge::StatsCollector stats(cfg, media, state);
+  http::RestOptions rest;
+  rest.apiEnabled = cfg.restApiEnabled;
+  rest.healthEnabled = cfg.restHealthEnabled;
+  rest.versionEnabled = cfg.restVersionEnabled;
+  rest.drainEnabled = cfg.restDrainEnabled;
+  rest.shutdownEnabled = cfg.restShutdownEnabled;
+  auto router = std::make_shared<const http::Router>(rest, makeHandlers(cfg, media, state, stats));
+
+  std::unique_ptr<http::HttpServer> privateHttp;
+  if (cfg.httpPrivate.port > 0) {
+    privateHttp =
+        std::make_unique<http::HttpServer>(control.context(), cfg.httpPrivate.host,
+                                           static_cast<uint16_t>(cfg.httpPrivate.port), router);
+    try {
+      privateHttp->start();
+    } catch (const std::exception& e) {
+      LOG_ERROR("main", "cannot open the private HTTP server: {}", e.what());
+      media.stop();
+      return kExitUnavailable;
+    }
+  }
+
+  boost::asio::steady_timer statsTimer(control.context());
+  scheduleStats(statsTimer, cfg.statsInterval, stats);
+
+  int exitCode = 0;
+  boost::asio::signal_set signals(control.context(), SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (ec) {
+      return;
+    }
+    LOG_INFO("main", "signal {} received: shutting down", signo == SIGINT ? "SIGINT" : "SIGTERM");
+    sd_notify(0, "STOPPING=1");
+    statsTimer.cancel();
+    if (privateHttp) {
+      privateHttp->stop();
+    }
+    media.stop();
+    control.stop();
+  });
+
+  sd_notify(0, "READY=1");
+  LOG_INFO("main", "ready: media udp port {}, private http {}", media.udpPort(),
+           privateHttp ? fmt::format("{}:{}", cfg.httpPrivate.host, privateHttp->port())
+                       : std::string("disabled"));
+  control.runHere();
+  media.stop();
+  LOG_INFO("main", "stopped");
+  return exitCode;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace jvb;
+  config::CommandLine cli;
+  try {
+    cli = config::parseCommandLine(argc, argv);
+  } catch (const config::UsageError& e) {
+    std::cerr << "jvb-audio: " << e.what() << "\n\n" << config::usageText(argv[0]);
+    return kExitUsage;
+  }
+  if (cli.help) {
+    std::cout << config::usageText(argv[0]);
+    return 0;
+  }
+  if (cli.version) {
+    const auto& v = versionInfo();
+    std::cout << v.name << " " << v.version << " (" << v.os << ")\n";
+    return 0;
+  }
+  if (cli.logLevel) {
+    log::setLevel(*cli.logLevel);  // early, so config warnings obey it
+  }
+
+  config::BridgeConfig cfg;
+  try {
+    if (cli.configFile) {
+      cfg = config::loadFile(*cli.configFile);
+    }
+  } catch (const config::ConfigError& e) {
+    LOG_ERROR("config", "{}", e.what());
+    std::fprintf(stderr, "jvb-audio: configuration error: %s\n", e.what());
+    return kExitConfig;
+  }
+  log::setLevel(cli.logLevel ? *cli.logLevel : cfg.logLevel);
+  return run(cfg);
+}

@@ -1,0 +1,99 @@
+#include "bridge/media_loop.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "common/log.hpp"
+
+namespace jvb::bridge {
+
+namespace asio = boost::asio;
+
+MediaLoop::MediaLoop(const config::BridgeConfig& cfg) : cfg_(cfg) {}
+
+MediaLoop::~MediaLoop() {
+  stop();
+}
+
+void MediaLoop::start() {
+  port_ = std::make_unique<ice::UdpPort>(
+      io_, cfg_.iceBindAddress, static_cast<uint16_t>(cfg_.iceUdpPort),
+      [this](std::span<const uint8_t> d, const ice::UdpPort::Endpoint& from) {
+        onDatagram(d, from);
+      });
+  port_->start();  // throws with address:port when it cannot bind
+  udpPort_.store(port_->port());
+  heartbeatTimer_ = std::make_unique<asio::steady_timer>(io_);
+  heartbeatNs_.store(Clock::now().time_since_epoch().count());
+  armHeartbeat();
+  running_.store(true);
+  thread_ = std::thread([this] { run(); });
+}
+
+void MediaLoop::run() {
+  pthread_setname_np(pthread_self(), "jvb-media");
+  auto guard = asio::make_work_guard(io_);
+  while (!io_.stopped()) {
+    try {
+      io_.run();
+    } catch (const std::exception& e) {
+      // A failing handler must not take the media of every other endpoint
+      // down with it: count, log and keep serving.
+      counters_.handlerErrors.fetch_add(1, std::memory_order_relaxed);
+      LOG_ERROR("media", "media loop handler failed: {}", e.what());
+    }
+  }
+  LOG_DEBUG("media", "media loop exited");
+}
+
+void MediaLoop::stop() {
+  if (!running_.exchange(false)) {
+    return;
+  }
+  io_.stop();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+  // The thread is gone: the sockets can be closed from here.
+  heartbeatTimer_.reset();
+  if (port_) {
+    port_->close();
+  }
+  LOG_INFO("media", "media loop stopped");
+}
+
+bool MediaLoop::post(std::function<void()> command) {
+  if (!running_.load()) {
+    return false;
+  }
+  asio::post(io_, std::move(command));
+  return true;
+}
+
+MediaLoop::Clock::time_point MediaLoop::lastHeartbeat() const {
+  return Clock::time_point(Clock::duration(heartbeatNs_.load(std::memory_order_relaxed)));
+}
+
+void MediaLoop::armHeartbeat() {
+  heartbeatTimer_->expires_after(kHeartbeat);
+  heartbeatTimer_->async_wait([this](const boost::system::error_code& ec) {
+    if (ec) {
+      return;
+    }
+    heartbeatNs_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+    armHeartbeat();
+  });
+}
+
+void MediaLoop::onDatagram(std::span<const uint8_t> datagram, const ice::UdpPort::Endpoint&) {
+  counters_.packetsReceived.fetch_add(1, std::memory_order_relaxed);
+  counters_.bytesReceived.fetch_add(datagram.size(), std::memory_order_relaxed);
+  // No endpoint owns any 5-tuple yet (endpoints arrive with Colibri2): every
+  // datagram comes from an unknown source, creates no state and is counted
+  // by class.
+  const auto kind = rtp::classify(datagram);
+  counters_.droppedUnknownSource[static_cast<size_t>(kind)].fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace jvb::bridge

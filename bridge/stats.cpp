@@ -1,0 +1,186 @@
+#include "bridge/stats.hpp"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "common/version_info.hpp"
+
+namespace jvb::bridge {
+
+std::optional<double> CpuUsage::sample() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  std::array<uint64_t, 8> v{};  // user nice system idle iowait irq softirq steal
+  if (!(in >> cpu) || cpu != "cpu") {
+    return std::nullopt;
+  }
+  for (auto& x : v) {
+    if (!(in >> x)) {
+      return std::nullopt;
+    }
+  }
+  const uint64_t idle = v[3] + v[4];
+  uint64_t total = 0;
+  for (auto x : v) {
+    total += x;
+  }
+  const uint64_t busy = total - idle;
+  std::optional<double> out;
+  if (primed_ && total > lastTotal_) {
+    out = static_cast<double>(busy - lastBusy_) / static_cast<double>(total - lastTotal_);
+  }
+  lastBusy_ = busy;
+  lastTotal_ = total;
+  primed_ = true;
+  return out;
+}
+
+StatsCollector::StatsCollector(const config::BridgeConfig& cfg, const MediaLoop& media,
+                               const BridgeState& state)
+    : cfg_(cfg), media_(media), state_(state), lastSample_(std::chrono::steady_clock::now()) {
+  cpu_.sample();  // prime, so the first real sample has a baseline
+}
+
+void StatsCollector::sample() {
+  const auto now = std::chrono::steady_clock::now();
+  const double secs = std::chrono::duration<double>(now - lastSample_).count();
+  const auto& c = media_.counters();
+  const uint64_t bytesIn = c.bytesReceived.load(std::memory_order_relaxed);
+  const uint64_t bytesOut = c.bytesSent.load(std::memory_order_relaxed);
+  const uint64_t pktsIn = c.packetsReceived.load(std::memory_order_relaxed);
+  const uint64_t pktsOut = c.packetsSent.load(std::memory_order_relaxed);
+  if (secs > 0.0) {
+    bitRateDownloadKbps_ = static_cast<double>(bytesIn - lastBytesIn_) * 8.0 / 1000.0 / secs;
+    bitRateUploadKbps_ = static_cast<double>(bytesOut - lastBytesOut_) * 8.0 / 1000.0 / secs;
+    packetRateDownload_ = static_cast<double>(pktsIn - lastPacketsIn_) / secs;
+    packetRateUpload_ = static_cast<double>(pktsOut - lastPacketsOut_) / secs;
+  }
+  lastBytesIn_ = bytesIn;
+  lastBytesOut_ = bytesOut;
+  lastPacketsIn_ = pktsIn;
+  lastPacketsOut_ = pktsOut;
+  lastSample_ = now;
+  if (auto usage = cpu_.sample()) {
+    stress_ = *usage / kCpuLoadThreshold;
+  }
+}
+
+std::string currentTimestamp() {
+  using namespace std::chrono;
+  const auto now = system_clock::now();
+  const auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
+  const std::time_t t = system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::array<char, 32> buf{};
+  std::strftime(buf.data(), buf.size(), "%Y-%m-%d %H:%M:%S", &tm);
+  return fmt::format("{}.{:03}", buf.data(), ms);
+}
+
+int processThreadCount() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("Threads:", 0) == 0) {
+      return std::stoi(line.substr(8));
+    }
+  }
+  return 0;
+}
+
+nlohmann::json StatsCollector::snapshot(const Health& health) const {
+  const auto& c = media_.counters();
+  const auto load = [](const std::atomic<uint64_t>& a) {
+    return a.load(std::memory_order_relaxed);
+  };
+  // Conferences and endpoints arrive with Colibri2 (the XMPP issue); until
+  // then the bridge hosts none, and these are the true values.
+  const int conferences = 0;
+  const int endpoints = 0;
+  nlohmann::json j = {
+      {"stress_level", stress_},
+      {"average_participant_stress", 0.01},
+      {"conferences", conferences},
+      {"participants", endpoints},
+      {"endpoints", endpoints},
+      {"local_endpoints", endpoints},
+      {"local_active_endpoints", 0},
+      {"inactive_conferences", 0},
+      {"inactive_endpoints", 0},
+      {"receive_only_endpoints", 0},
+      {"endpoints_sending_audio", 0},
+      {"endpoints_sending_video", 0},
+      {"largest_conference", 0},
+      {"p2p_conferences", 0},
+      {"octo_conferences", 0},
+      {"octo_endpoints", 0},
+      {"visitors", 0},
+      {"total_visitors", 0},
+      {"bit_rate_download", bitRateDownloadKbps_},
+      {"bit_rate_upload", bitRateUploadKbps_},
+      {"packet_rate_download", packetRateDownload_},
+      {"packet_rate_upload", packetRateUpload_},
+      {"incoming_loss", 0.0},
+      {"outgoing_loss", 0.0},
+      {"overall_loss", 0.0},
+      {"rtt_aggregate", 0.0},
+      {"total_bytes_received", load(c.bytesReceived)},
+      {"total_bytes_sent", load(c.bytesSent)},
+      {"total_packets_received", load(c.packetsReceived)},
+      {"total_packets_sent", load(c.packetsSent)},
+      {"total_bytes_received_octo", 0},
+      {"total_bytes_sent_octo", 0},
+      {"total_packets_received_octo", 0},
+      {"total_packets_sent_octo", 0},
+      {"total_conferences_created", 0},
+      {"total_conferences_completed", 0},
+      {"total_conference_seconds", 0},
+      {"total_participants", 0},
+      {"total_dominant_speaker_changes", 0},
+      {"total_data_channel_messages_received", 0},
+      {"total_data_channel_messages_sent", 0},
+      {"total_colibri_web_socket_messages_received", 0},
+      {"total_colibri_web_socket_messages_sent", 0},
+      {"total_ice_failed", 0},
+      {"total_ice_succeeded", 0},
+      {"total_ice_succeeded_relayed", 0},
+      {"endpoints_ice_failed", 0},
+      {"dtls_failed_endpoints", 0},
+      {"endpoints_disconnected", 0},
+      {"endpoints_reconnected", 0},
+      {"threads", processThreadCount()},
+      {"graceful_shutdown", state_.shutdownPhase() == ShutdownPhase::kGracefulShutdown},
+      {"shutting_down", state_.shutdownPhase() == ShutdownPhase::kShuttingDown},
+      {"drain", state_.drain()},
+      {"healthy", health.healthy},
+      {"current_timestamp", currentTimestamp()},
+      {"muc_clients_configured", state_.mucClientsConfigured.load()},
+      {"muc_clients_connected", state_.mucClientsConnected.load()},
+      {"mucs_configured", state_.mucsConfigured.load()},
+      {"mucs_joined", state_.mucsJoined.load()},
+      {"version", versionInfo().version},
+  };
+  // Our own counters, beside JVB's: datagrams from sources no endpoint owns.
+  uint64_t unknown = 0;
+  for (const auto& d : c.droppedUnknownSource) {
+    unknown += load(d);
+  }
+  j["packets_dropped_unknown_source"] = unknown;
+  if (!cfg_.release.empty()) {
+    j["release"] = cfg_.release;
+  }
+  if (!cfg_.region.empty()) {
+    j["region"] = cfg_.region;
+  }
+  if (cfg_.relayEnabled && !cfg_.relayId.empty()) {
+    j["relay_id"] = cfg_.relayId;
+  }
+  return j;
+}
+
+}  // namespace jvb::bridge

@@ -1,0 +1,65 @@
+#pragma once
+// The colibri stats map, with JVB's field names (VideobridgeStatisticsShim),
+// served at /colibri/stats and (with the XMPP issue) published in brewery
+// presence. Values are computed, not invented: rates come from the media
+// counters between two samples, stress_level from the host's CPU usage
+// divided by JVB's load threshold (0.9), as JVB's CPU load measurement does.
+//
+// Threading: sample() and snapshot() run on the control thread.
+#include <chrono>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "bridge/bridge_state.hpp"
+#include "bridge/media_loop.hpp"
+#include "config/bridge_config.hpp"
+
+namespace jvb::bridge {
+
+// Aggregate CPU usage of the host, from /proc/stat, between two reads.
+class CpuUsage {
+ public:
+  // Returns usage in [0,1] since the previous call; nullopt on the first
+  // call or when /proc/stat cannot be read.
+  std::optional<double> sample();
+
+ private:
+  uint64_t lastBusy_ = 0;
+  uint64_t lastTotal_ = 0;
+  bool primed_ = false;
+};
+
+class StatsCollector {
+ public:
+  static constexpr double kCpuLoadThreshold = 0.9;  // JVB load-management default
+
+  StatsCollector(const config::BridgeConfig& cfg, const MediaLoop& media, const BridgeState& state);
+
+  // Updates rates and stress; call every stats interval.
+  void sample();
+  // The full stats map, JVB's names. `health` is the current verdict.
+  [[nodiscard]] nlohmann::json snapshot(const Health& health) const;
+
+  [[nodiscard]] double stressLevel() const { return stress_; }
+
+ private:
+  const config::BridgeConfig& cfg_;
+  const MediaLoop& media_;
+  const BridgeState& state_;
+  CpuUsage cpu_;
+  double stress_ = 0.0;
+  double bitRateDownloadKbps_ = 0.0;
+  double bitRateUploadKbps_ = 0.0;
+  double packetRateDownload_ = 0.0;
+  double packetRateUpload_ = 0.0;
+  uint64_t lastBytesIn_ = 0, lastBytesOut_ = 0, lastPacketsIn_ = 0, lastPacketsOut_ = 0;
+  std::chrono::steady_clock::time_point lastSample_;
+};
+
+// "yyyy-MM-dd HH:mm:ss.SSS" in UTC, as JVB's current_timestamp.
+std::string currentTimestamp();
+// Threads of this process (/proc/self/status), 0 if unknown.
+int processThreadCount();
+
+}  // namespace jvb::bridge

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine: installs the
+# dependencies, then builds and runs CTest in three configurations:
+#   1. build/       RelWithDebInfo, -Werror: unit, integration and process tests
+#   2. build-asan/  the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   3. build-fuzz/  clang + libFuzzer: every parser's fuzzer over its committed
+#                   corpus plus JVB_FUZZ_SECONDS (default 20) of fresh inputs
+# JVB_TEST_QUICK=1 runs only the first configuration.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+jobs=$(nproc)
+
+"$root/scripts/install-deps.sh"
+
+step() { printf '\n=== %s ===\n' "$*"; }
+
+step "build (RelWithDebInfo)"
+"$root/scripts/build.sh" "$root/build"
+step "ctest (RelWithDebInfo)"
+ctest --test-dir "$root/build" --output-on-failure -j"$jobs" --timeout 600
+
+if [ "${JVB_TEST_QUICK:-0}" = "1" ]; then
+  exit 0
+fi
+
+step "build (ASan + UBSan)"
+"$root/scripts/build.sh" "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DJVB_SANITIZE=ON \
+  -DJVB_BUILD_BENCH=OFF
+step "ctest (ASan + UBSan)"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir "$root/build-asan" --output-on-failure -j"$jobs" --timeout 600 -LE deploy
+
+step "build (libFuzzer, clang)"
+CC=clang CXX=clang++ "$root/scripts/build.sh" "$root/build-fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DJVB_FUZZ=ON -DJVB_SANITIZE=ON -DJVB_BUILD_BENCH=OFF \
+  -DJVB_FUZZ_SECONDS="${JVB_FUZZ_SECONDS:-20}"
+step "ctest (fuzzers)"
+ctest --test-dir "$root/build-fuzz" --output-on-failure -j"$jobs" --timeout 600 -L fuzz
+step "all test configurations passed"
