@@ -18,6 +18,8 @@
 #include "common/version_info.hpp"
 #include "config/bridge_config.hpp"
 #include "http/http_server.hpp"
+#include "xmpp/strophe.hpp"
+#include "xmpp/xmpp_service.hpp"
 
 namespace {
 
@@ -120,6 +122,14 @@ int run(const config::BridgeConfig& cfg) {
   boost::asio::steady_timer statsTimer(control.context());
   scheduleStats(statsTimer, cfg.statsInterval, stats);
 
+  xmpp::XmppService xmppService(
+      control.context(), cfg, state,
+      [&cfg, &media, &stats] {
+        return stats.snapshot(bridge::evaluateHealth(media, cfg.healthMaxCheckDuration));
+      },
+      [&cfg, &media] { return bridge::evaluateHealth(media, cfg.healthMaxCheckDuration); });
+  xmppService.start();
+
   int exitCode = 0;
   boost::asio::signal_set signals(control.context(), SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signo) {
@@ -132,8 +142,11 @@ int run(const config::BridgeConfig& cfg) {
     if (privateHttp) {
       privateHttp->stop();
     }
-    media.stop();
-    control.stop();
+    // Leave the brewery (so Jicofo drops the bridge at once), then stop.
+    xmppService.stop(std::chrono::seconds(2), [&] {
+      media.stop();
+      control.stop();
+    });
   });
 
   sd_notify(0, "READY=1");
@@ -150,6 +163,7 @@ int run(const config::BridgeConfig& cfg) {
 
 int main(int argc, char** argv) {
   using namespace jvb;
+  const xmpp::Library strophe;  // libstrophe's global state, for the process lifetime
   config::CommandLine cli;
   try {
     cli = config::parseCommandLine(argc, argv);
@@ -176,8 +190,7 @@ int main(int argc, char** argv) {
       cfg = config::loadFile(*cli.configFile);
     }
   } catch (const config::ConfigError& e) {
-    LOG_ERROR("config", "{}", e.what());
-    std::fprintf(stderr, "jvb-audio: configuration error: %s\n", e.what());
+    LOG_ERROR("config", "configuration error: {}", e.what());
     return kExitConfig;
   }
   log::setLevel(cli.logLevel ? *cli.logLevel : cfg.logLevel);

@@ -1,0 +1,357 @@
+#include "xmpp/muc_client.hpp"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+#include "common/log.hpp"
+
+namespace jvb::xmpp {
+
+namespace {
+
+std::string randomResource() {
+  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  std::array<unsigned char, 10> raw{};
+  RAND_bytes(raw.data(), static_cast<int>(raw.size()));
+  std::string out = "jvb-audio-";
+  for (unsigned char c : raw) {
+    out.push_back(kAlphabet[c % (sizeof(kAlphabet) - 1)]);
+  }
+  return out;
+}
+
+std::string errorCondition(xmpp_stanza_t* stanza) {
+  xmpp_stanza_t* err = xmpp_stanza_get_child_by_name(stanza, "error");
+  if (err == nullptr) {
+    return "unknown";
+  }
+  for (xmpp_stanza_t* c = xmpp_stanza_get_children(err); c != nullptr;
+       c = xmpp_stanza_get_next(c)) {
+    const char* ns = xmpp_stanza_get_ns(c);
+    const char* name = xmpp_stanza_get_name(c);
+    if (xmpp_stanza_is_tag(c) && ns != nullptr && std::string_view(ns) == kNsStanzas &&
+        name != nullptr && std::string_view(name) != "text") {
+      return name;
+    }
+  }
+  return "unknown";
+}
+
+bool hasStatusCode(xmpp_stanza_t* presence, std::string_view code) {
+  xmpp_stanza_t* x = xmpp_stanza_get_child_by_name_and_ns(presence, "x", kNsMucUser);
+  if (x == nullptr) {
+    return false;
+  }
+  for (xmpp_stanza_t* c = xmpp_stanza_get_children(x); c != nullptr; c = xmpp_stanza_get_next(c)) {
+    const char* name = xmpp_stanza_get_name(c);
+    if (name != nullptr && std::string_view(name) == "status" && attr(c, "code") == code) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+MucClient::MucClient(Context& ctx, config::XmppClientConfig cfg, const IqDispatcher& iqs,
+                     StatsSource stats, Timing timing)
+    : ctx_(ctx),
+      cfg_(std::move(cfg)),
+      iqs_(iqs),
+      stats_(std::move(stats)),
+      timing_(timing),
+      resource_(randomResource()),
+      backoff_(timing.backoffMin) {
+  for (const auto& jid : cfg_.mucJids) {
+    rooms_.push_back(Room{jid});
+  }
+}
+
+MucClient::~MucClient() {
+  if (conn_ && !xmpp_conn_is_disconnected(conn_.get())) {
+    xmpp_disconnect(conn_.get());
+  }
+}
+
+long MucClient::connectionFlags() const {
+  long flags = 0;
+  if (cfg_.securityMode == "disabled") {
+    flags |= XMPP_CONN_FLAG_DISABLE_TLS;
+  } else if (cfg_.securityMode == "required") {
+    flags |= XMPP_CONN_FLAG_MANDATORY_TLS;
+  }
+  if (cfg_.disableCertificateVerification) {
+    flags |= XMPP_CONN_FLAG_TRUST_TLS;
+  }
+  return flags;
+}
+
+int MucClient::roomsJoined() const {
+  if (state_ != State::kConnected) {
+    return 0;
+  }
+  return static_cast<int>(
+      std::count_if(rooms_.begin(), rooms_.end(), [](const Room& r) { return r.joined; }));
+}
+
+void MucClient::connect(Clock::time_point now) {
+  conn_.reset(xmpp_conn_new(ctx_.get()));
+  xmpp_conn_set_flags(conn_.get(), connectionFlags());
+  const std::string jid = cfg_.username + "@" + cfg_.domain + "/" + resource_;
+  xmpp_conn_set_jid(conn_.get(), jid.c_str());
+  xmpp_conn_set_pass(conn_.get(), cfg_.password.c_str());
+  LOG_INFO("xmpp", "[{}] connecting to {}:{} as {}", cfg_.id, cfg_.hostname, cfg_.port, jid);
+  state_ = State::kConnecting;
+  const int rc = xmpp_connect_client(conn_.get(), cfg_.hostname.c_str(),
+                                     static_cast<unsigned short>(cfg_.port), &onConnEvent, this);
+  if (rc != XMPP_EOK) {
+    discardConn_ = true;
+    handleDisconnect(now, "could not start the connection (error " + std::to_string(rc) + ")");
+  }
+}
+
+void MucClient::onConnEvent(xmpp_conn_t* conn, xmpp_conn_event_t event, int error,
+                            xmpp_stream_error_t* streamError, void* selfPtr) {
+  auto* self = static_cast<MucClient*>(selfPtr);
+  const auto now = Clock::now();
+  if (event == XMPP_CONN_CONNECT) {
+    self->state_ = State::kConnected;
+    self->connectedAt_ = now;
+    self->backoff_ = self->timing_.backoffMin;
+    self->pendingPingId_.clear();
+    self->lastPingSent_ = now;
+    LOG_INFO("xmpp", "[{}] connected as {} ({})", self->cfg_.id,
+             xmpp_conn_get_bound_jid(conn) != nullptr ? xmpp_conn_get_bound_jid(conn) : "?",
+             xmpp_conn_is_secured(conn) != 0 ? "TLS" : "no TLS");
+    xmpp_handler_add(conn, &onIq, nullptr, "iq", nullptr, self);
+    xmpp_handler_add(conn, &onPresence, nullptr, "presence", nullptr, self);
+    if (self->stopRequested_) {
+      xmpp_disconnect(conn);
+      return;
+    }
+    self->joinRooms(now);
+    return;
+  }
+  if (event == XMPP_CONN_RAW_CONNECT) {
+    return;
+  }
+  std::string why = event == XMPP_CONN_FAIL ? "connection failed" : "disconnected";
+  if (error != 0) {
+    why += ": " + std::string(std::strerror(error));
+  }
+  if (streamError != nullptr && streamError->text != nullptr) {
+    why += std::string(" (stream error: ") + streamError->text + ")";
+  } else if (streamError != nullptr && streamError->stanza != nullptr) {
+    why += " (stream error)";
+  }
+  // libstrophe must not release the connection from inside its own callback.
+  self->discardConn_ = true;
+  self->handleDisconnect(now, why);
+}
+
+void MucClient::handleDisconnect(Clock::time_point now, const std::string& why) {
+  state_ = State::kIdle;
+  for (auto& r : rooms_) {
+    r.joined = false;
+    r.retryAt = {};
+  }
+  pendingPingId_.clear();
+  if (stopRequested_) {
+    LOG_INFO("xmpp", "[{}] {}", cfg_.id, why);
+    return;
+  }
+  nextConnectAt_ = now + backoff_;
+  LOG_WARN("xmpp", "[{}] {} from {}:{}; reconnecting in {} ms", cfg_.id, why, cfg_.hostname,
+           cfg_.port, backoff_.count());
+  backoff_ = std::min(backoff_ * 2, timing_.backoffMax);
+}
+
+void MucClient::joinRooms(Clock::time_point now) {
+  for (auto& r : rooms_) {
+    if (!r.joined && now >= r.retryAt) {
+      sendPresence(r, true);
+      // The seed's firewall drops the join self-presence: the join counts
+      // as done unless an error presence comes back.
+      r.joined = true;
+      lastPresenceSent_ = now;
+      lastPresenceCheck_ = now;
+      LOG_INFO("xmpp", "[{}] joined {} as {}", cfg_.id, r.jid, cfg_.mucNickname);
+    }
+  }
+}
+
+void MucClient::sendPresence(Room& room, bool join) {
+  if (!conn_ || state_ != State::kConnected) {
+    return;
+  }
+  xmpp_ctx_t* ctx = ctx_.get();
+  StanzaPtr presence(xmpp_presence_new(ctx));
+  const std::string to = room.jid + "/" + cfg_.mucNickname;
+  xmpp_stanza_set_to(presence.get(), to.c_str());
+  if (join) {
+    adopt(presence.get(), element(ctx, "x", kNsMuc));
+  }
+  auto [stats, signature] = stats_(ctx);
+  lastSignature_ = signature;
+  adopt(presence.get(), std::move(stats));
+  xmpp_send(conn_.get(), presence.get());
+}
+
+void MucClient::publishPresenceNow() {
+  const auto now = Clock::now();
+  for (auto& r : rooms_) {
+    if (r.joined) {
+      sendPresence(r, false);
+    }
+  }
+  lastPresenceSent_ = now;
+  lastPresenceCheck_ = now;
+}
+
+void MucClient::maybePublishPresence(Clock::time_point now) {
+  if (now - lastPresenceCheck_ < timing_.presenceInterval) {
+    return;
+  }
+  lastPresenceCheck_ = now;
+  auto [unused, signature] = stats_(ctx_.get());
+  if (signature == lastSignature_ && now - lastPresenceSent_ < timing_.presenceRefresh) {
+    return;
+  }
+  for (auto& r : rooms_) {
+    if (r.joined) {
+      sendPresence(r, false);
+    }
+  }
+  lastPresenceSent_ = now;
+}
+
+void MucClient::maybePing(Clock::time_point now) {
+  if (!pendingPingId_.empty()) {
+    if (now - lastPingSent_ > timing_.pingTimeout) {
+      LOG_WARN("xmpp", "[{}] no answer to XEP-0199 ping for {} ms: reconnecting", cfg_.id,
+               timing_.pingTimeout.count());
+      pendingPingId_.clear();
+      xmpp_disconnect(conn_.get());
+    }
+    return;
+  }
+  if (now - lastPingSent_ < timing_.pingInterval) {
+    return;
+  }
+  xmpp_ctx_t* ctx = ctx_.get();
+  pendingPingId_ = "ping-" + resource_ + "-" + std::to_string(++pingCounter_);
+  StanzaPtr iq(xmpp_iq_new(ctx, "get", pendingPingId_.c_str()));
+  xmpp_stanza_set_to(iq.get(), cfg_.domain.c_str());
+  adopt(iq.get(), element(ctx, "ping", kNsPing));
+  xmpp_id_handler_add(conn_.get(), &onPingReply, pendingPingId_.c_str(), this);
+  xmpp_send(conn_.get(), iq.get());
+  lastPingSent_ = now;
+}
+
+int MucClient::onPingReply(xmpp_conn_t*, xmpp_stanza_t* stanza, void* selfPtr) {
+  auto* self = static_cast<MucClient*>(selfPtr);
+  if (attr(stanza, "id") == self->pendingPingId_) {
+    self->pendingPingId_.clear();
+  }
+  return 0;  // one reply per ping: remove the handler
+}
+
+int MucClient::onIq(xmpp_conn_t* conn, xmpp_stanza_t* stanza, void* selfPtr) {
+  auto* self = static_cast<MucClient*>(selfPtr);
+  StanzaPtr reply = self->iqs_.handle(self->ctx_.get(), stanza);
+  if (reply) {
+    xmpp_send(conn, reply.get());
+  }
+  return 1;
+}
+
+int MucClient::onPresence(xmpp_conn_t*, xmpp_stanza_t* stanza, void* selfPtr) {
+  auto* self = static_cast<MucClient*>(selfPtr);
+  const std::string from = attr(stanza, "from");
+  const std::string room = bareJid(from);
+  const std::string nick = resourceOf(from);
+  auto it = std::find_if(self->rooms_.begin(), self->rooms_.end(),
+                         [&](const Room& r) { return r.jid == room; });
+  if (it == self->rooms_.end() || nick != self->cfg_.mucNickname) {
+    return 1;  // other occupants: the firewall drops them in the seed; ignore
+  }
+  const auto now = Clock::now();
+  const std::string type = attr(stanza, "type");
+  if (type == "error") {
+    const std::string condition = errorCondition(stanza);
+    it->joined = false;
+    if (condition == "conflict") {
+      ++it->conflicts;
+      const auto delay = std::min(std::chrono::milliseconds(5000) * it->conflicts,
+                                  std::chrono::milliseconds(60000));
+      it->retryAt = now + delay;
+      LOG_ERROR("xmpp",
+                "[{}] nickname '{}' is already in use in {} (409 conflict: another bridge with "
+                "the same MUC_NICKNAME?); retrying in {} ms",
+                self->cfg_.id, self->cfg_.mucNickname, room, delay.count());
+    } else {
+      it->retryAt = now + self->timing_.backoffMax;
+      LOG_ERROR("xmpp", "[{}] joining {} failed: {}; retrying in {} ms", self->cfg_.id, room,
+                condition, self->timing_.backoffMax.count());
+    }
+    return 1;
+  }
+  if (type == "unavailable") {
+    if (!self->stopRequested_) {
+      it->joined = false;
+      it->retryAt = now + self->timing_.backoffMin;
+      LOG_WARN("xmpp", "[{}] left {} (unavailable self-presence); re-joining", self->cfg_.id, room);
+    }
+    return 1;
+  }
+  if (hasStatusCode(stanza, "110")) {
+    it->conflicts = 0;
+    LOG_DEBUG("xmpp", "[{}] self-presence echo from {}", self->cfg_.id, room);
+  }
+  return 1;
+}
+
+void MucClient::tick(Clock::time_point now) {
+  if (discardConn_ && state_ == State::kIdle) {
+    conn_.reset();
+    discardConn_ = false;
+  }
+  if (stopRequested_) {
+    return;
+  }
+  if (state_ == State::kIdle && now >= nextConnectAt_) {
+    connect(now);
+    return;
+  }
+  if (state_ == State::kConnected) {
+    joinRooms(now);
+    maybePing(now);
+    maybePublishPresence(now);
+  }
+}
+
+void MucClient::stop() {
+  if (stopRequested_) {
+    return;
+  }
+  stopRequested_ = true;
+  if (conn_ && state_ == State::kConnected) {
+    for (auto& r : rooms_) {
+      if (r.joined) {
+        StanzaPtr presence(xmpp_presence_new(ctx_.get()));
+        const std::string to = r.jid + "/" + cfg_.mucNickname;
+        xmpp_stanza_set_to(presence.get(), to.c_str());
+        xmpp_stanza_set_type(presence.get(), "unavailable");
+        xmpp_send(conn_.get(), presence.get());
+      }
+    }
+  }
+  if (conn_ && state_ != State::kIdle) {
+    xmpp_disconnect(conn_.get());
+  }
+}
+
+}  // namespace jvb::xmpp

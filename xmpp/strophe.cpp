@@ -1,0 +1,112 @@
+#include "xmpp/strophe.hpp"
+
+#include "common/log.hpp"
+
+namespace jvb::xmpp {
+
+namespace {
+
+void logBridge(void*, xmpp_log_level_t level, const char* area, const char* msg) {
+  // libstrophe logs every stanza at debug: keep that at our trace level.
+  switch (level) {
+    case XMPP_LEVEL_ERROR:
+      LOG_ERROR("strophe", "{}: {}", area, msg);
+      break;
+    case XMPP_LEVEL_WARN:
+      LOG_WARN("strophe", "{}: {}", area, msg);
+      break;
+    case XMPP_LEVEL_INFO:
+      LOG_DEBUG("strophe", "{}: {}", area, msg);
+      break;
+    case XMPP_LEVEL_DEBUG:
+      LOG_TRACE("strophe", "{}: {}", area, msg);
+      break;
+  }
+}
+
+}  // namespace
+
+Context::Context() {
+  log_.handler = &logBridge;
+  log_.userdata = nullptr;
+  ctx_ = xmpp_ctx_new(nullptr, &log_);
+  if (ctx_ == nullptr) {
+    throw std::bad_alloc();
+  }
+}
+
+Context::~Context() {
+  xmpp_ctx_free(ctx_);
+}
+
+std::string attr(xmpp_stanza_t* s, const char* name) {
+  const char* v = s != nullptr ? xmpp_stanza_get_attribute(s, name) : nullptr;
+  return v != nullptr ? std::string(v) : std::string();
+}
+
+std::optional<std::string> optionalAttr(xmpp_stanza_t* s, const char* name) {
+  const char* v = s != nullptr ? xmpp_stanza_get_attribute(s, name) : nullptr;
+  if (v == nullptr) {
+    return std::nullopt;
+  }
+  return std::string(v);
+}
+
+std::string text(xmpp_stanza_t* s) {
+  if (s == nullptr) {
+    return {};
+  }
+  char* t = xmpp_stanza_get_text(s);
+  if (t == nullptr) {
+    return {};
+  }
+  std::string out(t);
+  xmpp_free(xmpp_stanza_get_context(s), t);
+  return out;
+}
+
+std::string toText(xmpp_stanza_t* s) {
+  char* buf = nullptr;
+  size_t len = 0;
+  if (s == nullptr || xmpp_stanza_to_text(s, &buf, &len) != XMPP_EOK) {
+    return {};
+  }
+  std::string out(buf, len);
+  xmpp_free(xmpp_stanza_get_context(s), buf);
+  return out;
+}
+
+StanzaPtr element(xmpp_ctx_t* ctx, const char* name, const char* ns) {
+  StanzaPtr s(xmpp_stanza_new(ctx));
+  xmpp_stanza_set_name(s.get(), name);
+  if (ns != nullptr) {
+    xmpp_stanza_set_ns(s.get(), ns);
+  }
+  return s;
+}
+
+void adopt(xmpp_stanza_t* parent, StanzaPtr child) {
+  xmpp_stanza_add_child_ex(parent, child.release(), 0);
+}
+
+void addText(xmpp_ctx_t* ctx, xmpp_stanza_t* parent, std::string_view value) {
+  StanzaPtr t(xmpp_stanza_new(ctx));
+  xmpp_stanza_set_text_with_size(t.get(), value.data(), value.size());
+  adopt(parent, std::move(t));
+}
+
+StanzaPtr parse(xmpp_ctx_t* ctx, const std::string& xml) {
+  return StanzaPtr(xmpp_stanza_new_from_string(ctx, xml.c_str()));
+}
+
+std::string bareJid(std::string_view jid) {
+  const auto slash = jid.find('/');
+  return std::string(jid.substr(0, slash));
+}
+
+std::string resourceOf(std::string_view jid) {
+  const auto slash = jid.find('/');
+  return slash == std::string_view::npos ? std::string() : std::string(jid.substr(slash + 1));
+}
+
+}  // namespace jvb::xmpp

@@ -1,0 +1,164 @@
+#include "xmpp/xmpp_service.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "common/log.hpp"
+#include "common/version_info.hpp"
+
+namespace jvb::xmpp {
+
+namespace {
+
+constexpr std::chrono::milliseconds kTick{10};
+
+// Java's toString for the values JVB puts in presence.
+std::string javaString(const nlohmann::json& v) {
+  if (v.is_boolean()) {
+    return v.get<bool>() ? "true" : "false";
+  }
+  if (v.is_number_integer() || v.is_number_unsigned()) {
+    return v.dump();
+  }
+  if (v.is_number_float()) {
+    // Two decimals are all Jicofo's selection uses; fewer distinct values
+    // also mean fewer presence updates.
+    const double d = std::round(v.get<double>() * 100.0) / 100.0;
+    std::string s = fmt::format("{}", d);
+    if (s.find('.') == std::string::npos && s.find('e') == std::string::npos) {
+      s += ".0";
+    }
+    return s;
+  }
+  if (v.is_string()) {
+    return v.get<std::string>();
+  }
+  return v.dump();
+}
+
+}  // namespace
+
+std::pair<StanzaPtr, std::string> buildStatsElement(xmpp_ctx_t* ctx, const nlohmann::json& stats) {
+  auto el = element(ctx, "stats", kNsColibri);
+  std::string signature;
+  for (const char* name : kPresenceStats) {
+    const auto it = stats.find(name);
+    if (it == stats.end()) {
+      continue;
+    }
+    const std::string value = javaString(*it);
+    auto stat = element(ctx, "stat");
+    xmpp_stanza_set_attribute(stat.get(), "name", name);
+    xmpp_stanza_set_attribute(stat.get(), "value", value.c_str());
+    adopt(el.get(), std::move(stat));
+    signature += name;
+    signature += '=';
+    signature += value;
+    signature += ';';
+  }
+  return {std::move(el), signature};
+}
+
+void registerBaseHandlers(IqDispatcher& iqs, std::function<bridge::Health()> health) {
+  // Jicofo's JvbDoctor: a result when healthy, internal-server-error with the
+  // reason when not. Answered from the cached verdict: no media work waited on.
+  iqs.add("healthcheck", kNsHealth,
+          [health](xmpp_ctx_t*, xmpp_stanza_t*, xmpp_stanza_t*) -> IqOutcome {
+            const auto h = health();
+            if (h.healthy) {
+              return StanzaPtr{};
+            }
+            return IqError{"wait", "internal-server-error", h.reason, {}};
+          });
+  iqs.add("query", kNsVersion, [](xmpp_ctx_t* ctx, xmpp_stanza_t*, xmpp_stanza_t*) -> IqOutcome {
+    const auto& v = versionInfo();
+    auto q = element(ctx, "query", kNsVersion);
+    for (const auto& [name, value] :
+         {std::pair{"name", v.name}, std::pair{"version", v.version}, std::pair{"os", v.os}}) {
+      auto e = element(ctx, name);
+      addText(ctx, e.get(), value);
+      adopt(q.get(), std::move(e));
+    }
+    return q;
+  });
+  iqs.add("ping", kNsPing,
+          [](xmpp_ctx_t*, xmpp_stanza_t*, xmpp_stanza_t*) -> IqOutcome { return StanzaPtr{}; });
+}
+
+XmppService::XmppService(boost::asio::io_context& control, const config::BridgeConfig& cfg,
+                         bridge::BridgeState& state, StatsFn stats, HealthFn health)
+    : io_(control), cfg_(cfg), state_(state), stats_(std::move(stats)), timer_(control) {
+  registerBaseHandlers(iqs_, std::move(health));
+}
+
+XmppService::~XmppService() {
+  timer_.cancel();
+}
+
+void XmppService::start() {
+  MucClient::Timing timing;
+  timing.presenceInterval = cfg_.presenceInterval;
+  for (const auto& c : cfg_.xmppClients) {
+    clients_.push_back(std::make_unique<MucClient>(
+        ctx_, c, iqs_, [this](xmpp_ctx_t* ctx) { return buildStatsElement(ctx, stats_()); },
+        timing));
+  }
+  if (clients_.empty()) {
+    LOG_INFO("xmpp", "no xmpp-client configured: the bridge will not join a brewery");
+    return;
+  }
+  tick();
+}
+
+void XmppService::tick() {
+  const auto now = std::chrono::steady_clock::now();
+  // Non-blocking: reads what arrived, sends what is queued, runs libstrophe's timers.
+  xmpp_run_once(ctx_.get(), 0);
+  int connected = 0;
+  int joined = 0;
+  bool allStopped = true;
+  for (auto& c : clients_) {
+    c->tick(now);
+    connected += c->connected() ? 1 : 0;
+    joined += c->roomsJoined();
+    allStopped = allStopped && c->stopped();
+  }
+  state_.mucClientsConnected.store(connected);
+  state_.mucsJoined.store(joined);
+  if (stopping_ && (allStopped || now >= stopDeadline_)) {
+    stopping_ = false;
+    if (onStopped_) {
+      auto done = std::move(onStopped_);
+      done();
+    }
+    return;
+  }
+  timer_.expires_after(kTick);
+  timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) {
+      tick();
+    }
+  });
+}
+
+void XmppService::stop(std::chrono::milliseconds limit, std::function<void()> done) {
+  if (clients_.empty()) {
+    done();
+    return;
+  }
+  for (auto& c : clients_) {
+    c->stop();
+  }
+  stopping_ = true;
+  stopDeadline_ = std::chrono::steady_clock::now() + limit;
+  onStopped_ = std::move(done);
+}
+
+void XmppService::publishPresenceNow() {
+  for (auto& c : clients_) {
+    c->publishPresenceNow();
+  }
+}
+
+}  // namespace jvb::xmpp

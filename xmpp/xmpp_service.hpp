@@ -1,0 +1,74 @@
+#pragma once
+// The XMPP side of the control plane: every configured xmpp-client
+// connection, the IQ handlers they share (health check, version, ping; the
+// Colibri2 handler registers here too), and the brewery presence with the
+// colibri stats. Runs on the control io_context: a 10 ms tick drives
+// libstrophe (xmpp_run_once, non-blocking) and the clients' timers, so XMPP
+// work never waits on, nor is waited on by, the media thread.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "bridge/bridge_state.hpp"
+#include "config/bridge_config.hpp"
+#include "xmpp/iq_dispatcher.hpp"
+#include "xmpp/muc_client.hpp"
+#include "xmpp/strophe.hpp"
+
+namespace jvb::xmpp {
+
+// The stats published in brewery presence: what Jicofo reads (selection,
+// health, shutdown, versions, regions), not the whole map, to keep stanzas
+// small. current_timestamp is left out: it would make every presence new.
+inline constexpr const char* kPresenceStats[] = {"stress_level",  "average_participant_stress",
+                                                 "conferences",   "participants",
+                                                 "endpoints",     "graceful_shutdown",
+                                                 "shutting_down", "drain",
+                                                 "healthy",       "version",
+                                                 "release",       "region",
+                                                 "relay_id"};
+
+// Builds <stats xmlns='http://jitsi.org/protocol/colibri'> with one
+// <stat name value/> per presence stat present in `stats`, values in Java's
+// toString form; returns it with a signature of the values.
+std::pair<StanzaPtr, std::string> buildStatsElement(xmpp_ctx_t* ctx, const nlohmann::json& stats);
+
+// The health-check, version and ping handlers, as JVB answers them.
+void registerBaseHandlers(IqDispatcher& iqs, std::function<bridge::Health()> health);
+
+class XmppService {
+ public:
+  using StatsFn = std::function<nlohmann::json()>;
+  using HealthFn = std::function<bridge::Health()>;
+
+  XmppService(boost::asio::io_context& control, const config::BridgeConfig& cfg,
+              bridge::BridgeState& state, StatsFn stats, HealthFn health);
+  ~XmppService();
+
+  IqDispatcher& iqs() { return iqs_; }
+  void start();
+  // Leaves the rooms and closes the streams, then calls `done` (at most
+  // `limit` later, even if a server does not answer).
+  void stop(std::chrono::milliseconds limit, std::function<void()> done);
+  void publishPresenceNow();
+
+ private:
+  void tick();
+
+  boost::asio::io_context& io_;
+  const config::BridgeConfig& cfg_;
+  bridge::BridgeState& state_;
+  StatsFn stats_;
+  Context ctx_;
+  IqDispatcher iqs_;
+  std::vector<std::unique_ptr<MucClient>> clients_;
+  boost::asio::steady_timer timer_;
+  bool stopping_ = false;
+  std::chrono::steady_clock::time_point stopDeadline_{};
+  std::function<void()> onStopped_;
+};
+
+}  // namespace jvb::xmpp
