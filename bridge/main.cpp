@@ -13,6 +13,7 @@
 #include "bridge/bridge_state.hpp"
 #include "bridge/control_loop.hpp"
 #include "bridge/media_loop.hpp"
+#include "bridge/shutdown.hpp"
 #include "bridge/stats.hpp"
 #include "common/log.hpp"
 #include "common/version_info.hpp"
@@ -31,7 +32,8 @@ constexpr int kExitUnavailable = 69;
 using namespace jvb;
 
 http::Handlers makeHandlers(const config::BridgeConfig& cfg, bridge::MediaLoop& media,
-                            bridge::BridgeState& state, bridge::StatsCollector& stats) {
+                            bridge::BridgeState& state, bridge::StatsCollector& stats,
+                            bridge::ShutdownManager& shutdown) {
   http::Handlers h;
   h.health = [&cfg, &media, &state] {
     const auto verdict = bridge::evaluateHealth(media, cfg.healthMaxCheckDuration);
@@ -56,9 +58,12 @@ http::Handlers makeHandlers(const config::BridgeConfig& cfg, bridge::MediaLoop& 
     state.setDrain(on);
     LOG_INFO("bridge", "drain mode {}", on ? "enabled" : "disabled");
   };
-  // REST shutdown arrives with the graceful-shutdown work of the XMPP issue;
-  // until then it is refused (503), not faked.
-  h.shutdown = [](bool) { return false; };
+  // JVB's POST /colibri/shutdown {"graceful-shutdown": true|false}.
+  h.shutdown = [&shutdown](bool graceful) {
+    LOG_INFO("main", "REST shutdown request (graceful: {})", graceful);
+    graceful ? shutdown.beginGraceful() : shutdown.beginShuttingDown();
+    return true;
+  };
   return h;
 }
 
@@ -97,15 +102,42 @@ int run(const config::BridgeConfig& cfg) {
 
   bridge::ControlLoop control;
   bridge::StatsCollector stats(cfg, media, state);
+  const auto health = [&cfg, &media] {
+    return bridge::evaluateHealth(media, cfg.healthMaxCheckDuration);
+  };
+
+  xmpp::XmppService xmppService(
+      control.context(), cfg, state, [&stats, &health] { return stats.snapshot(health()); },
+      health);
+
+  std::unique_ptr<http::HttpServer> privateHttp;
+  boost::asio::steady_timer statsTimer(control.context());
+  bridge::ShutdownManager shutdown(
+      control.context(), cfg, state,
+      bridge::ShutdownManager::Hooks{[] { return 0; },
+                                     [&xmppService] { xmppService.publishPresenceNow(); },
+                                     [&] {
+                                       sd_notify(0, "STOPPING=1");
+                                       statsTimer.cancel();
+                                       if (privateHttp) {
+                                         privateHttp->stop();
+                                       }
+                                       // Leave the brewery (so Jicofo drops the bridge at once),
+                                       // then stop.
+                                       xmppService.stop(std::chrono::seconds(2), [&] {
+                                         media.stop();
+                                         control.stop();
+                                       });
+                                     }});
+
   http::RestOptions rest;
   rest.apiEnabled = cfg.restApiEnabled;
   rest.healthEnabled = cfg.restHealthEnabled;
   rest.versionEnabled = cfg.restVersionEnabled;
   rest.drainEnabled = cfg.restDrainEnabled;
   rest.shutdownEnabled = cfg.restShutdownEnabled;
-  auto router = std::make_shared<const http::Router>(rest, makeHandlers(cfg, media, state, stats));
-
-  std::unique_ptr<http::HttpServer> privateHttp;
+  auto router =
+      std::make_shared<const http::Router>(rest, makeHandlers(cfg, media, state, stats, shutdown));
   if (cfg.httpPrivate.port > 0) {
     privateHttp =
         std::make_unique<http::HttpServer>(control.context(), cfg.httpPrivate.host,
@@ -119,35 +151,29 @@ int run(const config::BridgeConfig& cfg) {
     }
   }
 
-  boost::asio::steady_timer statsTimer(control.context());
   scheduleStats(statsTimer, cfg.statsInterval, stats);
-
-  xmpp::XmppService xmppService(
-      control.context(), cfg, state,
-      [&cfg, &media, &stats] {
-        return stats.snapshot(bridge::evaluateHealth(media, cfg.healthMaxCheckDuration));
-      },
-      [&cfg, &media] { return bridge::evaluateHealth(media, cfg.healthMaxCheckDuration); });
   xmppService.start();
 
-  int exitCode = 0;
+  // SIGTERM: graceful shutdown (a second one: shutting down now). SIGINT:
+  // shutting down now (a second one: exit at once).
   boost::asio::signal_set signals(control.context(), SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+  std::function<void(const boost::system::error_code&, int)> onSignal;
+  int sigints = 0;
+  int sigterms = 0;
+  onSignal = [&](const boost::system::error_code& ec, int signo) {
     if (ec) {
       return;
     }
-    LOG_INFO("main", "signal {} received: shutting down", signo == SIGINT ? "SIGINT" : "SIGTERM");
-    sd_notify(0, "STOPPING=1");
-    statsTimer.cancel();
-    if (privateHttp) {
-      privateHttp->stop();
+    if (signo == SIGTERM) {
+      LOG_INFO("main", "signal SIGTERM received: shutting down");
+      ++sigterms == 1 ? shutdown.beginGraceful() : shutdown.beginShuttingDown();
+    } else {
+      LOG_INFO("main", "signal SIGINT received: shutting down");
+      ++sigints == 1 ? shutdown.beginShuttingDown() : shutdown.exitNow();
     }
-    // Leave the brewery (so Jicofo drops the bridge at once), then stop.
-    xmppService.stop(std::chrono::seconds(2), [&] {
-      media.stop();
-      control.stop();
-    });
-  });
+    signals.async_wait(onSignal);
+  };
+  signals.async_wait(onSignal);
 
   sd_notify(0, "READY=1");
   LOG_INFO("main", "ready: media udp port {}, private http {}", media.udpPort(),
@@ -156,7 +182,7 @@ int run(const config::BridgeConfig& cfg) {
   control.runHere();
   media.stop();
   LOG_INFO("main", "stopped");
-  return exitCode;
+  return 0;
 }
 
 }  // namespace

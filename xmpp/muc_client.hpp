@@ -13,7 +13,7 @@
 //  - presence with the colibri stats re-sent when a value changed (checked
 //    every presence interval) and at least once a minute, never per event;
 //  - nickname conflict (409) logged clearly and retried;
-//  - reconnect with exponential backoff (1 s .. 30 s) and re-join.
+//  - reconnect with exponential backoff (1 s .. 4 s) and re-join.
 // Threading: control thread only.
 #include <chrono>
 #include <functional>
@@ -40,7 +40,9 @@ class MucClient {
     std::chrono::milliseconds pingInterval{30000};
     std::chrono::milliseconds pingTimeout{15000};
     std::chrono::milliseconds backoffMin{1000};
-    std::chrono::milliseconds backoffMax{30000};
+    // Capped low: after a Prosody restart the bridge must be back in the brewery
+    // within seconds (Jicofo re-selects bridges as soon as they reappear).
+    std::chrono::milliseconds backoffMax{4000};
   };
 
   MucClient(Context& ctx, config::XmppClientConfig cfg, const IqDispatcher& iqs, StatsSource stats,
