@@ -106,3 +106,27 @@ std::vector<AdvertisedAddress> advertisedAddresses(
 }
 
 }  // namespace jvb::ice
+
+namespace jvb::ice {
+
+std::vector<AdvertisedAddress> bridgeAddresses(const config::BridgeConfig& cfg, uint16_t port) {
+  boost::system::error_code ec;
+  const auto bind = ip::make_address(cfg.iceBindAddress, ec);
+  std::vector<HostAddress> hosts;
+  if (!ec && !bind.is_unspecified()) {
+    hosts.push_back(HostAddress{bind, "", bind.is_loopback(), isPrivateAddress(bind)});
+  } else {
+    hosts = interfaceAddresses(false);
+    if (hosts.empty()) {
+      hosts = interfaceAddresses(true);
+    }
+  }
+  auto out = advertisedAddresses(hosts, port, cfg.staticMappings, cfg.advertisePrivateCandidates);
+  if (out.empty()) {
+    LOG_WARN("ice", "no address to advertise for the media port (bind address {})",
+             cfg.iceBindAddress);
+  }
+  return out;
+}
+
+}  // namespace jvb::ice

@@ -45,3 +45,13 @@ std::vector<AdvertisedAddress> advertisedAddresses(
     const std::vector<config::StaticMapping>& mappings, bool advertisePrivate);
 
 }  // namespace jvb::ice
+
+namespace jvb::ice {
+
+// What the bridge advertises for its media port under `cfg`: with a specific
+// videobridge.ice.udp.bind-address, that address only; with a wildcard, every
+// interface address except loopback (loopback only when the host has nothing
+// else, e.g. a test namespace); then the static mappings.
+std::vector<AdvertisedAddress> bridgeAddresses(const config::BridgeConfig& cfg, uint16_t port);
+
+}  // namespace jvb::ice

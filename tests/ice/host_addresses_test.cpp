@@ -67,3 +67,30 @@ TEST(HostAddresses, MappingPortsAndPrivateFiltering) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(BridgeAddresses, SpecificBindAddressIsTheOnlyHostCandidate) {
+  jvb::config::BridgeConfig cfg;
+  cfg.iceBindAddress = "127.0.0.1";
+  cfg.staticMappings = {{"127.0.0.1", "198.51.100.20", {}, {}, "nat"}};
+  const auto out = jvb::ice::bridgeAddresses(cfg, 10000);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].address, boost::asio::ip::make_address("127.0.0.1"));
+  EXPECT_EQ(out[0].type, jvb::ice::CandidateType::kHost);
+  EXPECT_EQ(out[1].address, boost::asio::ip::make_address("198.51.100.20"));
+}
+
+TEST(BridgeAddresses, WildcardUsesInterfacesWithoutLoopbackWhenThereAreOthers) {
+  jvb::config::BridgeConfig cfg;
+  cfg.iceBindAddress = "0.0.0.0";
+  const auto out = jvb::ice::bridgeAddresses(cfg, 10000);
+  ASSERT_FALSE(out.empty());
+  const bool onlyLoopback = jvb::ice::interfaceAddresses(false).empty();
+  for (const auto& a : out) {
+    EXPECT_EQ(a.address.is_loopback(), onlyLoopback) << a.address;
+    EXPECT_EQ(a.port, 10000);
+  }
+}
+
+}  // namespace
