@@ -1,0 +1,229 @@
+#include "http/router.hpp"
+
+#include <exception>
+#include <utility>
+
+#include "common/log.hpp"
+#include "common/version_info.hpp"
+
+namespace jvb::http {
+namespace {
+
+constexpr std::string_view kJson = "application/json";
+
+std::string dumpJson(const nlohmann::json& j) {
+  // Invalid UTF-8 in a string must not turn a stats answer into a 500.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+Response jsonResponse(unsigned status, const nlohmann::json& j) {
+  Response r;
+  r.status = status;
+  r.contentType = std::string(kJson);
+  r.body = dumpJson(j);
+  return r;
+}
+
+Response emptyOk() {
+  Response r;
+  r.status = 200;
+  return r;
+}
+
+std::string joinMethods(const std::vector<std::string>& methods) {
+  std::string out;
+  for (const auto& m : methods) {
+    if (!out.empty()) {
+      out += ", ";
+    }
+    out += m;
+  }
+  return out;
+}
+
+// Accepts true/false, and the strings "true"/"false" that jitsi's
+// graceful_shutdown.sh sends (Jackson coerces them).
+bool parseGraceful(const nlohmann::json& v, bool& out) {
+  if (v.is_boolean()) {
+    out = v.get<bool>();
+    return true;
+  }
+  if (v.is_string()) {
+    const auto& s = v.get_ref<const std::string&>();
+    if (s == "true" || s == "false") {
+      out = s == "true";
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string_view targetPath(std::string_view target) {
+  if (!target.empty() && target.front() != '/') {
+    // absolute-form: scheme "://" authority path
+    const auto scheme = target.find("://");
+    if (scheme != std::string_view::npos) {
+      const auto slash = target.find('/', scheme + 3);
+      target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+    }
+  }
+  const auto end = target.find_first_of("?#");
+  return end == std::string_view::npos ? target : target.substr(0, end);
+}
+
+Response textResponse(unsigned status, std::string_view text) {
+  Response r;
+  r.status = status;
+  r.contentType = "text/plain; charset=utf-8";
+  r.body = std::string(text) + "\n";
+  return r;
+}
+
+Router::Router(RestOptions options, Handlers handlers)
+    : options_(options), handlers_(std::move(handlers)) {
+  if (options_.healthEnabled) {
+    routes_.push_back({"/about/health", "GET", &Router::health});
+  }
+  if (options_.versionEnabled) {
+    routes_.push_back({"/about/version", "GET", &Router::version});
+  }
+  if (options_.apiEnabled) {
+    routes_.push_back({"/colibri/stats", "GET", &Router::stats});
+  }
+  if (options_.drainEnabled) {
+    routes_.push_back({"/colibri/drain", "GET", &Router::getDrain});
+    routes_.push_back({"/colibri/drain/enable", "POST", &Router::enableDrain});
+    routes_.push_back({"/colibri/drain/disable", "POST", &Router::disableDrain});
+  }
+  if (options_.apiEnabled && options_.shutdownEnabled) {
+    routes_.push_back({"/colibri/shutdown", "POST", &Router::shutdown});
+  }
+}
+
+std::vector<std::string> Router::allowedMethods(std::string_view path) const {
+  std::vector<std::string> methods;
+  for (const auto& r : routes_) {
+    if (r.path == path) {
+      methods.push_back(r.method);
+      if (r.method == "GET") {
+        methods.emplace_back("HEAD");
+      }
+    }
+  }
+  if (!methods.empty()) {
+    methods.emplace_back("OPTIONS");
+  }
+  return methods;
+}
+
+Response Router::handle(const Request& request) const {
+  try {
+    return dispatch(request);
+  } catch (const std::exception& e) {
+    LOG_WARN("http", "{} {}: handler failed: {}", request.method, targetPath(request.target),
+             e.what());
+  } catch (...) {
+    LOG_WARN("http", "{} {}: handler failed with a non-standard exception", request.method,
+             targetPath(request.target));
+  }
+  return textResponse(500, "Internal Server Error");
+}
+
+Response Router::dispatch(const Request& request) const {
+  const std::string_view path = targetPath(request.target);
+  const std::string_view method =
+      request.method == "HEAD" ? std::string_view("GET") : std::string_view(request.method);
+  bool known = false;
+  for (const auto& r : routes_) {
+    if (r.path != path) {
+      continue;
+    }
+    known = true;
+    if (r.method == method) {
+      return (this->*r.fn)(request);
+    }
+  }
+  if (!known) {
+    return textResponse(404, "Not Found");
+  }
+  const std::string allow = joinMethods(allowedMethods(path));
+  if (request.method == "OPTIONS") {
+    Response r = emptyOk();
+    r.headers.emplace_back("Allow", allow);
+    r.headers.emplace_back("Access-Control-Allow-Methods", allow);
+    r.headers.emplace_back("Access-Control-Allow-Headers",
+                           "X-Requested-With, Content-Type, Accept, Origin");
+    r.headers.emplace_back("Access-Control-Max-Age", "1800");
+    return r;
+  }
+  Response r = textResponse(405, "Method Not Allowed");
+  r.headers.emplace_back("Allow", allow);
+  return r;
+}
+
+Response Router::health(const Request&) const {
+  const HealthReport report = handlers_.health();
+  nlohmann::json body = nlohmann::json::object();
+  if (report.details.is_object()) {
+    body = report.details;
+  } else if (!report.details.is_null()) {
+    body["details"] = report.details;
+  }
+  body["healthy"] = report.healthy;
+  if (report.healthy) {
+    return jsonResponse(200, body);
+  }
+  body["reason"] = report.reason;
+  return jsonResponse(500, body);
+}
+
+Response Router::version(const Request&) const {
+  const auto& v = versionInfo();
+  return jsonResponse(200, {{"name", v.name}, {"version", v.version}, {"os", v.os}});
+}
+
+Response Router::stats(const Request&) const {
+  return jsonResponse(200, handlers_.stats());
+}
+
+Response Router::getDrain(const Request&) const {
+  return jsonResponse(200, {{"drain", handlers_.drain()}});
+}
+
+Response Router::enableDrain(const Request&) const {
+  handlers_.setDrain(true);
+  return emptyOk();
+}
+
+Response Router::disableDrain(const Request&) const {
+  handlers_.setDrain(false);
+  return emptyOk();
+}
+
+Response Router::shutdown(const Request& request) const {
+  nlohmann::json body;
+  try {
+    body = nlohmann::json::parse(request.body);
+  } catch (const nlohmann::json::parse_error& e) {
+    return textResponse(400, std::string("malformed JSON body: ") + e.what());
+  }
+  if (!body.is_object()) {
+    return textResponse(400, "the body must be a JSON object");
+  }
+  const auto it = body.find("graceful-shutdown");
+  bool graceful = false;
+  // JVB defaults a missing field to false (an immediate shutdown); a
+  // request that forgot it is refused here instead.
+  if (it == body.end() || !parseGraceful(*it, graceful)) {
+    return textResponse(400, "\"graceful-shutdown\" must be true or false");
+  }
+  if (!handlers_.shutdown(graceful)) {
+    return textResponse(503, "shutdown refused");
+  }
+  LOG_INFO("http", "{} shutdown requested over REST", graceful ? "graceful" : "immediate");
+  return emptyOk();
+}
+
+}  // namespace jvb::http

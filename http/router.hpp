@@ -1,0 +1,114 @@
+#pragma once
+// JVB's private REST surface as pure routing: a Request in, a Response out, no
+// sockets and no Boost. The bridge supplies its data through Handlers, so this
+// library never depends on bridge internals.
+//
+// Threading: a Router is immutable after construction. handle() calls the
+// Handlers on the calling thread; HttpServer calls it on the control thread.
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "config/bridge_config.hpp"
+
+namespace jvb::http {
+
+struct HealthReport {
+  bool healthy = true;
+  std::string reason;      // why not healthy; sent as "reason" when unhealthy
+  nlohmann::json details;  // an object merged into the body (null: none)
+};
+
+// All called on the control thread. A handler that is not set, or that throws,
+// makes its route answer 500.
+struct Handlers {
+  std::function<HealthReport()> health;
+  std::function<nlohmann::json()> stats;  // the colibri stats map
+  std::function<bool()> drain;            // current drain state
+  std::function<void(bool)> setDrain;
+  std::function<bool(bool graceful)> shutdown;  // returns false when refused
+};
+
+// Which routes exist (JVB's RestConfig). A disabled route answers 404, as in
+// JVB where it is not registered.
+struct RestOptions {
+  bool apiEnabled = false;  // videobridge.apis.rest.enabled: /colibri/stats, /colibri/shutdown
+  bool healthEnabled = true;
+  bool versionEnabled = true;
+  bool drainEnabled = true;
+  bool shutdownEnabled = false;  // needs apiEnabled too
+};
+
+// The REST options of a bridge configuration.
+inline RestOptions restOptionsFrom(const config::BridgeConfig& cfg) {
+  RestOptions o;
+  o.apiEnabled = cfg.restApiEnabled;
+  o.healthEnabled = cfg.restHealthEnabled;
+  o.versionEnabled = cfg.restVersionEnabled;
+  o.drainEnabled = cfg.restDrainEnabled;
+  o.shutdownEnabled = cfg.restShutdownEnabled;
+  return o;
+}
+
+struct Request {
+  std::string method;  // as sent, case-sensitive ("GET")
+  std::string target;  // origin-form "/path?query" (absolute-form is accepted too)
+  std::string body;
+  std::string contentType;
+};
+
+struct Response {
+  unsigned status = 200;
+  std::string contentType;  // empty: no Content-Type header
+  std::string body;
+  // Extra headers (e.g. Allow). The server adds Server, Content-Length,
+  // Connection and Access-Control-Allow-Origin itself.
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// The path of a request target: query and fragment removed; for an
+// absolute-form target ("http://host/p") the scheme and authority too.
+std::string_view targetPath(std::string_view target);
+
+// Plain-text response "<text>\n" with the given status.
+Response textResponse(unsigned status, std::string_view text);
+
+class Router {
+ public:
+  Router(RestOptions options, Handlers handlers);
+
+  // Never throws for a handler's exception (that becomes 500). HEAD on a GET
+  // route answers as GET (the server drops the body); OPTIONS on a known path
+  // answers 200 with Allow and CORS headers.
+  Response handle(const Request& request) const;
+
+  // The methods a path answers, in Allow-header order (empty: unknown path).
+  std::vector<std::string> allowedMethods(std::string_view path) const;
+
+ private:
+  using Fn = Response (Router::*)(const Request&) const;
+  struct Route {
+    std::string path;
+    std::string method;
+    Fn fn;
+  };
+
+  Response dispatch(const Request& request) const;
+  Response health(const Request&) const;
+  Response version(const Request&) const;
+  Response stats(const Request&) const;
+  Response getDrain(const Request&) const;
+  Response enableDrain(const Request&) const;
+  Response disableDrain(const Request&) const;
+  Response shutdown(const Request&) const;
+
+  RestOptions options_;
+  Handlers handlers_;
+  std::vector<Route> routes_;
+};
+
+}  // namespace jvb::http
