@@ -8,6 +8,7 @@
 #include <sstream>
 #include <string>
 
+#include "common/time_format.hpp"
 #include "common/version_info.hpp"
 
 namespace jvb::bridge {
@@ -71,15 +72,7 @@ void StatsCollector::sample() {
 }
 
 std::string currentTimestamp() {
-  using namespace std::chrono;
-  const auto now = system_clock::now();
-  const auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
-  const std::time_t t = system_clock::to_time_t(now);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  std::array<char, 32> buf{};
-  std::strftime(buf.data(), buf.size(), "%Y-%m-%d %H:%M:%S", &tm);
-  return fmt::format("{}.{:03}", buf.data(), ms);
+  return utcTimestamp(TimestampStyle::kJvbStats);
 }
 
 int processThreadCount() {

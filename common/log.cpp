@@ -1,5 +1,7 @@
 #include "common/log.hpp"
 
+#include "common/time_format.hpp"
+
 #include <unistd.h>
 
 #include <array>
@@ -67,19 +69,10 @@ void setSink(Sink sink) {
 }
 
 void write(Level level, std::string_view component, std::string_view message) {
-  using namespace std::chrono;
-  const auto now = system_clock::now();
-  const auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
-  const std::time_t t = system_clock::to_time_t(now);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  std::array<char, 32> ts{};
-  std::strftime(ts.data(), ts.size(), "%Y-%m-%dT%H:%M:%S", &tm);
-
   std::string line;
   line.reserve(64 + message.size());
-  fmt::format_to(std::back_inserter(line), "{}.{:03}Z {:<5} [{}] ", ts.data(), ms, levelName(level),
-                 component);
+  fmt::format_to(std::back_inserter(line), "{} {:<5} [{}] ",
+                 utcTimestamp(TimestampStyle::kIso8601Zulu), levelName(level), component);
   for (char c : message) {
     if (c == '\n') {
       line += "\\n";
