@@ -189,6 +189,9 @@ int run(const config::BridgeConfig& cfg) {
 
 int main(int argc, char** argv) {
   using namespace jvb;
+  // A peer that goes away mid-write (Prosody restarting under a TLS stream,
+  // an HTTP client hanging up) must cost an EPIPE, not the process.
+  std::signal(SIGPIPE, SIG_IGN);
   const xmpp::Library strophe;  // libstrophe's global state, for the process lifetime
   config::CommandLine cli;
   try {

@@ -24,14 +24,14 @@ struct Origin {
 
 // One videobridge.apis.xmpp-client.configs.<id> block (jicoco MucClientConfiguration).
 struct XmppClientConfig {
-  std::string id;        // the block's name, e.g. "tech"
-  std::string hostname;  // HOSTNAME (required)
-  int port = 5222;       // PORT
-  std::string domain;    // DOMAIN, defaults to HOSTNAME
-  std::string username;  // USERNAME (required)
-  std::string password;  // PASSWORD (required)
-  std::vector<std::string> mucJids;  // MUC_JIDS, comma-separated in the file (required)
-  std::string mucNickname;           // MUC_NICKNAME (required)
+  std::string id;                               // the block's name, e.g. "tech"
+  std::string hostname;                         // HOSTNAME (required)
+  int port = 5222;                              // PORT
+  std::string domain;                           // DOMAIN, defaults to HOSTNAME
+  std::string username;                         // USERNAME (required)
+  std::string password;                         // PASSWORD (required)
+  std::vector<std::string> mucJids;             // MUC_JIDS, comma-separated in the file (required)
+  std::string mucNickname;                      // MUC_NICKNAME (required)
   bool disableCertificateVerification = false;  // DISABLE_CERTIFICATE_VERIFICATION
   // SECURITY_MODE: "required" | "ifpossible" | "disabled". Default "required",
   // "ifpossible" when HOSTNAME is localhost / 127.0.0.1 / ::1 (as jicoco).
@@ -61,9 +61,10 @@ struct BridgeConfig {
   Millis presenceInterval{5000};  // presence-interval, defaults to stats.interval
 
   // videobridge.ice
-  int iceUdpPort = 10000;                 // videobridge.ice.udp.port
-  std::string iceBindAddress = "0.0.0.0";  // videobridge.ice.udp.bind-address (not in JVB:rc; the seed sets it)
-  bool advertisePrivateCandidates = true;  // videobridge.ice.advertise-private-candidates
+  int iceUdpPort = 10000;  // videobridge.ice.udp.port
+  // videobridge.ice.udp.bind-address (not in JVB:rc; the seed sets it)
+  std::string iceBindAddress = "0.0.0.0";
+  bool advertisePrivateCandidates = true;     // videobridge.ice.advertise-private-candidates
   std::vector<StaticMapping> staticMappings;  // ice4j.harvest.mapping.static-mappings
   std::vector<std::string> stunAddresses;     // ice4j.harvest.mapping.stun.addresses
 
@@ -72,16 +73,16 @@ struct BridgeConfig {
   HttpServerConfig httpPublic{"0.0.0.0", -1, -1};
 
   // videobridge.rest / apis.rest
-  bool restApiEnabled = false;  // videobridge.apis.rest.enabled: gates /colibri/stats, /colibri/*
-  bool restHealthEnabled = true;   // videobridge.rest.health.enabled
-  bool restVersionEnabled = true;  // videobridge.rest.version.enabled
-  bool restDrainEnabled = true;    // videobridge.rest.drain.enabled
+  bool restApiEnabled = false;    // videobridge.apis.rest.enabled: gates /colibri/stats, /colibri/*
+  bool restHealthEnabled = true;  // videobridge.rest.health.enabled
+  bool restVersionEnabled = true;    // videobridge.rest.version.enabled
+  bool restDrainEnabled = true;      // videobridge.rest.drain.enabled
   bool restShutdownEnabled = false;  // videobridge.rest.shutdown.enabled
 
   // videobridge.websockets
-  bool websocketsEnabled = false;      // enabled
-  std::string websocketsDomain;        // domain, e.g. "meet.example.com:443"
-  bool websocketsTls = true;           // tls
+  bool websocketsEnabled = false;                 // enabled
+  std::string websocketsDomain;                   // domain, e.g. "meet.example.com:443"
+  bool websocketsTls = true;                      // tls
   std::string websocketsServerId = "default-id";  // server-id
 
   // videobridge.loudest
@@ -139,12 +140,21 @@ class ConfigError : public std::runtime_error {
   std::string message_;
 };
 
+// What a configuration text may reach outside itself.
+struct LoadOptions {
+  bool allowIncludes = true;   // include "file" statements (relative to the including file)
+  bool useEnvironment = true;  // ${X} / ${?X} fall back to environment variables
+};
+
 // Reads a jvb.conf. Throws ConfigError on unreadable files, syntax errors,
 // wrong types and invalid values. Unknown keys are logged once each (warn)
 // and otherwise ignored.
 BridgeConfig loadFile(const std::string& path);
+BridgeConfig loadFile(const std::string& path, const LoadOptions& options);
 // Same, from text in memory; `name` is used as the file name in messages.
 BridgeConfig loadString(const std::string& text, const std::string& name);
+BridgeConfig loadString(const std::string& text, const std::string& name,
+                        const LoadOptions& options);
 
 // Command line ------------------------------------------------------------------
 struct CommandLine {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstring>
 
 #include "common/log.hpp"
@@ -194,9 +195,10 @@ void MucClient::sendPresence(Room& room, bool join) {
   if (join) {
     adopt(presence.get(), element(ctx, "x", kNsMuc));
   }
-  auto [stats, signature] = stats_(ctx);
-  lastSignature_ = signature;
-  adopt(presence.get(), std::move(stats));
+  auto stats = stats_(ctx);
+  lastSignature_ = stats.signature;
+  lastStress_ = stats.stress;
+  adopt(presence.get(), std::move(stats.element));
   xmpp_send(conn_.get(), presence.get());
 }
 
@@ -216,8 +218,10 @@ void MucClient::maybePublishPresence(Clock::time_point now) {
     return;
   }
   lastPresenceCheck_ = now;
-  auto [unused, signature] = stats_(ctx_.get());
-  if (signature == lastSignature_ && now - lastPresenceSent_ < timing_.presenceRefresh) {
+  const auto stats = stats_(ctx_.get());
+  const bool changed =
+      stats.signature != lastSignature_ || std::abs(stats.stress - lastStress_) >= kStressStep;
+  if (!changed && now - lastPresenceSent_ < timing_.presenceRefresh) {
     return;
   }
   for (auto& r : rooms_) {

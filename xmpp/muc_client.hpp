@@ -30,9 +30,18 @@ namespace jvb::xmpp {
 class MucClient {
  public:
   using Clock = std::chrono::steady_clock;
-  // Builds the current <stats xmlns='http://jitsi.org/protocol/colibri'/> and a
-  // signature of its values (presence is re-sent when the signature changes).
-  using StatsSource = std::function<std::pair<StanzaPtr, std::string>(xmpp_ctx_t*)>;
+  // The current <stats xmlns='http://jitsi.org/protocol/colibri'/>, a
+  // signature of its values other than the stress figures, and the stress
+  // level. Presence is re-sent when the signature changes or the stress moved
+  // by kStressStep since the last presence: CPU load jitters all the time, and
+  // Jicofo's selection does not need it finer than that.
+  struct PresenceStats {
+    StanzaPtr element;
+    std::string signature;
+    double stress = 0.0;
+  };
+  using StatsSource = std::function<PresenceStats(xmpp_ctx_t*)>;
+  static constexpr double kStressStep = 0.1;
 
   struct Timing {
     std::chrono::milliseconds presenceInterval{5000};
@@ -107,6 +116,7 @@ class MucClient {
   Clock::time_point lastPresenceCheck_{};
   Clock::time_point lastPresenceSent_{};
   std::string lastSignature_;
+  double lastStress_ = 0.0;
   std::string pendingPingId_;
   Clock::time_point lastPingSent_{};
   uint64_t pingCounter_ = 0;

@@ -39,9 +39,10 @@ std::string javaString(const nlohmann::json& v) {
 
 }  // namespace
 
-std::pair<StanzaPtr, std::string> buildStatsElement(xmpp_ctx_t* ctx, const nlohmann::json& stats) {
+MucClient::PresenceStats buildStatsElement(xmpp_ctx_t* ctx, const nlohmann::json& stats) {
   auto el = element(ctx, "stats", kNsColibri);
   std::string signature;
+  double stress = 0.0;
   for (const char* name : kPresenceStats) {
     const auto it = stats.find(name);
     if (it == stats.end()) {
@@ -52,12 +53,20 @@ std::pair<StanzaPtr, std::string> buildStatsElement(xmpp_ctx_t* ctx, const nlohm
     xmpp_stanza_set_attribute(stat.get(), "name", name);
     xmpp_stanza_set_attribute(stat.get(), "value", value.c_str());
     adopt(el.get(), std::move(stat));
+    const std::string_view n(name);
+    if (n == "stress_level") {
+      stress = it->is_number() ? it->get<double>() : 0.0;
+      continue;
+    }
+    if (n == "average_participant_stress") {
+      continue;
+    }
     signature += name;
     signature += '=';
     signature += value;
     signature += ';';
   }
-  return {std::move(el), signature};
+  return {std::move(el), signature, stress};
 }
 
 void registerBaseHandlers(IqDispatcher& iqs, std::function<bridge::Health()> health) {

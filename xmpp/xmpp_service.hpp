@@ -33,8 +33,9 @@ inline constexpr const char* kPresenceStats[] = {"stress_level",  "average_parti
 
 // Builds <stats xmlns='http://jitsi.org/protocol/colibri'> with one
 // <stat name value/> per presence stat present in `stats`, values in Java's
-// toString form; returns it with a signature of the values.
-std::pair<StanzaPtr, std::string> buildStatsElement(xmpp_ctx_t* ctx, const nlohmann::json& stats);
+// toString form; returns it with a signature of the values (stress figures
+// left out of it) and the stress level.
+MucClient::PresenceStats buildStatsElement(xmpp_ctx_t* ctx, const nlohmann::json& stats);
 
 // The health-check, version and ping handlers, as JVB answers them.
 void registerBaseHandlers(IqDispatcher& iqs, std::function<bridge::Health()> health);

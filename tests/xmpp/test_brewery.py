@@ -181,7 +181,8 @@ async def scenario(prosody, work):
         await focus.close()
         if FAILURES:
             for b in (b1, b2, dup):
-                print(f"----- {b.name} log -----\n{b.log()[-4000:]}")
+                rc = b.proc.returncode if b.proc else None
+                print(f"----- {b.name} log (exit code {rc}) -----\n{b.log()[-4000:]}")
 
 
 def main():
