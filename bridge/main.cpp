@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "bridge/bridge_state.hpp"
+#include "bridge/conference.hpp"
 #include "bridge/control_loop.hpp"
 #include "bridge/media_loop.hpp"
 #include "bridge/shutdown.hpp"
@@ -18,7 +19,11 @@
 #include "common/log.hpp"
 #include "common/version_info.hpp"
 #include "config/bridge_config.hpp"
+#include "dtls/certificate.hpp"
 #include "http/http_server.hpp"
+#include "ice/credentials.hpp"
+#include "ice/host_addresses.hpp"
+#include "xmpp/colibri2.hpp"
 #include "xmpp/strophe.hpp"
 #include "xmpp/xmpp_service.hpp"
 
@@ -101,7 +106,10 @@ int run(const config::BridgeConfig& cfg) {
   }
 
   bridge::ControlLoop control;
-  bridge::StatsCollector stats(cfg, media, state);
+  // Colibri2's state lives on the control thread; the media issue connects
+  // a ConferenceListener that mirrors endpoints onto the media thread.
+  bridge::ConferenceRegistry conferences;
+  bridge::StatsCollector stats(cfg, media, state, &conferences);
   const auto health = [&cfg, &media] {
     return bridge::evaluateHealth(media, cfg.healthMaxCheckDuration);
   };
@@ -114,21 +122,22 @@ int run(const config::BridgeConfig& cfg) {
   boost::asio::steady_timer statsTimer(control.context());
   bridge::ShutdownManager shutdown(
       control.context(), cfg, state,
-      bridge::ShutdownManager::Hooks{[] { return 0; },
-                                     [&xmppService] { xmppService.publishPresenceNow(); },
-                                     [&] {
-                                       sd_notify(0, "STOPPING=1");
-                                       statsTimer.cancel();
-                                       if (privateHttp) {
-                                         privateHttp->stop();
-                                       }
-                                       // Leave the brewery (so Jicofo drops the bridge at once),
-                                       // then stop.
-                                       xmppService.stop(std::chrono::seconds(2), [&] {
-                                         media.stop();
-                                         control.stop();
-                                       });
-                                     }});
+      bridge::ShutdownManager::Hooks{
+          [&conferences] { return static_cast<int>(conferences.counts().endpoints); },
+          [&xmppService] { xmppService.publishPresenceNow(); },
+          [&] {
+            sd_notify(0, "STOPPING=1");
+            statsTimer.cancel();
+            if (privateHttp) {
+              privateHttp->stop();
+            }
+            // Leave the brewery (so Jicofo drops the bridge at once),
+            // then stop.
+            xmppService.stop(std::chrono::seconds(2), [&] {
+              media.stop();
+              control.stop();
+            });
+          }});
 
   http::RestOptions rest;
   rest.apiEnabled = cfg.restApiEnabled;
@@ -152,6 +161,18 @@ int run(const config::BridgeConfig& cfg) {
   }
 
   scheduleStats(statsTimer, cfg.statsInterval, stats);
+  // What the bridge signals about itself in every Colibri2 transport.
+  const dtls::Certificate certificate = dtls::Certificate::generate();
+  xmpp::Colibri2Local local;
+  local.fingerprint = certificate.fingerprintSha256();
+  local.candidates = ice::buildCandidates(ice::bridgeAddresses(cfg, media.udpPort()));
+  local.websocket = xmpp::websocketSettings(cfg);
+  for (const auto& c : local.candidates) {
+    LOG_INFO("main", "ICE candidate {} {}:{}", c.type, c.ip, c.port);
+  }
+  xmpp::registerColibri2(xmppService.iqs(), conferences, local, [&state] {
+    return state.shutdownPhase() != bridge::ShutdownPhase::kRunning;
+  });
   xmppService.start();
 
   // SIGTERM: graceful shutdown (a second one: shutting down now). SIGINT:

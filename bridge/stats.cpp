@@ -42,8 +42,12 @@ std::optional<double> CpuUsage::sample() {
 }
 
 StatsCollector::StatsCollector(const config::BridgeConfig& cfg, const MediaLoop& media,
-                               const BridgeState& state)
-    : cfg_(cfg), media_(media), state_(state), lastSample_(std::chrono::steady_clock::now()) {
+                               const BridgeState& state, const ConferenceRegistry* conferences)
+    : cfg_(cfg),
+      media_(media),
+      state_(state),
+      conferences_(conferences),
+      lastSample_(std::chrono::steady_clock::now()) {
   cpu_.sample();  // prime, so the first real sample has a baseline
 }
 
@@ -91,10 +95,10 @@ nlohmann::json StatsCollector::snapshot(const Health& health) const {
   const auto load = [](const std::atomic<uint64_t>& a) {
     return a.load(std::memory_order_relaxed);
   };
-  // Conferences and endpoints arrive with Colibri2 (the XMPP issue); until
-  // then the bridge hosts none, and these are the true values.
-  const int conferences = 0;
-  const int endpoints = 0;
+  const ConferenceCounts counts =
+      conferences_ != nullptr ? conferences_->counts() : ConferenceCounts{};
+  const auto conferences = counts.conferences;
+  const auto endpoints = counts.endpoints;
   nlohmann::json j = {
       {"stress_level", stress_},
       {"average_participant_stress", 0.01},
@@ -105,10 +109,11 @@ nlohmann::json StatsCollector::snapshot(const Health& health) const {
       {"local_active_endpoints", 0},
       {"inactive_conferences", 0},
       {"inactive_endpoints", 0},
-      {"receive_only_endpoints", 0},
+      // Endpoints that signalled no audio source only receive.
+      {"receive_only_endpoints", endpoints - counts.endpointsWithAudioSources},
       {"endpoints_sending_audio", 0},
       {"endpoints_sending_video", 0},
-      {"largest_conference", 0},
+      {"largest_conference", counts.largestConference},
       {"p2p_conferences", 0},
       {"octo_conferences", 0},
       {"octo_endpoints", 0},
@@ -130,10 +135,10 @@ nlohmann::json StatsCollector::snapshot(const Health& health) const {
       {"total_bytes_sent_octo", 0},
       {"total_packets_received_octo", 0},
       {"total_packets_sent_octo", 0},
-      {"total_conferences_created", 0},
-      {"total_conferences_completed", 0},
-      {"total_conference_seconds", 0},
-      {"total_participants", 0},
+      {"total_conferences_created", counts.totalConferencesCreated},
+      {"total_conferences_completed", counts.totalConferencesCompleted},
+      {"total_conference_seconds", static_cast<uint64_t>(counts.totalConferenceSeconds)},
+      {"total_participants", counts.totalParticipants},
       {"total_dominant_speaker_changes", 0},
       {"total_data_channel_messages_received", 0},
       {"total_data_channel_messages_sent", 0},

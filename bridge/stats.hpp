@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "bridge/bridge_state.hpp"
+#include "bridge/conference.hpp"
 #include "bridge/media_loop.hpp"
 #include "config/bridge_config.hpp"
 
@@ -34,7 +35,9 @@ class StatsCollector {
  public:
   static constexpr double kCpuLoadThreshold = 0.9;  // JVB load-management default
 
-  StatsCollector(const config::BridgeConfig& cfg, const MediaLoop& media, const BridgeState& state);
+  // `conferences` may be null (no Colibri2: every conference count is 0).
+  StatsCollector(const config::BridgeConfig& cfg, const MediaLoop& media, const BridgeState& state,
+                 const ConferenceRegistry* conferences = nullptr);
 
   // Updates rates and stress; call every stats interval.
   void sample();
@@ -47,6 +50,7 @@ class StatsCollector {
   const config::BridgeConfig& cfg_;
   const MediaLoop& media_;
   const BridgeState& state_;
+  const ConferenceRegistry* conferences_;
   CpuUsage cpu_;
   double stress_ = 0.0;
   double bitRateDownloadKbps_ = 0.0;

@@ -45,8 +45,8 @@ StanzaPtr buildErrorReply(xmpp_ctx_t* ctx, xmpp_stanza_t* iq, IqError error) {
     addText(ctx, t.get(), error.text);
     adopt(err.get(), std::move(t));
   }
-  if (error.extension) {
-    adopt(err.get(), std::move(error.extension));
+  for (auto& ext : error.extensions) {
+    adopt(err.get(), std::move(ext));
   }
   adopt(reply.get(), std::move(err));
   return reply;

@@ -11,6 +11,7 @@
 #include <string>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include "xmpp/strophe.hpp"
 
@@ -20,7 +21,9 @@ struct IqError {
   std::string type = "cancel";  // cancel | modify | wait | auth | continue
   std::string condition;        // e.g. "bad-request", "item-not-found"
   std::string text;             // optional human-readable text
-  StanzaPtr extension;          // optional application element (colibri2 <error/>)
+  // Application elements in <error>, in order (colibri2 <error reason/>, and
+  // for an unknown endpoint also <endpoint id/>, as JVB sends them).
+  std::vector<StanzaPtr> extensions;
 };
 
 // A handler returns the result's child element (null for an empty result) or

@@ -97,7 +97,7 @@ void registerBaseHandlers(IqDispatcher& iqs, std::function<bridge::Health()> hea
 
 XmppService::XmppService(boost::asio::io_context& control, const config::BridgeConfig& cfg,
                          bridge::BridgeState& state, StatsFn stats, HealthFn health)
-    : io_(control), cfg_(cfg), state_(state), stats_(std::move(stats)), timer_(control) {
+    : cfg_(cfg), state_(state), stats_(std::move(stats)), timer_(control) {
   registerBaseHandlers(iqs_, std::move(health));
 }
 

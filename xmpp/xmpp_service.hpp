@@ -59,7 +59,6 @@ class XmppService {
  private:
   void tick();
 
-  boost::asio::io_context& io_;
   const config::BridgeConfig& cfg_;
   bridge::BridgeState& state_;
   StatsFn stats_;

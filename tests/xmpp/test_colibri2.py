@@ -1,0 +1,377 @@
+#!/usr/bin/python3
+"""Colibri2 end to end: the real jvb-audio binary in the brewery of a real tech
+Prosody (TLS required, the seed's firewall rule), driven by a slixmpp focus that
+builds its IQs as Jicofo does (type 'get', addressed to the occupant JID):
+
+ 1. allocation: conference create + endpoint create with an audio and a video
+    media block, a transport with ice-controlling and SCTP, audio sources and the
+    source-names capability -> every field Jicofo reads in the reply (ICE ufrag/
+    pwd, host candidate on the media port, rtcp-mux, sha-256 fingerprint with
+    setup actpass, web-socket URL, sctp port 5000/server, feedback sources);
+ 2. a second endpoint, a transport update (remote ICE + fingerprint setup
+    'active') and a sources update; stats and presence count them;
+ 3. errors as JVB gives them (condition + colibri2 reason) for a duplicate
+    conference, an unknown conference, an unknown endpoint, a create without
+    source-names, a missing meeting-id; the bridge keeps serving;
+ 4. two bridges in one brewery: both visible to the focus, both allocate;
+ 5. Prosody SIGKILLed and restarted: the bridge is back in the brewery within
+    5 s and its conference is still there;
+ 6. graceful shutdown on SIGTERM: presence says graceful_shutdown, new
+    conferences are refused (service-unavailable / graceful_shutdown), the
+    existing one is served until its endpoints expire, then the bridge leaves
+    and exits 0.
+
+Usage: test_colibri2.py <jvb-audio binary>
+"""
+import asyncio
+import os
+import re
+import signal
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
+import rig  # noqa: E402
+from xmpp_peer import Focus, PeerError  # noqa: E402
+from slixmpp.exceptions import IqError, IqTimeout  # noqa: E402
+
+BIN = sys.argv[1]
+FAILURES = []
+C2 = "jitsi:colibri2"
+RTP = "urn:xmpp:jingle:apps:rtp:1"
+FB = "urn:xmpp:jingle:apps:rtp:rtcp-fb:0"
+HDR = "urn:xmpp:jingle:apps:rtp:rtp-hdrext:0"
+ICE = "urn:xmpp:jingle:transports:ice-udp:1"
+DTLS = "urn:xmpp:jingle:apps:dtls:0"
+SSMA = "urn:xmpp:jingle:apps:rtp:ssma:0"
+COLIBRI = "http://jitsi.org/protocol/colibri"
+STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        FAILURES.append(what)
+
+
+def q(ns, name):
+    return f"{{{ns}}}{name}"
+
+
+def audio_media(parent):
+    m = ET.SubElement(parent, q(C2, "media"), type="audio")
+    pt = ET.SubElement(m, q(RTP, "payload-type"), id="111", name="opus", clockrate="48000", channels="2")
+    ET.SubElement(pt, q(RTP, "parameter"), name="minptime", value="10")
+    ET.SubElement(pt, q(RTP, "parameter"), name="useinbandfec", value="1")
+    ET.SubElement(pt, q(FB, "rtcp-fb"), type="transport-cc")
+    ET.SubElement(m, q(RTP, "payload-type"), id="126", name="telephone-event", clockrate="8000")
+    ET.SubElement(m, q(HDR, "rtp-hdrext"), id="1", uri="urn:ietf:params:rtp-hdrext:ssrc-audio-level")
+    ET.SubElement(m, q(HDR, "rtp-hdrext"), id="10", uri="urn:ietf:params:rtp-hdrext:sdes:mid")
+    ET.SubElement(m, q(HDR, "extmap-allow-mixed"))
+
+
+def video_media(parent):
+    m = ET.SubElement(parent, q(C2, "media"), type="video")
+    ET.SubElement(m, q(RTP, "payload-type"), id="100", name="VP8", clockrate="90000")
+    ET.SubElement(m, q(HDR, "rtp-hdrext"), id="3",
+                  uri="http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time")
+
+
+def sources(parent, ep_id, ssrc):
+    s = ET.SubElement(parent, q(C2, "sources"))
+    ms = ET.SubElement(s, q(C2, "media-source"), type="audio", id=f"{ep_id}-a0")
+    ET.SubElement(ms, q(SSMA, "source"), ssrc=str(ssrc), name=f"{ep_id}-a0")
+
+
+def conference_modify(meeting_id, name=None, create=False, expire=False):
+    attrs = {"meeting-id": meeting_id} if meeting_id is not None else {}
+    if name:
+        attrs["name"] = name
+    if create:
+        attrs["create"] = "true"
+    if expire:
+        attrs["expire"] = "true"
+    return ET.Element(q(C2, "conference-modify"), attrs)
+
+
+def endpoint_create(cm, ep_id, ssrc, capabilities=("source-names", "ssrc-rewriting")):
+    ep = ET.SubElement(cm, q(C2, "endpoint"), id=ep_id, create="true", **{"stats-id": f"{ep_id}-stats"})
+    audio_media(ep)
+    video_media(ep)  # Jicofo sends it even in audio-only rooms
+    t = ET.SubElement(ep, q(C2, "transport"), **{"ice-controlling": "true"})
+    ET.SubElement(t, q(C2, "sctp"))
+    sources(ep, ep_id, ssrc)
+    for c in capabilities:
+        ET.SubElement(ep, q(C2, "capability"), name=c)
+    return ep
+
+
+async def send(focus, to, payload, iq_type="get"):
+    """Returns ('result', element) or ('error', error element)."""
+    iq = focus.make_iq_get(ito=to) if iq_type == "get" else focus.make_iq_set(ito=to)
+    iq.append(payload)
+    try:
+        r = await iq.send(timeout=8)
+        return "result", r.xml
+    except IqError as e:
+        return "error", e.iq.xml.find("{jabber:client}error")
+    except IqTimeout:
+        return "timeout", None
+
+
+def error_info(err):
+    cond = next((c.tag.split("}")[1] for c in err if c.tag.startswith("{" + STANZAS) and not c.tag.endswith("text")), None)
+    text = err.findtext(q(STANZAS, "text")) or ""
+    ext = err.find(q(C2, "error"))
+    return cond, (ext.get("reason") if ext is not None else None), text, err.get("type")
+
+
+def check_allocation(reply, ep_id, udp_port, label):
+    cmod = reply.find(q(C2, "conference-modified"))
+    check(cmod is not None, f"{label}: conference-modified")
+    if cmod is None:
+        return None
+    ep = cmod.find(q(C2, "endpoint"))
+    check(ep is not None and ep.get("id") == ep_id, f"{label}: endpoint {ep_id} in reply")
+    t = ep.find(q(C2, "transport")) if ep is not None else None
+    ice = t.find(q(ICE, "transport")) if t is not None else None
+    check(ice is not None, f"{label}: ICE-UDP transport")
+    if ice is None:
+        return None
+    ufrag, pwd = ice.get("ufrag", ""), ice.get("pwd", "")
+    check(len(ufrag) >= 4 and len(pwd) >= 22 and re.fullmatch(r"[A-Za-z0-9+/]+", ufrag + pwd) is not None,
+          f"{label}: ICE ufrag/pwd of RFC 8445 sizes ({len(ufrag)}/{len(pwd)})")
+    cands = ice.findall(q(ICE, "candidate"))
+    host = [c for c in cands if c.get("type") == "host"]
+    check(any(c.get("ip") == "127.0.0.1" and c.get("port") == str(udp_port) and c.get("protocol") == "udp"
+              and c.get("component") == "1" and int(c.get("priority", "0")) > 0 and c.get("foundation")
+              and c.get("generation") == "0" and c.get("id") for c in host),
+          f"{label}: host candidate 127.0.0.1:{udp_port}: {[c.attrib for c in cands]}")
+    check(ice.find(q(ICE, "rtcp-mux")) is not None, f"{label}: rtcp-mux")
+    fp = ice.find(q(DTLS, "fingerprint"))
+    check(fp is not None and fp.get("hash") == "sha-256" and fp.get("setup") == "actpass"
+          and re.fullmatch(r"([0-9A-F]{2}:){31}[0-9A-F]{2}", (fp.text or "").strip()) is not None,
+          f"{label}: sha-256 fingerprint, setup actpass")
+    ws = ice.find(q(COLIBRI, "web-socket"))
+    check(ws is not None and re.fullmatch(rf"wss://meet\.example\.test:443/colibri-ws/default-id/[0-9a-f]+/{ep_id}\?pwd=\S+",
+                                          ws.get("url", "")) is not None,
+          f"{label}: web-socket URL {ws.get('url') if ws is not None else None}")
+    sctp = t.find(q(C2, "sctp"))
+    check(sctp is not None and sctp.get("port") == "5000" and sctp.get("role") == "server", f"{label}: sctp 5000/server")
+    srcs = cmod.find(q(C2, "sources"))
+    feedback = {}
+    if srcs is not None:
+        for ms in srcs.findall(q(C2, "media-source")):
+            s = ms.find(q(SSMA, "source"))
+            feedback[ms.get("id")] = (ms.get("type"), s.get("ssrc") if s is not None else None)
+    check(feedback.get("jvb-a0", (None, None))[0] == "audio" and feedback.get("jvb-v0", (None, None))[0] == "video"
+          and all(v[1] and v[1].isdigit() and 0 < int(v[1]) < 2**32 for v in feedback.values()),
+          f"{label}: feedback sources jvb-a0/jvb-v0: {feedback}")
+    return fp.text.strip() if fp is not None else None
+
+
+BRIDGE_EXTRA = """
+  websockets { enabled = true, domain = "meet.example.test:443", tls = true }
+  shutdown { graceful-shutdown-max-duration = 60 seconds, shutting-down-delay = 2 seconds }
+"""
+
+
+async def scenario(prosody, work):
+    pw = prosody.secrets["JVB_PASSWORD"]
+    focus = Focus(f"focus@{prosody.domain}", prosody.secrets["FOCUS_PASSWORD"], "127.0.0.1",
+                  prosody.port, prosody.brewery)
+    await focus.start_session()
+    focus.join()
+    await focus.wait_joined()
+    b1 = rig.BridgeProcess(BIN, rig.xmpp_bridge_conf(prosody, "jvb1", pw, extra=BRIDGE_EXTRA), work, "jvb1")
+    b2 = rig.BridgeProcess(BIN, rig.xmpp_bridge_conf(prosody, "jvb2", pw, extra=BRIDGE_EXTRA), work, "jvb2")
+    try:
+        await asyncio.to_thread(b1.start)
+        await asyncio.to_thread(b2.start)
+        await focus.wait_bridge("jvb1", timeout=15)
+        await focus.wait_bridge("jvb2", timeout=15)
+        check(True, "two bridges in one brewery, both seen by the focus")
+        j1, j2 = f"{prosody.brewery}/jvb1", f"{prosody.brewery}/jvb2"
+
+        # 1. allocation
+        cm = conference_modify("m-1111", "room1@conference.example.test", create=True)
+        endpoint_create(cm, "ep1", 1111)
+        kind, r = await send(focus, j1, cm)
+        check(kind == "result", f"conference + endpoint create: {kind}")
+        fingerprint = check_allocation(r, "ep1", b1.udp_port, "create") if kind == "result" else None
+
+        # 2. second endpoint (type set), transport update, sources update
+        cm = conference_modify("m-1111")
+        endpoint_create(cm, "ep2", 2222)
+        kind, r = await send(focus, j1, cm, "set")
+        check(kind == "result", f"second endpoint create (type set): {kind}")
+        if kind == "result":
+            fp2 = check_allocation(r, "ep2", b1.udp_port, "create ep2")
+            check(fp2 == fingerprint, "one DTLS certificate per process")
+        cm = conference_modify("m-1111")
+        ep = ET.SubElement(cm, q(C2, "endpoint"), id="ep1", **{"stats-id": "ep1-stats"})
+        t = ET.SubElement(ep, q(C2, "transport"))
+        ice = ET.SubElement(t, q(ICE, "transport"), ufrag="Hk3q", pwd="zq9aaaaaaaaaaaaaaaaaaaaa")
+        ET.SubElement(ice, q(ICE, "rtcp-mux"))
+        f = ET.SubElement(ice, q(DTLS, "fingerprint"), hash="sha-256", setup="active")
+        f.text = ":".join(["AB"] * 32)
+        ET.SubElement(ice, q(ICE, "candidate"), foundation="842", component="1", protocol="udp",
+                      priority="2122260223", ip="127.0.0.1", port="53211", type="host", generation="0",
+                      network="1", id="c0")
+        kind, r = await send(focus, j1, cm)
+        cmod = r.find(q(C2, "conference-modified")) if kind == "result" else None
+        eps = cmod.findall(q(C2, "endpoint")) if cmod is not None else []
+        check(kind == "result" and len(eps) == 1 and eps[0].get("id") == "ep1" and len(list(eps[0])) == 0
+              and cmod.find(q(C2, "sources")) is None,
+              "transport update -> bare <endpoint id='ep1'/>, no feedback sources")
+        cm = conference_modify("m-1111")
+        ep = ET.SubElement(cm, q(C2, "endpoint"), id="ep2")
+        sources(ep, "ep2", 2223)
+        kind, _ = await send(focus, j1, cm)
+        check(kind == "result", "sources update")
+        status, stats = await asyncio.to_thread(rig.http_get, b1.http_port, "/colibri/stats")
+        check(stats.get("conferences") == 1 and stats.get("endpoints") == 2 and stats.get("participants") == 2,
+              f"stats: {stats.get('conferences')} conference, {stats.get('endpoints')} endpoints")
+        try:
+            await focus.wait_bridge("jvb1", lambda p: p.stats.get("participants") == "2"
+                                    and p.stats.get("conferences") == "1", "with 1 conference, 2 participants",
+                                    timeout=10)
+            check(True, "presence carries conferences=1 participants=2")
+        except PeerError as e:
+            check(False, str(e))
+
+        # 3. errors, and the bridge keeps serving
+        cases = [
+            ("duplicate conference", conference_modify("m-1111", "room1@conference.example.test", create=True),
+             ("conflict", "conference_already_exists")),
+            ("unknown conference", conference_modify("m-nope"), ("item-not-found", "conference_not_found")),
+        ]
+        cm = conference_modify("m-1111")
+        ET.SubElement(ET.SubElement(cm, q(C2, "endpoint"), id="ghost"), q(C2, "sources"))
+        cases.append(("unknown endpoint", cm, ("item-not-found", "unknown_endpoint")))
+        cm = conference_modify("m-1111")
+        endpoint_create(cm, "ep3", 3333, capabilities=())
+        cases.append(("create without source-names", cm, ("bad-request", None)))
+        cases.append(("missing meeting-id", conference_modify(None), ("bad-request", None)))
+        cm = conference_modify("m-2222", "not a jid", create=True)
+        cases.append(("name not a JID", cm, ("bad-request", None)))
+        for label, payload, (want_cond, want_reason) in cases:
+            kind, err = await send(focus, j1, payload)
+            if kind != "error":
+                check(False, f"{label}: expected an error, got {kind}")
+                continue
+            cond, reason, text, etype = error_info(err)
+            check(cond == want_cond and reason == want_reason and text,
+                  f"{label}: {cond}/{reason} ({etype}) '{text}'")
+            if want_reason == "unknown_endpoint":
+                ep = err.find(q(C2, "endpoint"))
+                check(ep is not None and ep.get("id") == "ghost",
+                      "unknown endpoint: <endpoint xmlns='jitsi:colibri2' id='ghost'/> in the error")
+        try:
+            await focus.healthcheck(j1, timeout=5)
+            status, stats = await asyncio.to_thread(rig.http_get, b1.http_port, "/colibri/stats")
+            check(stats.get("conferences") == 1 and stats.get("endpoints") == 2,
+                  "after the errors: healthy, conference and endpoints untouched")
+        except PeerError as e:
+            check(False, f"healthcheck after errors: {e}")
+
+        # 4. the other bridge allocates too
+        cm = conference_modify("m-2222", "room2@conference.example.test", create=True)
+        endpoint_create(cm, "epx", 4444)
+        kind, r = await send(focus, j2, cm)
+        check(kind == "result", f"jvb2 allocates its own conference: {kind}")
+        if kind == "result":
+            check_allocation(r, "epx", b2.udp_port, "jvb2 create")
+
+        # 5. Prosody SIGKILLed and restarted
+        await focus.close()
+        with open(os.path.join(prosody.dir, "prosody.pid")) as pf:
+            os.kill(int(pf.read().strip()), signal.SIGKILL)
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(prosody.start)
+        restarted = time.monotonic()
+        focus = Focus(f"focus@{prosody.domain}", prosody.secrets["FOCUS_PASSWORD"], "127.0.0.1",
+                      prosody.port, prosody.brewery)
+        await focus.start_session()
+        focus.join()
+        await focus.wait_joined()
+        try:
+            await focus.wait_bridge("jvb1", timeout=10)
+            took = time.monotonic() - restarted
+            check(took <= 5.0, f"jvb1 back in the brewery {took:.1f} s after Prosody restarted")
+        except PeerError as e:
+            check(False, f"jvb1 back after restart: {e}")
+        cm = conference_modify("m-1111")
+        ep = ET.SubElement(cm, q(C2, "endpoint"), id="ep2")
+        sources(ep, "ep2", 2224)
+        kind, _ = await send(focus, j1, cm)
+        check(kind == "result", "conference m-1111 survived the Prosody restart")
+
+        # 6. graceful shutdown
+        mark = len(focus.presences)
+        b1.proc.send_signal(signal.SIGTERM)
+        try:
+            await focus.wait_bridge("jvb1", lambda p: p.stats.get("graceful_shutdown") == "true",
+                                    "with graceful_shutdown=true", timeout=10, start=mark)
+            check(True, "SIGTERM: presence says graceful_shutdown=true")
+        except PeerError as e:
+            check(False, str(e))
+        cm = conference_modify("m-3333", "room3@conference.example.test", create=True)
+        endpoint_create(cm, "epz", 5555)
+        kind, err = await send(focus, j1, cm)
+        cond, reason, text, _ = error_info(err) if kind == "error" else (None, None, None, None)
+        check(cond == "service-unavailable" and reason == "graceful_shutdown",
+              f"new conference refused in graceful shutdown: {cond}/{reason}")
+        cm = conference_modify("m-1111")
+        ep = ET.SubElement(cm, q(C2, "endpoint"), id="ep3", create="true")
+        kind, _ = await send(focus, j1, cm)  # bad (no transport) but proves the conference is served
+        check(b1.proc.poll() is None, "existing conference still served during graceful shutdown")
+        cm = conference_modify("m-1111")
+        ET.SubElement(cm, q(C2, "endpoint"), id="ep1", expire="true")
+        ET.SubElement(cm, q(C2, "endpoint"), id="ep2", expire="true")
+        kind, r = await send(focus, j1, cm)
+        eps = r.findall(f"{q(C2, 'conference-modified')}/{q(C2, 'endpoint')}") if kind == "result" else []
+        check(kind == "result" and sorted((e.get("id"), e.get("expire")) for e in eps)
+              == [("ep1", "true"), ("ep2", "true")], "endpoints expired")
+        try:
+            await focus.wait_presence(lambda p: p.frm == j1 and p.type == "unavailable",
+                                      "jvb1 leaves after its last endpoint", timeout=15, start=mark)
+            check(True, "graceful shutdown completes when the last endpoint leaves")
+        except PeerError as e:
+            check(False, str(e))
+        rc = await asyncio.to_thread(b1.proc.wait, 15)
+        check(rc == 0, f"jvb1 exit code 0 (got {rc})")
+
+        # jvb2 undisturbed; expire its conference
+        cm = conference_modify("m-2222", expire=True)
+        kind, r = await send(focus, j2, cm)
+        check(kind == "result", "jvb2: conference expire")
+        status, stats = await asyncio.to_thread(rig.http_get, b2.http_port, "/colibri/stats")
+        check(stats.get("conferences") == 0 and stats.get("total_conferences_created") == 1
+              and stats.get("total_conferences_completed") == 1, f"jvb2 stats after expire: {stats.get('conferences')}")
+    finally:
+        for b in (b1, b2):
+            await asyncio.to_thread(b.stop, signal.SIGKILL if b.proc and b.proc.poll() is None else signal.SIGTERM)
+        await focus.close()
+        if FAILURES:
+            for b in (b1, b2):
+                rc = b.proc.returncode if b.proc else None
+                print(f"----- {b.name} log (exit code {rc}) -----\n{b.log()[-5000:]}")
+
+
+def main():
+    if os.geteuid() != 0:
+        print("SKIP: needs root (Prosody runs as user prosody)")
+        sys.exit(77)
+    with tempfile.TemporaryDirectory() as work, rig.ProsodyInstance() as prosody:
+        asyncio.run(asyncio.wait_for(scenario(prosody, work), 240))
+    if FAILURES:
+        print(f"{len(FAILURES)} check(s) failed")
+        sys.exit(1)
+    print("all checks passed")
+
+
+if __name__ == "__main__":
+    main()
