@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import sys
 import threading
 import time
 from typing import Dict, List, Optional
@@ -205,3 +206,35 @@ videobridge {{
   {extra}
 }}
 """
+
+
+class Checker:
+    """Named checks printed as they run ('ok   ...' / 'FAIL ...'); failures are kept."""
+
+    def __init__(self) -> None:
+        self.failures: List[str] = []
+
+    def __call__(self, cond: bool, what: str) -> bool:
+        print(("ok   " if cond else "FAIL ") + what, flush=True)
+        if not cond:
+            self.failures.append(what)
+        return cond
+
+    def exit(self) -> None:
+        if self.failures:
+            print(f"{len(self.failures)} check(s) failed")
+            sys.exit(1)
+        print("all checks passed")
+
+
+def run_with_prosody(scenario, checker: Checker, users: Optional[List[str]] = None,
+                     limit_s: float = 240) -> None:
+    """Runs `await scenario(prosody, workdir)` against a fresh tech Prosody, then exits
+    with the checker's verdict (77 = skipped when not root: Prosody runs as user prosody)."""
+    import asyncio
+    if os.geteuid() != 0:
+        print("SKIP: needs root (Prosody runs as user prosody)")
+        sys.exit(77)
+    with tempfile.TemporaryDirectory() as work, ProsodyInstance(users=users) as prosody:
+        asyncio.run(asyncio.wait_for(scenario(prosody, work), limit_s))
+    checker.exit()

@@ -6,44 +6,24 @@
 #include <string>
 #include <vector>
 
+#include "tests/xmpp/stanza_test_util.hpp"
 #include "xmpp/colibri2.hpp"
 
 namespace {
 
 using namespace jvb::xmpp;
+using namespace jvb::xmpp::testing;
 namespace bridge = jvb::bridge;
 
 constexpr const char* kMeeting = "6f1c2d3e-aaaa-bbbb-cccc-0123456789ab";
 constexpr const char* kFocus = "jvbbrewery@internal.auth.example.com/focus";
 
 std::string iq(const std::string& type, const std::string& id, const std::string& body) {
-  return "<iq type='" + type + "' id='" + id + "' from='" + kFocus +
-         "' to='jvbbrewery@internal.auth.example.com/jvb-1'>" + body + "</iq>";
+  return iqXml(type, id, kFocus, "jvbbrewery@internal.auth.example.com/jvb-1", body);
 }
 
 std::string modify(const std::string& attrs, const std::string& children) {
-  return std::string("<conference-modify xmlns='jitsi:colibri2' meeting-id='") + kMeeting + "'" +
-         attrs + ">" + children + "</conference-modify>";
-}
-
-std::vector<xmpp_stanza_t*> tags(xmpp_stanza_t* s) {
-  std::vector<xmpp_stanza_t*> out;
-  for (xmpp_stanza_t* c = xmpp_stanza_get_children(s); c != nullptr; c = xmpp_stanza_get_next(c)) {
-    if (xmpp_stanza_is_tag(c)) {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
-
-std::string name(xmpp_stanza_t* s) {
-  const char* n = xmpp_stanza_get_name(s);
-  return n != nullptr ? n : "";
-}
-
-std::string ns(xmpp_stanza_t* s) {
-  const char* n = xmpp_stanza_get_ns(s);
-  return n != nullptr ? n : "";
+  return modifyXml(kMeeting, attrs, children);
 }
 
 class Colibri2ErrorTest : public ::testing::Test {

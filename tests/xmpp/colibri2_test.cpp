@@ -2,6 +2,7 @@
 // (jvb-interfaces.md section 3.8) and every field of the replies. Errors and
 // malformed input: colibri2_errors_test.cpp.
 #include "xmpp/colibri2.hpp"
+#include "tests/xmpp/stanza_test_util.hpp"
 
 #include <gtest/gtest.h>
 
@@ -13,6 +14,7 @@
 namespace {
 
 using namespace jvb::xmpp;
+using namespace jvb::xmpp::testing;
 namespace bridge = jvb::bridge;
 
 constexpr const char* kMeeting = "6f1c2d3e-aaaa-bbbb-cccc-0123456789ab";
@@ -63,33 +65,11 @@ const std::string kCreateBody = std::string(R"(
   </conference-modify>)";
 
 std::string iq(const std::string& type, const std::string& id, const std::string& body) {
-  return "<iq type='" + type + "' id='" + id + "' from='" + kFocus + "' to='" + kBridge + "'>" +
-         body + "</iq>";
+  return iqXml(type, id, kFocus, kBridge, body);
 }
 
 std::string modify(const std::string& attrs, const std::string& children) {
-  return std::string("<conference-modify xmlns='jitsi:colibri2' meeting-id='") + kMeeting + "'" +
-         attrs + ">" + children + "</conference-modify>";
-}
-
-std::vector<xmpp_stanza_t*> tags(xmpp_stanza_t* s) {
-  std::vector<xmpp_stanza_t*> out;
-  for (xmpp_stanza_t* c = xmpp_stanza_get_children(s); c != nullptr; c = xmpp_stanza_get_next(c)) {
-    if (xmpp_stanza_is_tag(c)) {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
-
-std::string name(xmpp_stanza_t* s) {
-  const char* n = xmpp_stanza_get_name(s);
-  return n != nullptr ? n : "";
-}
-
-std::string ns(xmpp_stanza_t* s) {
-  const char* n = xmpp_stanza_get_ns(s);
-  return n != nullptr ? n : "";
+  return modifyXml(kMeeting, attrs, children);
 }
 
 bool alnum(const std::string& s) {

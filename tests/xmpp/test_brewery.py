@@ -23,7 +23,6 @@ import asyncio
 import os
 import signal
 import sys
-import tempfile
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
@@ -31,13 +30,7 @@ import rig  # noqa: E402
 from xmpp_peer import Focus, PeerError  # noqa: E402
 
 BIN = sys.argv[1]
-FAILURES = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        FAILURES.append(what)
+check = rig.Checker()
 
 
 async def wait_until(pred, limit_s=10.0, step=0.05):
@@ -188,22 +181,14 @@ async def scenario(prosody, work):
         for b in (b1, b2, dup):
             await asyncio.to_thread(b.stop, signal.SIGKILL if b.proc and b.proc.poll() is None else signal.SIGTERM)
         await focus.close()
-        if FAILURES:
+        if check.failures:
             for b in (b1, b2, dup):
                 rc = b.proc.returncode if b.proc else None
                 print(f"----- {b.name} log (exit code {rc}) -----\n{b.log()[-4000:]}")
 
 
 def main():
-    if os.geteuid() != 0:
-        print("SKIP: needs root (Prosody runs as user prosody)")
-        sys.exit(77)
-    with tempfile.TemporaryDirectory() as work, rig.ProsodyInstance(users=["jvbdup"]) as prosody:
-        asyncio.run(asyncio.wait_for(scenario(prosody, work), 240))
-    if FAILURES:
-        print(f"{len(FAILURES)} check(s) failed")
-        sys.exit(1)
-    print("all checks passed")
+    rig.run_with_prosody(scenario, check, users=["jvbdup"])
 
 
 if __name__ == "__main__":

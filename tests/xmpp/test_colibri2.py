@@ -28,7 +28,6 @@ import os
 import re
 import signal
 import sys
-import tempfile
 import time
 import xml.etree.ElementTree as ET
 
@@ -38,7 +37,7 @@ from xmpp_peer import Focus, PeerError  # noqa: E402
 from slixmpp.exceptions import IqError, IqTimeout  # noqa: E402
 
 BIN = sys.argv[1]
-FAILURES = []
+check = rig.Checker()
 C2 = "jitsi:colibri2"
 RTP = "urn:xmpp:jingle:apps:rtp:1"
 FB = "urn:xmpp:jingle:apps:rtp:rtcp-fb:0"
@@ -49,11 +48,6 @@ SSMA = "urn:xmpp:jingle:apps:rtp:ssma:0"
 COLIBRI = "http://jitsi.org/protocol/colibri"
 STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        FAILURES.append(what)
 
 
 def q(ns, name):
@@ -355,22 +349,14 @@ async def scenario(prosody, work):
         for b in (b1, b2):
             await asyncio.to_thread(b.stop, signal.SIGKILL if b.proc and b.proc.poll() is None else signal.SIGTERM)
         await focus.close()
-        if FAILURES:
+        if check.failures:
             for b in (b1, b2):
                 rc = b.proc.returncode if b.proc else None
                 print(f"----- {b.name} log (exit code {rc}) -----\n{b.log()[-5000:]}")
 
 
 def main():
-    if os.geteuid() != 0:
-        print("SKIP: needs root (Prosody runs as user prosody)")
-        sys.exit(77)
-    with tempfile.TemporaryDirectory() as work, rig.ProsodyInstance() as prosody:
-        asyncio.run(asyncio.wait_for(scenario(prosody, work), 240))
-    if FAILURES:
-        print(f"{len(FAILURES)} check(s) failed")
-        sys.exit(1)
-    print("all checks passed")
+    rig.run_with_prosody(scenario, check, users=None)
 
 
 if __name__ == "__main__":
