@@ -168,7 +168,9 @@ int run(const config::BridgeConfig& cfg) {
   local.candidates = ice::buildCandidates(ice::bridgeAddresses(cfg, media.udpPort()));
   local.websocket = xmpp::websocketSettings(cfg);
   for (const auto& c : local.candidates) {
-    LOG_INFO("main", "ICE candidate {} {}:{}", c.type, c.ip, c.port);
+    const bool v6 = c.ip.find(':') != std::string::npos;
+    LOG_INFO("main", "ICE candidate {} {}{}{}:{}", c.type, v6 ? "[" : "", c.ip, v6 ? "]" : "",
+             c.port);
   }
   xmpp::registerColibri2(xmppService.iqs(), conferences, local, [&state] {
     return state.shutdownPhase() != bridge::ShutdownPhase::kRunning;
