@@ -2,7 +2,7 @@
 """The include graph between the project's folders: one folder per concern,
 dependencies only in the documented direction (README, Architecture):
 
-    common <- config <- {rtp, ice, dtls} <- bridge <- {http, xmpp} <- bridge/main.cpp
+    common <- config <- {rtp, ice, srtp <- dtls} <- bridge <- {http, xmpp} <- bridge/main.cpp
 
 Fails when a library folder includes a header of a folder it may not use, or
 when the folder graph has a cycle. bridge/main.cpp is the executable and may
@@ -18,10 +18,11 @@ ALLOWED = {
     "config": {"common"},
     "rtp": {"common", "config"},
     "ice": {"common", "config"},
-    "dtls": {"common", "config"},
-    "bridge": {"common", "config", "rtp", "ice", "dtls"},
+    "srtp": {"common"},
+    "dtls": {"common", "config", "srtp"},
+    "bridge": {"common", "config", "rtp", "ice", "srtp", "dtls"},
     "http": {"common", "config"},
-    "xmpp": {"common", "config", "rtp", "ice", "dtls", "bridge"},
+    "xmpp": {"common", "config", "rtp", "ice", "srtp", "dtls", "bridge"},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+)/[^"]+"', re.M)
 

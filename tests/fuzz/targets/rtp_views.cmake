@@ -1,0 +1,8 @@
+# Arbitrary bytes through the RTP packet view (parse, parseHeader, every
+# accessor, extension lookup for all IDs, audio level, in-place setters and ID
+# rewrites) and through the RTCP compound walk with every typed view and the
+# RR/SR/SDES builders.
+jvb_fuzz_target(rtp_view_fuzz SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/rtp_view_fuzz.cpp LIBS jvb_rtp)
+jvb_warnings(rtp_view_fuzz)
+jvb_fuzz_target(rtcp_fuzz SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/rtcp_fuzz.cpp LIBS jvb_rtp)
+jvb_warnings(rtcp_fuzz)
