@@ -14,6 +14,7 @@
 #include "bridge/conference.hpp"
 #include "bridge/control_loop.hpp"
 #include "bridge/media_loop.hpp"
+#include "bridge/media_mirror.hpp"
 #include "bridge/shutdown.hpp"
 #include "bridge/stats.hpp"
 #include "common/log.hpp"
@@ -23,6 +24,7 @@
 #include "http/http_server.hpp"
 #include "ice/credentials.hpp"
 #include "ice/host_addresses.hpp"
+#include "srtp/library.hpp"
 #include "xmpp/colibri2.hpp"
 #include "xmpp/strophe.hpp"
 #include "xmpp/xmpp_service.hpp"
@@ -97,7 +99,10 @@ int run(const config::BridgeConfig& cfg) {
   }
   state.mucsConfigured.store(mucs);
 
-  bridge::MediaLoop media(cfg);
+  // The DTLS identity: signalled in every Colibri2 transport, used by every
+  // DTLS session.
+  const auto certificate = std::make_shared<const dtls::Certificate>(dtls::Certificate::generate());
+  bridge::MediaLoop media(cfg, certificate);
   try {
     media.start();
   } catch (const std::exception& e) {
@@ -109,6 +114,8 @@ int run(const config::BridgeConfig& cfg) {
   // Colibri2's state lives on the control thread; the media issue connects
   // a ConferenceListener that mirrors endpoints onto the media thread.
   bridge::ConferenceRegistry conferences;
+  bridge::MediaMirror mirror(media);
+  conferences.setListener(&mirror);
   bridge::StatsCollector stats(cfg, media, state, &conferences);
   const auto health = [&cfg, &media] {
     return bridge::evaluateHealth(media, cfg.healthMaxCheckDuration);
@@ -162,9 +169,8 @@ int run(const config::BridgeConfig& cfg) {
 
   scheduleStats(statsTimer, cfg.statsInterval, stats);
   // What the bridge signals about itself in every Colibri2 transport.
-  const dtls::Certificate certificate = dtls::Certificate::generate();
   xmpp::Colibri2Local local;
-  local.fingerprint = certificate.fingerprintSha256();
+  local.fingerprint = certificate->fingerprintSha256();
   local.candidates = ice::buildCandidates(ice::bridgeAddresses(cfg, media.udpPort()));
   local.websocket = xmpp::websocketSettings(cfg);
   for (const auto& c : local.candidates) {
@@ -215,7 +221,8 @@ int main(int argc, char** argv) {
   // A peer that goes away mid-write (Prosody restarting under a TLS stream,
   // an HTTP client hanging up) must cost an EPIPE, not the process.
   std::signal(SIGPIPE, SIG_IGN);
-  const xmpp::Library strophe;  // libstrophe's global state, for the process lifetime
+  const xmpp::Library strophe;      // libstrophe's global state, for the process lifetime
+  const srtp::Library srtpLibrary;  // srtp_init(), once, before any SRTP session
   config::CommandLine cli;
   try {
     cli = config::parseCommandLine(argc, argv);

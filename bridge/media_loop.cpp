@@ -4,13 +4,20 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "bridge/media_router.hpp"
 #include "common/log.hpp"
 
 namespace jvb::bridge {
 
 namespace asio = boost::asio;
 
-MediaLoop::MediaLoop(const config::BridgeConfig& cfg) : cfg_(cfg) {}
+MediaLoop::MediaLoop(const config::BridgeConfig& cfg,
+                     std::shared_ptr<const dtls::Certificate> certificate)
+    : cfg_(cfg), certificate_(std::move(certificate)) {
+  if (!certificate_) {
+    certificate_ = std::make_shared<const dtls::Certificate>(dtls::Certificate::generate());
+  }
+}
 
 MediaLoop::~MediaLoop() {
   stop();
@@ -24,6 +31,8 @@ void MediaLoop::start() {
       });
   port_->start();  // throws with address:port when it cannot bind
   udpPort_.store(port_->port());
+  dtls_ = std::make_unique<dtls::Context>(*certificate_);
+  router_ = std::make_unique<MediaRouter>(io_, *port_, *dtls_, counters_);
   heartbeatTimer_ = std::make_unique<asio::steady_timer>(io_);
   heartbeatNs_.store(Clock::now().time_since_epoch().count());
   armHeartbeat();
@@ -56,6 +65,7 @@ void MediaLoop::stop() {
     thread_.join();
   }
   // The thread is gone: the sockets can be closed from here.
+  router_.reset();
   heartbeatTimer_.reset();
   if (port_) {
     port_->close();
@@ -69,6 +79,14 @@ bool MediaLoop::post(std::function<void()> command) {
   }
   asio::post(io_, std::move(command));
   return true;
+}
+
+bool MediaLoop::postToRouter(std::function<void(MediaRouter&)> command) {
+  return post([this, command = std::move(command)] {
+    if (router_) {
+      command(*router_);
+    }
+  });
 }
 
 MediaLoop::Clock::time_point MediaLoop::lastHeartbeat() const {
@@ -86,14 +104,10 @@ void MediaLoop::armHeartbeat() {
   });
 }
 
-void MediaLoop::onDatagram(std::span<const uint8_t> datagram, const ice::UdpPort::Endpoint&) {
+void MediaLoop::onDatagram(std::span<const uint8_t> datagram, const ice::UdpPort::Endpoint& from) {
   counters_.packetsReceived.fetch_add(1, std::memory_order_relaxed);
   counters_.bytesReceived.fetch_add(datagram.size(), std::memory_order_relaxed);
-  // No endpoint owns any 5-tuple yet (endpoints arrive with Colibri2): every
-  // datagram comes from an unknown source, creates no state and is counted
-  // by class.
-  const auto kind = rtp::classify(datagram);
-  counters_.droppedUnknownSource[static_cast<size_t>(kind)].fetch_add(1, std::memory_order_relaxed);
+  router_->onDatagram(datagram, from);
 }
 
 }  // namespace jvb::bridge

@@ -20,6 +20,8 @@
 #include <thread>
 
 #include "config/bridge_config.hpp"
+#include "dtls/certificate.hpp"
+#include "dtls/context.hpp"
 #include "ice/udp_port.hpp"
 #include "rtp/demux.hpp"
 
@@ -34,14 +36,30 @@ struct MediaCounters {
   // state), by protocol class (rtp::PacketKind).
   std::array<std::atomic<uint64_t>, 7> droppedUnknownSource{};
   std::atomic<uint64_t> handlerErrors{0};  // exceptions caught on the media thread
+  // Endpoint media (MediaRouter).
+  std::atomic<uint64_t> stunRejected{0};  // STUN that authenticated for no endpoint
+  std::atomic<uint64_t> iceSucceeded{0};  // total_ice_succeeded
+  std::atomic<uint64_t> iceFailed{0};     // total_ice_failed (failed or consent expired)
+  std::atomic<uint64_t> dtlsSucceeded{0};
+  std::atomic<uint64_t> dtlsFailed{0};    // dtls_failed_endpoints
+  std::atomic<uint64_t> srtpFailed{0};    // authentication / replay failures
+  std::atomic<uint64_t> rtpForwarded{0};  // packets sent to receivers
+  std::atomic<uint64_t> rtpDropped{0};    // unsignalled SSRC, muted, not ready, malformed
+  std::atomic<uint64_t> videoDropped{0};  // video is never forwarded
+  std::atomic<uint64_t> rtcpTerminated{0};
 };
+
+class MediaRouter;
 
 class MediaLoop {
  public:
   using Clock = std::chrono::steady_clock;
   static constexpr std::chrono::milliseconds kHeartbeat{100};
 
-  explicit MediaLoop(const config::BridgeConfig& cfg);
+  // `certificate`: the DTLS identity signalled in Colibri2 (one per process);
+  // null generates one (tests).
+  explicit MediaLoop(const config::BridgeConfig& cfg,
+                     std::shared_ptr<const dtls::Certificate> certificate = nullptr);
   ~MediaLoop();
   MediaLoop(const MediaLoop&) = delete;
   MediaLoop& operator=(const MediaLoop&) = delete;
@@ -54,6 +72,8 @@ class MediaLoop {
 
   // Runs `command` on the media thread. Thread-safe. False once stopped.
   bool post(std::function<void()> command);
+  // Runs `command` with the endpoint router, on the media thread.
+  bool postToRouter(std::function<void(MediaRouter&)> command);
 
   [[nodiscard]] bool running() const { return running_.load(); }
   [[nodiscard]] uint16_t udpPort() const { return udpPort_.load(); }
@@ -66,8 +86,11 @@ class MediaLoop {
   void run();
 
   config::BridgeConfig cfg_;
+  std::shared_ptr<const dtls::Certificate> certificate_;
   boost::asio::io_context io_;
   std::unique_ptr<ice::UdpPort> port_;
+  std::unique_ptr<dtls::Context> dtls_;
+  std::unique_ptr<MediaRouter> router_;
   std::unique_ptr<boost::asio::steady_timer> heartbeatTimer_;
   std::thread thread_;
   std::atomic<bool> running_{false};

@@ -144,11 +144,11 @@ nlohmann::json StatsCollector::snapshot(const Health& health) const {
       {"total_data_channel_messages_sent", 0},
       {"total_colibri_web_socket_messages_received", 0},
       {"total_colibri_web_socket_messages_sent", 0},
-      {"total_ice_failed", 0},
-      {"total_ice_succeeded", 0},
+      {"total_ice_failed", load(c.iceFailed)},
+      {"total_ice_succeeded", load(c.iceSucceeded)},
       {"total_ice_succeeded_relayed", 0},
       {"endpoints_ice_failed", 0},
-      {"dtls_failed_endpoints", 0},
+      {"dtls_failed_endpoints", load(c.dtlsFailed)},
       {"endpoints_disconnected", 0},
       {"endpoints_reconnected", 0},
       {"threads", processThreadCount()},
@@ -169,6 +169,11 @@ nlohmann::json StatsCollector::snapshot(const Health& health) const {
     unknown += load(d);
   }
   j["packets_dropped_unknown_source"] = unknown;
+  j["rtp_packets_forwarded"] = load(c.rtpForwarded);
+  j["rtp_packets_dropped"] = load(c.rtpDropped);
+  j["video_packets_dropped"] = load(c.videoDropped);
+  j["srtp_failures"] = load(c.srtpFailed);
+  j["stun_rejected"] = load(c.stunRejected);
   if (!cfg_.release.empty()) {
     j["release"] = cfg_.release;
   }

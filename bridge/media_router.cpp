@@ -1,0 +1,381 @@
+#include "bridge/media_router.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "bridge/media_loop.hpp"
+#include "common/log.hpp"
+#include "ice/stun.hpp"
+#include "rtp/demux.hpp"
+#include "rtp/rtp_packet.hpp"
+
+namespace jvb::bridge {
+
+namespace {
+
+constexpr std::chrono::milliseconds kTick{20};
+
+std::vector<dtls::RemoteFingerprint> fingerprintsOf(const Endpoint& e) {
+  std::vector<dtls::RemoteFingerprint> out;
+  for (const auto& f : e.remoteFingerprints) {
+    out.push_back({f.hash, f.value});
+  }
+  return out;
+}
+
+bool isAudioPayloadType(const Endpoint& e, uint8_t pt) {
+  return std::any_of(e.audioPayloadTypes.begin(), e.audioPayloadTypes.end(),
+                     [pt](const PayloadType& p) { return p.id == pt; });
+}
+
+void bump(std::atomic<uint64_t>& c) {
+  c.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+struct MediaRouter::Media {
+  std::string meetingId;
+  Endpoint cfg;
+  std::unique_ptr<ice::IceAgent> ice;
+  std::unique_ptr<dtls::Session> dtls;
+  std::optional<srtp::Session> rtpIn;
+  std::optional<srtp::Session> rtpOut;
+  std::vector<UdpEndpoint> tuples;      // 5-tuples bound to this endpoint
+  std::optional<UdpEndpoint> dtlsPeer;  // where DTLS came from / goes to
+  ice::IceState lastIceState = ice::IceState::kNew;
+  std::string tag;  // "<meeting-id>/<endpoint-id>" for logs
+
+  std::optional<UdpEndpoint> destination() const {
+    if (ice) {
+      if (auto r = ice->selectedRemote()) {
+        return r;
+      }
+    }
+    return dtlsPeer;
+  }
+};
+
+MediaRouter::MediaRouter(boost::asio::io_context& io, ice::UdpPort& port, const dtls::Context& dtls,
+                         MediaCounters& counters)
+    : io_(io), port_(port), dtls_(dtls), counters_(counters), timer_(io) {
+  armTimer();
+}
+
+MediaRouter::~MediaRouter() {
+  timer_.cancel();
+}
+
+size_t MediaRouter::connectedCount() const {
+  return static_cast<size_t>(
+      std::count_if(endpoints_.begin(), endpoints_.end(),
+                    [](const auto& kv) { return kv.second->rtpOut.has_value(); }));
+}
+
+void MediaRouter::upsertEndpoint(const std::string& meetingId, const Endpoint& endpoint) {
+  const Key key{meetingId, endpoint.id};
+  auto it = endpoints_.find(key);
+  if (it == endpoints_.end()) {
+    auto m = std::make_unique<Media>();
+    m->meetingId = meetingId;
+    m->tag = meetingId + "/" + endpoint.id;
+    Media* raw = m.get();
+    m->ice = std::make_unique<ice::IceAgent>(
+        endpoint.localIce,
+        [this](std::span<const uint8_t> d, const UdpEndpoint& to) {
+          if (port_.sendTo(d, to)) {
+            bump(counters_.packetsSent);
+            counters_.bytesSent.fetch_add(d.size(), std::memory_order_relaxed);
+          }
+        },
+        ice::IceConfig{},
+        endpoint.iceControlling ? ice::Role::kControlling : ice::Role::kControlled);
+    m->ice->onStateChange(
+        [this, raw](ice::IceState, ice::IceFailure) { onIceState(*raw, Clock::now()); });
+    byUfrag_[endpoint.localIce.ufrag] = raw;
+    it = endpoints_.emplace(key, std::move(m)).first;
+    LOG_DEBUG("media", "{}: endpoint added (ufrag {})", raw->tag, endpoint.localIce.ufrag);
+  }
+  Media& m = *it->second;
+  m.cfg = endpoint;
+  if (!endpoint.remoteUfrag.empty() && !endpoint.remotePwd.empty()) {
+    m.ice->setRemoteCredentials(endpoint.remoteUfrag, endpoint.remotePwd);
+  }
+  for (const auto& c : endpoint.remoteCandidates) {
+    m.ice->addRemoteCandidate(c);
+  }
+  if (m.dtls && !endpoint.remoteFingerprints.empty()) {
+    m.dtls->setRemoteFingerprints(fingerprintsOf(endpoint));
+  }
+}
+
+void MediaRouter::removeEndpoint(const std::string& meetingId, const std::string& endpointId) {
+  auto it = endpoints_.find(Key{meetingId, endpointId});
+  if (it == endpoints_.end()) {
+    return;
+  }
+  Media* m = it->second.get();
+  if (m->dtls) {
+    m->dtls->close();
+  }
+  byUfrag_.erase(m->cfg.localIce.ufrag);
+  for (const auto& t : m->tuples) {
+    auto b = byTuple_.find(t);
+    if (b != byTuple_.end() && b->second == m) {
+      byTuple_.erase(b);
+    }
+  }
+  LOG_DEBUG("media", "{}: endpoint removed", m->tag);
+  endpoints_.erase(it);
+}
+
+void MediaRouter::bindTuple(Media& ep, const UdpEndpoint& from) {
+  auto [it, inserted] = byTuple_.emplace(from, &ep);
+  if (inserted) {
+    ep.tuples.push_back(from);
+  } else if (it->second != &ep) {
+    // The address moved to another endpoint (a NAT rebinding, or a test
+    // reusing ports): the last authenticated check wins.
+    auto& old = it->second->tuples;
+    old.erase(std::remove(old.begin(), old.end(), from), old.end());
+    it->second = &ep;
+    ep.tuples.push_back(from);
+  }
+}
+
+void MediaRouter::onDatagram(std::span<const uint8_t> datagram, const UdpEndpoint& from) {
+  const auto kind = rtp::classify(datagram);
+  const auto now = Clock::now();
+  if (kind == rtp::PacketKind::kStun) {
+    onStun(datagram, from, now);
+    return;
+  }
+  auto it = byTuple_.find(from);
+  if (it == byTuple_.end()) {
+    // No endpoint owns this 5-tuple: no state, counted by class.
+    counters_.droppedUnknownSource[static_cast<size_t>(kind)].fetch_add(1,
+                                                                        std::memory_order_relaxed);
+    return;
+  }
+  Media& ep = *it->second;
+  switch (kind) {
+    case rtp::PacketKind::kDtls:
+      if (!ep.dtls) {
+        // The endpoint is the DTLS client (it sent first): we serve.
+        ep.dtlsPeer = from;
+        onIceState(ep, now);
+        if (!ep.dtls) {
+          return;
+        }
+      }
+      ep.dtlsPeer = from;
+      ep.dtls->handleDatagram(datagram, now);
+      return;
+    case rtp::PacketKind::kRtp:
+      onRtp(ep, datagram);
+      return;
+    case rtp::PacketKind::kRtcp:
+      onRtcp(ep, datagram);
+      return;
+    default:
+      counters_.droppedUnknownSource[static_cast<size_t>(kind)].fetch_add(
+          1, std::memory_order_relaxed);
+      return;
+  }
+}
+
+void MediaRouter::onStun(std::span<const uint8_t> datagram, const UdpEndpoint& from,
+                         Clock::time_point now) {
+  Media* ep = nullptr;
+  if (auto it = byTuple_.find(from); it != byTuple_.end()) {
+    ep = it->second;
+  } else if (auto ufrag = ice::stun::peekLocalUfrag(datagram)) {
+    if (auto u = byUfrag_.find(std::string(*ufrag)); u != byUfrag_.end()) {
+      ep = u->second;
+    }
+  } else {
+    // A response to one of our checks from an address not bound yet.
+    for (auto& [key, m] : endpoints_) {
+      if (m->ice->knowsRemote(from)) {
+        ep = m.get();
+        break;
+      }
+    }
+  }
+  if (ep == nullptr) {
+    // For no endpoint of ours: no state, counted with the strangers.
+    bump(counters_.droppedUnknownSource[static_cast<size_t>(rtp::PacketKind::kStun)]);
+    return;
+  }
+  const auto result = ep->ice->handleStun(datagram, from, now);
+  if (result == ice::IceAgent::Result::kRejected) {
+    bump(counters_.stunRejected);
+    return;
+  }
+  if (ep->ice->isValidRemote(from)) {
+    bindTuple(*ep, from);
+  }
+}
+
+void MediaRouter::onIceState(Media& ep, Clock::time_point now) {
+  const auto state = ep.ice->state();
+  if (state != ep.lastIceState) {
+    ep.lastIceState = state;
+    if (state == ice::IceState::kConnected) {
+      bump(counters_.iceSucceeded);
+      LOG_INFO("media", "{}: ICE connected to {}:{}", ep.tag,
+               ep.ice->selectedRemote() ? ep.ice->selectedRemote()->address().to_string() : "?",
+               ep.ice->selectedRemote() ? ep.ice->selectedRemote()->port() : 0);
+      if (auto r = ep.ice->selectedRemote()) {
+        bindTuple(ep, *r);
+      }
+    } else if (state == ice::IceState::kDisconnected || state == ice::IceState::kFailed) {
+      bump(counters_.iceFailed);
+      LOG_WARN("media", "{}: ICE {}", ep.tag,
+               state == ice::IceState::kFailed ? "failed" : "disconnected (consent expired)");
+    }
+  }
+  const bool reachable = state == ice::IceState::kConnected || ep.dtlsPeer.has_value();
+  if (ep.dtls || !reachable) {
+    return;
+  }
+  // DTLS role from Colibri2: our setup 'active' makes us the client; 'passive'
+  // (or a setup not known yet) the server, which waits for the ClientHello.
+  const auto role = ep.cfg.dtlsSetup == "active" ? dtls::Role::kClient : dtls::Role::kServer;
+  Media* raw = &ep;
+  try {
+    dtls::SessionOptions opts;
+    opts.logTag = ep.tag;
+    ep.dtls = std::make_unique<dtls::Session>(
+        dtls_, role, fingerprintsOf(ep.cfg),
+        [this, raw](std::span<const uint8_t> d) {
+          if (auto to = raw->destination(); to && port_.sendTo(d, *to)) {
+            bump(counters_.packetsSent);
+            counters_.bytesSent.fetch_add(d.size(), std::memory_order_relaxed);
+          }
+        },
+        opts);
+  } catch (const std::exception& e) {
+    LOG_ERROR("media", "{}: DTLS session refused: {}", ep.tag, e.what());
+    bump(counters_.dtlsFailed);
+    return;
+  }
+  ep.dtls->setOnStateChange([this, raw](dtls::State s) {
+    if (s == dtls::State::kConnected) {
+      onDtlsConnected(*raw);
+    } else if (s == dtls::State::kFailed) {
+      bump(counters_.dtlsFailed);
+      LOG_WARN("media", "{}: DTLS failed: {}", raw->tag, raw->dtls->failureReason());
+    }
+  });
+  ep.dtls->start(now);
+}
+
+void MediaRouter::onDtlsConnected(Media& ep) {
+  const auto& keys = ep.dtls->srtpKeys();
+  if (!keys) {
+    return;
+  }
+  try {
+    ep.rtpIn = srtp::Session::inbound(*keys);
+    ep.rtpOut = srtp::Session::outbound(*keys);
+  } catch (const std::exception& e) {
+    bump(counters_.dtlsFailed);
+    LOG_ERROR("media", "{}: SRTP session: {}", ep.tag, e.what());
+    return;
+  }
+  bump(counters_.dtlsSucceeded);
+  LOG_INFO("media", "{}: DTLS connected ({}, {})", ep.tag, ep.dtls->cipherName(),
+           keys->profile == srtp::Profile::kAeadAes128Gcm ? "SRTP_AEAD_AES_128_GCM"
+                                                          : "SRTP_AES128_CM_HMAC_SHA1_80");
+}
+
+void MediaRouter::onRtp(Media& ep, std::span<const uint8_t> datagram) {
+  if (!ep.rtpIn || datagram.size() > rxBuf_.size()) {
+    bump(counters_.rtpDropped);
+    return;
+  }
+  std::memcpy(rxBuf_.data(), datagram.data(), datagram.size());
+  const auto res = ep.rtpIn->unprotectRtp(std::span<uint8_t>(rxBuf_.data(), datagram.size()));
+  if (!res.ok()) {
+    bump(counters_.srtpFailed);
+    return;
+  }
+  const auto plain = std::span<const uint8_t>(rxBuf_.data(), res.length);
+  const auto view = rtp::ConstRtpPacketView::parse(plain);
+  if (!view) {
+    bump(counters_.rtpDropped);
+    return;
+  }
+  if (!isAudioPayloadType(ep.cfg, view->payloadType())) {
+    bump(counters_.videoDropped);  // video (or an unknown codec): never forwarded
+    return;
+  }
+  if (ep.cfg.forceMuteAudio || ep.cfg.audioSources.count(view->ssrc()) == 0) {
+    bump(counters_.rtpDropped);  // muted, or an SSRC not signalled in Colibri2
+    return;
+  }
+  // Fan out to the other endpoints of the conference.
+  for (auto it = endpoints_.lower_bound(Key{ep.meetingId, std::string()});
+       it != endpoints_.end() && it->first.first == ep.meetingId; ++it) {
+    Media& rx = *it->second;
+    if (&rx == &ep || !rx.rtpOut || !rx.cfg.acceptsAudio) {
+      continue;
+    }
+    const auto to = rx.destination();
+    if (!to) {
+      continue;
+    }
+    std::memcpy(txBuf_.data(), plain.data(), plain.size());
+    const auto out =
+        rx.rtpOut->protectRtp(std::span<uint8_t>(txBuf_.data(), txBuf_.size()), plain.size());
+    if (!out.ok()) {
+      bump(counters_.srtpFailed);
+      continue;
+    }
+    if (port_.sendTo(std::span<const uint8_t>(txBuf_.data(), out.length), *to)) {
+      bump(counters_.packetsSent);
+      bump(counters_.rtpForwarded);
+      counters_.bytesSent.fetch_add(out.length, std::memory_order_relaxed);
+    }
+  }
+}
+
+void MediaRouter::onRtcp(Media& ep, std::span<const uint8_t> datagram) {
+  if (!ep.rtpIn || datagram.size() > rxBuf_.size()) {
+    bump(counters_.rtpDropped);
+    return;
+  }
+  std::memcpy(rxBuf_.data(), datagram.data(), datagram.size());
+  const auto res = ep.rtpIn->unprotectRtcp(std::span<uint8_t>(rxBuf_.data(), datagram.size()));
+  if (!res.ok()) {
+    bump(counters_.srtpFailed);
+    return;
+  }
+  // Terminated: reports are generated by the bridge (media issue, RTCP part).
+  bump(counters_.rtcpTerminated);
+}
+
+void MediaRouter::armTimer() {
+  timer_.expires_after(kTick);
+  timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) {
+      tick();
+    }
+  });
+}
+
+void MediaRouter::tick() {
+  const auto now = Clock::now();
+  for (auto& [key, m] : endpoints_) {
+    m->ice->tick(now);
+    if (m->dtls) {
+      if (auto t = m->dtls->nextTimeout(); t && *t <= now) {
+        m->dtls->onTimer(now);
+      }
+    }
+  }
+  armTimer();
+}
+
+}  // namespace jvb::bridge

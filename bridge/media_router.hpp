@@ -1,0 +1,88 @@
+#pragma once
+// The media side of every endpoint, on the media thread: ICE on the shared
+// UDP port, DTLS-SRTP, and audio forwarding between the endpoints of a
+// conference. The control thread tells it about endpoints through
+// MediaMirror (a ConferenceListener) which posts copies of the Colibri2
+// state here; nothing else crosses threads.
+//
+// Demultiplexing (RFC 7983 by first byte, then):
+//  - STUN: by the 5-tuple when it belongs to an endpoint's pair, otherwise by
+//    the USERNAME's local ufrag; a request that does not authenticate creates
+//    no state;
+//  - DTLS, RTP, RTCP: only from a 5-tuple that passed one of the endpoint's
+//    ICE checks; anything else is dropped and counted.
+// Forwarding: an RTP packet is decrypted once; audio from an SSRC the sender
+// signalled is encrypted for each other connected endpoint of the conference
+// that accepts audio, with SSRC, sequence number and timestamp unchanged.
+// Video and unsignalled SSRCs are dropped and counted. RTCP is terminated.
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "bridge/conference.hpp"
+#include "dtls/context.hpp"
+#include "dtls/session.hpp"
+#include "ice/ice_agent.hpp"
+#include "ice/udp_port.hpp"
+#include "srtp/session.hpp"
+
+namespace jvb::bridge {
+
+struct MediaCounters;
+
+class MediaRouter {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using UdpEndpoint = ice::UdpPort::Endpoint;
+
+  MediaRouter(boost::asio::io_context& io, ice::UdpPort& port, const dtls::Context& dtls,
+              MediaCounters& counters);
+  ~MediaRouter();
+  MediaRouter(const MediaRouter&) = delete;
+  MediaRouter& operator=(const MediaRouter&) = delete;
+
+  // Creates or updates the endpoint from its Colibri2 state.
+  void upsertEndpoint(const std::string& meetingId, const Endpoint& endpoint);
+  void removeEndpoint(const std::string& meetingId, const std::string& endpointId);
+
+  void onDatagram(std::span<const uint8_t> datagram, const UdpEndpoint& from);
+
+  [[nodiscard]] size_t endpointCount() const { return endpoints_.size(); }
+  // For tests and stats: ICE connected / DTLS connected endpoints.
+  [[nodiscard]] size_t connectedCount() const;
+
+ private:
+  struct Media;                                     // one endpoint's media state
+  using Key = std::pair<std::string, std::string>;  // meeting-id, endpoint id
+
+  void onStun(std::span<const uint8_t> datagram, const UdpEndpoint& from, Clock::time_point now);
+  void onRtp(Media& ep, std::span<const uint8_t> datagram);
+  void onRtcp(Media& ep, std::span<const uint8_t> datagram);
+  void onIceState(Media& ep, Clock::time_point now);
+  void onDtlsConnected(Media& ep);
+  void bindTuple(Media& ep, const UdpEndpoint& from);
+  void armTimer();
+  void tick();
+
+  boost::asio::io_context& io_;
+  ice::UdpPort& port_;
+  const dtls::Context& dtls_;
+  MediaCounters& counters_;
+  std::map<Key, std::unique_ptr<Media>> endpoints_;
+  std::unordered_map<std::string, Media*> byUfrag_;
+  std::map<UdpEndpoint, Media*> byTuple_;
+  boost::asio::steady_timer timer_;
+  // Scratch buffers: decrypt in one, encrypt each copy in the other. No
+  // allocation per packet.
+  std::array<uint8_t, 2048> rxBuf_{};
+  std::array<uint8_t, 2048 + srtp::kMaxTrailer> txBuf_{};
+};
+
+}  // namespace jvb::bridge
