@@ -47,6 +47,10 @@ struct MediaRouter::Media {
   std::string tag;  // "<meeting-id>/<endpoint-id>" for logs
 
   std::optional<UdpEndpoint> destination() const {
+    if (ice &&
+        (ice->state() == ice::IceState::kDisconnected || ice->state() == ice::IceState::kFailed)) {
+      return std::nullopt;  // consent lost: nothing more is sent to it (RFC 7675)
+    }
     if (ice) {
       if (auto r = ice->selectedRemote()) {
         return r;
@@ -88,8 +92,7 @@ void MediaRouter::upsertEndpoint(const std::string& meetingId, const Endpoint& e
             counters_.bytesSent.fetch_add(d.size(), std::memory_order_relaxed);
           }
         },
-        ice::IceConfig{},
-        endpoint.iceControlling ? ice::Role::kControlling : ice::Role::kControlled);
+        iceConfig_, endpoint.iceControlling ? ice::Role::kControlling : ice::Role::kControlled);
     m->ice->onStateChange(
         [this, raw](ice::IceState, ice::IceFailure) { onIceState(*raw, Clock::now()); });
     byUfrag_[endpoint.localIce.ufrag] = raw;

@@ -51,6 +51,8 @@ class MediaRouter {
   // Creates or updates the endpoint from its Colibri2 state.
   void upsertEndpoint(const std::string& meetingId, const Endpoint& endpoint);
   void removeEndpoint(const std::string& meetingId, const std::string& endpointId);
+  // ICE timing for endpoints added from now on (tests shorten consent).
+  void setIceConfig(const ice::IceConfig& config) { iceConfig_ = config; }
 
   void onDatagram(std::span<const uint8_t> datagram, const UdpEndpoint& from);
 
@@ -79,6 +81,7 @@ class MediaRouter {
   std::unordered_map<std::string, Media*> byUfrag_;
   std::map<UdpEndpoint, Media*> byTuple_;
   boost::asio::steady_timer timer_;
+  ice::IceConfig iceConfig_;
   // Scratch buffers: decrypt in one, encrypt each copy in the other. No
   // allocation per packet.
   std::array<uint8_t, 2048> rxBuf_{};

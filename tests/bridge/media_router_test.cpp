@@ -187,26 +187,42 @@ bool pump(std::vector<Client*> clients, Pred done, int limitMs = 10000) {
   return done();
 }
 
-TEST(MediaRouter, IceDtlsSrtpAndAudioForwardingBetweenTwoEndpoints) {
-  (void)srtpLibrary();
-  config::BridgeConfig cfg;
-  cfg.iceBindAddress = "127.0.0.1";
-  cfg.iceUdpPort = 0;
-  auto cert = std::make_shared<const dtls::Certificate>(dtls::Certificate::generate());
-  bridge::MediaLoop media(cfg, cert);
-  media.start();
-  const udp::endpoint bridgeAddr(asio::ip::make_address("127.0.0.1"), media.udpPort());
+class MediaRouterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    (void)srtpLibrary();
+    cfg_.iceBindAddress = "127.0.0.1";
+    cfg_.iceUdpPort = 0;
+    media_ = std::make_unique<bridge::MediaLoop>(cfg_, cert_);
+    media_->start();
+    bridgeAddr_ = udp::endpoint(asio::ip::make_address("127.0.0.1"), media_->udpPort());
+  }
+  void TearDown() override { media_->stop(); }
 
-  asio::io_context io;
-  Client a(io, bridgeAddr), b(io, bridgeAddr);
-  const auto epA = bridgeEndpoint("a", a, 1111);
-  const auto epB = bridgeEndpoint("b", b, 2222);
-  a.connect(epA, cert->fingerprintSha256());
-  b.connect(epB, cert->fingerprintSha256());
-  media.postToRouter([epA, epB](bridge::MediaRouter& r) {
-    r.upsertEndpoint("m", epA);
-    r.upsertEndpoint("m", epB);
-  });
+  std::unique_ptr<Client> addClient(const std::string& id, uint32_t ssrc) {
+    auto c = std::make_unique<Client>(io_, bridgeAddr_);
+    const auto ep = bridgeEndpoint(id, *c, ssrc);
+    c->connect(ep, cert_->fingerprintSha256());
+    media_->postToRouter([ep](bridge::MediaRouter& r) { r.upsertEndpoint("m", ep); });
+    return c;
+  }
+
+  config::BridgeConfig cfg_;
+  std::shared_ptr<const dtls::Certificate> cert_ =
+      std::make_shared<const dtls::Certificate>(dtls::Certificate::generate());
+  std::unique_ptr<bridge::MediaLoop> media_;
+  udp::endpoint bridgeAddr_;
+  asio::io_context io_;
+};
+
+TEST_F(MediaRouterTest, IceDtlsSrtpAndAudioForwardingBetweenTwoEndpoints) {
+  auto& media = *media_;
+  const auto bridgeAddr = bridgeAddr_;
+  auto& io = io_;
+  auto pa = addClient("a", 1111);
+  auto pb = addClient("b", 2222);
+  Client& a = *pa;
+  Client& b = *pb;
 
   ASSERT_TRUE(pump({&a, &b}, [&] { return a.out && b.out; }))
       << "ICE " << static_cast<int>(a.agent->state()) << "/" << static_cast<int>(b.agent->state())
@@ -281,7 +297,35 @@ TEST(MediaRouter, IceDtlsSrtpAndAudioForwardingBetweenTwoEndpoints) {
   pump(
       {&a, &b}, [] { return false; }, 200);
   EXPECT_EQ(c.rtpForwarded.load(), forwarded);
-  media.stop();
+}
+
+TEST_F(MediaRouterTest, AVanishedEndpointLosesConsentAndTheOthersKeepTalking) {
+  ice::IceConfig fast;
+  fast.consentInterval = std::chrono::milliseconds(200);
+  fast.consentTimeout = std::chrono::milliseconds(1500);
+  media_->postToRouter([fast](bridge::MediaRouter& r) { r.setIceConfig(fast); });
+  auto a = addClient("a", 1111);
+  auto b = addClient("b", 2222);
+  auto gone = addClient("c", 3333);
+  const auto& c = media_->counters();
+  ASSERT_TRUE(pump({a.get(), b.get(), gone.get()},
+                   [&] { return c.dtlsSucceeded.load() == 3 && a->out && b->out && gone->out; }));
+  a->sendRtp(1111, 111, 1, "before");
+  ASSERT_TRUE(pump({a.get(), b.get(), gone.get()},
+                   [&] { return b->received.size() == 1 && gone->received.size() == 1; }));
+
+  // c stops answering anything (its process froze, its network went away).
+  ASSERT_TRUE(pump(
+      {a.get(), b.get()}, [&] { return c.iceFailed.load() == 1; }, 10000))
+      << "consent freshness did not notice the vanished endpoint";
+  const auto forwardedBefore = c.rtpForwarded.load();
+  a->sendRtp(1111, 111, 2, "after");
+  ASSERT_TRUE(pump({a.get(), b.get()}, [&] { return b->received.size() == 2; }));
+  pump(
+      {a.get(), b.get()}, [] { return false; }, 200);
+  EXPECT_EQ(c.rtpForwarded.load(), forwardedBefore + 1) << "nothing more goes to the vanished one";
+  EXPECT_EQ(a->agent->state(), ice::IceState::kConnected);
+  EXPECT_EQ(b->agent->state(), ice::IceState::kConnected);
 }
 
 }  // namespace
