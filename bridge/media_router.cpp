@@ -63,6 +63,10 @@ struct MediaRouter::Media {
 MediaRouter::MediaRouter(boost::asio::io_context& io, ice::UdpPort& port, const dtls::Context& dtls,
                          MediaCounters& counters)
     : io_(io), port_(port), dtls_(dtls), counters_(counters), timer_(io) {
+  const UdpEndpoint v4(boost::asio::ip::address_v4::loopback(), 9);
+  const UdpEndpoint v6(boost::asio::ip::address_v6::loopback(), 9);
+  fanout4_ = std::make_unique<FanOut>(port_.nativeHandleFor(v4));
+  fanout6_ = std::make_unique<FanOut>(port_.nativeHandleFor(v6));
   armTimer();
 }
 
@@ -329,18 +333,23 @@ void MediaRouter::onRtp(Media& ep, std::span<const uint8_t> datagram) {
     if (!to) {
       continue;
     }
-    std::memcpy(txBuf_.data(), plain.data(), plain.size());
-    const auto out =
-        rx.rtpOut->protectRtp(std::span<uint8_t>(txBuf_.data(), txBuf_.size()), plain.size());
-    if (!out.ok()) {
-      bump(counters_.srtpFailed);
-      continue;
-    }
-    if (port_.sendTo(std::span<const uint8_t>(txBuf_.data(), out.length), *to)) {
-      bump(counters_.packetsSent);
-      bump(counters_.rtpForwarded);
-      counters_.bytesSent.fetch_add(out.length, std::memory_order_relaxed);
-    }
+    (to->address().is_v4() ? *fanout4_ : *fanout6_).add(plain, *rx.rtpOut, *to);
+  }
+  flushFanOut();
+}
+
+void MediaRouter::flushFanOut() {
+  for (auto [f, reported] :
+       {std::pair{fanout4_.get(), &reported4_}, std::pair{fanout6_.get(), &reported6_}}) {
+    f->flush();
+    const auto& t = f->totals();
+    const uint64_t sent = t.sent - reported->sent;
+    counters_.packetsSent.fetch_add(sent, std::memory_order_relaxed);
+    counters_.rtpForwarded.fetch_add(sent, std::memory_order_relaxed);
+    counters_.bytesSent.fetch_add(t.bytes - reported->bytes, std::memory_order_relaxed);
+    counters_.srtpFailed.fetch_add(t.protectFailures - reported->protectFailures,
+                                   std::memory_order_relaxed);
+    *reported = t;
   }
 }
 

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "bridge/conference.hpp"
+#include "bridge/fanout.hpp"
 #include "dtls/context.hpp"
 #include "dtls/session.hpp"
 #include "ice/ice_agent.hpp"
@@ -82,10 +83,15 @@ class MediaRouter {
   std::map<UdpEndpoint, Media*> byTuple_;
   boost::asio::steady_timer timer_;
   ice::IceConfig iceConfig_;
-  // Scratch buffers: decrypt in one, encrypt each copy in the other. No
-  // allocation per packet.
+  // Decrypt scratch (a received packet is decrypted once, here); the copies
+  // for receivers are encrypted in the FanOut slabs. No allocation per packet.
   std::array<uint8_t, 2048> rxBuf_{};
-  std::array<uint8_t, 2048 + srtp::kMaxTrailer> txBuf_{};
+  // Batched, allocation-free sends of forwarded copies, one per family.
+  std::unique_ptr<FanOut> fanout4_;
+  std::unique_ptr<FanOut> fanout6_;
+  FanOut::Totals reported4_;
+  FanOut::Totals reported6_;
+  void flushFanOut();
 };
 
 }  // namespace jvb::bridge

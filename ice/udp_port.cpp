@@ -116,6 +116,15 @@ bool UdpPort::sendTo(std::span<const uint8_t> datagram, const Endpoint& to) {
   return false;
 }
 
+int UdpPort::nativeHandleFor(const Endpoint& to) {
+  for (auto& s : sockets_) {
+    if (s->socket.local_endpoint().protocol() == to.protocol()) {
+      return s->socket.native_handle();
+    }
+  }
+  return -1;
+}
+
 std::vector<UdpPort::Endpoint> UdpPort::localEndpoints() const {
   std::vector<Endpoint> out;
   for (const auto& s : sockets_) {

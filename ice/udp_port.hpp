@@ -47,6 +47,8 @@ class UdpPort {
   // Returns false (and counts nothing) when no socket of that family exists
   // or the kernel refused the datagram.
   bool sendTo(std::span<const uint8_t> datagram, const Endpoint& to);
+  // The socket of `to`'s address family (for batched sendmmsg), or -1.
+  [[nodiscard]] int nativeHandleFor(const Endpoint& to);
 
  private:
   struct Socket;
