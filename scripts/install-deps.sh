@@ -19,6 +19,8 @@ PACKAGES=(
   prosody prosody-modules lua-unbound lua-event
   # third-party peers and tools used by the tests
   python3-slixmpp curl iproute2 procps
+  # real WebRTC peers for the media tests (tests/media): aiortc 1.4, numpy for the tone FFT
+  python3-aiortc python3-numpy
 )
 
 missing=()

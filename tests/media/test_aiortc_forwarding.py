@@ -1,0 +1,541 @@
+#!/usr/bin/python3
+"""Media end to end: three real WebRTC peers (aiortc) in one conference on jvb-audio.
+
+    test_aiortc_forwarding.py <jvb-audio binary>     the bridge (needs root: Prosody)
+    test_aiortc_forwarding.py --fake-sfu             harness self-test: an aiortc-made SFU
+                                                     stands in for Prosody + bridge + focus
+
+Scenario (as Jicofo + lib-jitsi-meet would drive it):
+ 1. setup: a tech Prosody, the bridge in its brewery, a Colibri2 focus (colibri2_focus.py);
+    three aiortc peers (aiortc_peer.py subprocesses, 127.0.0.1 candidates only).
+ 2. allocation: one conference, three endpoint creates (the first creates the conference),
+    each with the audio SSRC its peer will send with. The SSRCs are chosen by the test and
+    FORCED into aiortc (RTCRtpSender._ssrc), because Jicofo signals a participant's sources to
+    the bridge and to the others before media flows; the answer is checked to carry them.
+ 3. SDP: each peer gets the offer Jicofo would give it (webrtc_sdp.build_offer: BUNDLE,
+    m-line 0 sendrecv for its own audio + the bridge's feedback SSRC, one sendonly m-line per
+    other participant with that participant's SSRC) and answers; the focus sends each answer's
+    ICE/DTLS parameters to the bridge (update_transport, setup from the answer).
+ 4. ICE: every peer's ICE transport completes (aiortc is ICE-controlled; the bridge is
+    controlling and must nominate with USE-CANDIDATE).
+ 5. DTLS: every peer's DTLS transport connects (aiortc is the DTLS client: it sends the
+    ClientHello once ICE completed; the bridge is the server).
+ 6. RTP: every peer receives SRTP packets with the two other peers' SSRCs.
+ 7. tone: peers send 440/660/880 Hz; after a few seconds each peer's receive track for each
+    other participant carries that participant's tone (FFT), audibly (RMS), and nobody
+    hears itself (no packet with its own SSRC, no own tone on any track).
+The first failing stage is reported with per-peer wire diagnostics (STUN requests and
+responses, USE-CANDIDATE, DTLS datagrams both ways, RTP per SSRC, SRTP failures, RTCP).
+Every wait is bounded; every process started here is stopped here.
+"""
+import asyncio
+import dataclasses
+import importlib.util
+import json
+import os
+import random
+import signal
+import socket
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tools"))
+sys.path.insert(0, HERE)
+
+try:
+    _HAVE_AIORTC = importlib.util.find_spec("aiortc") is not None
+except (ImportError, ValueError):
+    _HAVE_AIORTC = False
+if not _HAVE_AIORTC:
+    print("SKIP: python3-aiortc is not installed (scripts/install-deps.sh installs it)")
+    sys.exit(77)
+
+import rig  # noqa: E402
+import webrtc_sdp  # noqa: E402
+
+PEER = os.path.join(HERE, "aiortc_peer.py")
+PY = "/usr/bin/python3"
+FREQS = [440.0, 660.0, 880.0]
+
+READY_TIMEOUT = 20.0
+ANSWER_TIMEOUT = 15.0
+ICE_TIMEOUT = float(os.environ.get("JVB_MEDIA_ICE_TIMEOUT", "15"))
+DTLS_TIMEOUT = 10.0
+RTP_TIMEOUT = 10.0
+LISTEN_SECS = float(os.environ.get("JVB_MEDIA_LISTEN_SECS", "4"))
+ICE_LITE_OFFER = os.environ.get("JVB_MEDIA_ICE_LITE") == "1"  # if the bridge turns out ice-lite
+DUMP = os.environ.get("JVB_MEDIA_DUMP")  # a path: the peers' full reports and SDPs as JSON
+# Fault injection, to see each stage fail with its diagnostics (not used by ctest):
+#   dead-port      the offers point at a UDP port nobody serves        -> ICE
+#   no-update      the answers' ICE/DTLS parameters never reach the bridge
+#   bad-fingerprint the bridge is told a wrong client fingerprint       -> DTLS
+#   wrong-ssrc     the bridge is told another SSRC for the first peer  -> RTP received
+#   (comma-separated; e.g. "dead-port,no-update": the bridge, a full ICE agent, would otherwise
+#   reach the peers from the transport update's candidates and ICE would still complete)
+FAULT = set(filter(None, os.environ.get("JVB_MEDIA_FAULT", "").split(",")))
+
+MIN_FRAMES = 100          # 2 s of 20 ms Opus frames decoded per remote track
+FREQ_TOLERANCE_HZ = 15.0
+MIN_TONE_SHARE = 0.5      # the expected tone holds most of the track's power
+MAX_OWN_SHARE = 0.05      # own tone on a track = the bridge echoes or mixes us back
+MIN_RMS_DBFS = -30.0      # sent at amplitude 0.3 (about -13.5 dBFS)
+
+check = rig.Checker()
+
+
+class StageFailed(Exception):
+    def __init__(self, stage: str, msg: str):
+        super().__init__(f"{stage}: {msg}")
+        self.stage, self.msg = stage, msg
+
+
+# -- one aiortc peer subprocess -----------------------------------------------------------
+
+class PeerProc:
+    def __init__(self, name: str, freq: float, ssrc: int):
+        self.name, self.freq, self.ssrc = name, freq, ssrc
+        self.proc = None
+        self.events = []
+        self.stderr = []
+        self._changed = asyncio.Event()
+        self._tasks = []
+
+    async def start(self, max_secs: float):
+        others = [str(f) for f in FREQS if f != self.freq]
+        self.proc = await asyncio.create_subprocess_exec(
+            PY, PEER, "--name", self.name, "--freq", str(self.freq), "--ssrc", str(self.ssrc),
+            "--max-secs", str(max_secs), "--listen-for", *others,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        self._tasks = [asyncio.ensure_future(self._read_stdout()), asyncio.ensure_future(self._read_stderr())]
+
+    def _notify(self):
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def _read_stdout(self):
+        while True:
+            line = await self.proc.stdout.readline()
+            if not line:
+                break
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                self.stderr.append(f"(stdout) {line.decode(errors='replace').rstrip()}")
+                continue
+            self.events.append(ev)
+            if ev.get("event") in ("error",):
+                print(f"  [{self.name}] {ev}", flush=True)
+            self._notify()
+        self._notify()
+
+    async def _read_stderr(self):
+        while True:
+            line = await self.proc.stderr.readline()
+            if not line:
+                break
+            self.stderr.append(line.decode(errors="replace").rstrip())
+
+    def send(self, obj):
+        if self.proc and self.proc.returncode is None and not self.proc.stdin.is_closing():
+            self.proc.stdin.write((json.dumps(obj) + "\n").encode())
+
+    def state(self, what):
+        st = [e["state"] for e in self.events if e.get("event") == "state" and e.get("what") == what]
+        return st[-1] if st else None
+
+    async def wait_event(self, pred, what, timeout, stage, fail_pred=None, start=0):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            for e in self.events[start:]:
+                if pred(e):
+                    return e
+                if fail_pred and fail_pred(e):
+                    raise StageFailed(stage, f"{self.name}: {what}: got {e}")
+            if self.proc.returncode is not None or (self._tasks and self._tasks[0].done()):
+                raise StageFailed(stage, f"{self.name}: peer process exited ({self.proc.returncode}) "
+                                         f"while waiting for {what}; stderr tail: {self.stderr[-5:]}")
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise StageFailed(stage, f"{self.name}: no {what} within {timeout:g} s")
+            try:
+                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.5))
+            except asyncio.TimeoutError:
+                pass
+
+    async def report(self, timeout=10.0):
+        mark = len(self.events)
+        self.send({"cmd": "report"})
+        try:
+            return await self.wait_event(lambda e: e.get("event") == "report", "report", timeout, "report",
+                                         start=mark)
+        except StageFailed as e:
+            print(f"  [{self.name}] {e}", flush=True)
+            return None
+
+    async def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.returncode is None:
+            self.send({"cmd": "quit"})
+            try:
+                self.proc.stdin.close()
+            except Exception:  # pylint: disable=broad-except
+                pass
+            try:
+                await asyncio.wait_for(self.proc.wait(), 8)
+            except asyncio.TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        for t in self._tasks:
+            try:
+                await asyncio.wait_for(t, 3)
+            except (asyncio.TimeoutError, Exception):  # pylint: disable=broad-except
+                t.cancel()
+
+
+async def wait_all(stage, peers, make_wait):
+    """Runs make_wait(peer) for every peer at once; one StageFailed naming every peer that failed."""
+    results = await asyncio.gather(*(make_wait(p) for p in peers), return_exceptions=True)
+    errs = [r for r in results if isinstance(r, BaseException)]
+    if errs:
+        raise StageFailed(stage, "; ".join(e.msg if isinstance(e, StageFailed) else repr(e) for e in errs))
+    return results
+
+
+def state_is(what, state):
+    return lambda e: e.get("event") == "state" and e.get("what") == what and e.get("state") == state
+
+
+# -- backends: the bridge (Prosody + jvb-audio + Colibri2 focus) or the fake SFU -----------
+
+class BridgeBackend:
+    name = "jvb-audio"
+
+    def __init__(self, binary, prosody, work):
+        self.binary, self.prosody, self.work = binary, prosody, work
+        self.bridge = None
+        self.focus = None
+        self.meeting_id = f"media-{random.getrandbits(48):012x}"
+
+    async def start(self):
+        from colibri2_focus import Colibri2Focus
+        pw = self.prosody.secrets["JVB_PASSWORD"]
+        self.bridge = rig.BridgeProcess(self.binary, rig.xmpp_bridge_conf(self.prosody, "jvb1", pw), self.work, "jvb1")
+        await asyncio.to_thread(self.bridge.start)
+        self.focus = Colibri2Focus(f"focus@{self.prosody.domain}", self.prosody.secrets["FOCUS_PASSWORD"],
+                                   "127.0.0.1", self.prosody.port, self.prosody.brewery, bridge="jvb1")
+        await self.focus.connect_and_join(wait_bridge=20)
+
+    async def allocate(self, index, endpoint_id, ssrc, others):
+        t = await self.focus.allocate(self.meeting_id, endpoint_id, ssrc, create_conference=(index == 0),
+                                      room_name=f"{self.meeting_id}@conference.example.test")
+        udp = [c for c in t.candidates if c.protocol == "udp"]
+        if not any(c.ip == "127.0.0.1" and c.port == self.bridge.udp_port for c in udp):
+            raise StageFailed("allocation", f"{endpoint_id}: no udp host candidate 127.0.0.1:{self.bridge.udp_port} "
+                                            f"in {[(c.ip, c.port, c.protocol, c.type) for c in t.candidates]}")
+        if not t.rtcp_mux:
+            raise StageFailed("allocation", f"{endpoint_id}: no rtcp-mux in the bridge transport")
+        fb = t.feedback_ssrc("audio")
+        return dict(ufrag=t.ufrag, pwd=t.pwd, fingerprint=t.fingerprint, candidates=t.candidates,
+                    feedback_ssrc=fb, describe=f"ufrag={t.ufrag} candidates={[(c.ip, c.port) for c in udp]} "
+                                               f"fingerprint={t.fingerprint.hash}/{t.fingerprint.setup} feedback-ssrc={fb}")
+
+    async def connect(self, endpoint_id, answer):
+        await self.focus.update_transport(self.meeting_id, endpoint_id, answer.ufrag, answer.pwd,
+                                          answer.fingerprint, answer.setup, answer.candidates)
+
+    def diagnostics(self):
+        if self.bridge is None:
+            return ""
+        return f"----- bridge log (exit code {self.bridge.proc.returncode if self.bridge.proc else None}) -----\n" \
+               + self.bridge.log()[-6000:]
+
+    async def close(self, endpoint_ids):
+        if self.focus is not None:
+            try:
+                await self.focus.expire(self.meeting_id, endpoint_ids)
+            except Exception as e:  # pylint: disable=broad-except
+                print(f"  (expire: {e})")
+            await self.focus.close()
+        if self.bridge is not None:
+            rc = await asyncio.to_thread(self.bridge.stop, signal.SIGTERM)
+            print(f"  bridge stopped (exit code {rc})", flush=True)
+
+
+class FakeBackend:
+    name = "fake SFU (aiortc)"
+
+    def __init__(self):
+        from fake_sfu import FakeSfu
+        self.sfu = FakeSfu()
+
+    async def start(self):
+        pass
+
+    async def allocate(self, index, endpoint_id, ssrc, others):
+        t = await self.sfu.allocate(endpoint_id, ssrc, others)
+        return dict(ufrag=t.ufrag, pwd=t.pwd, fingerprint=t.fingerprint, candidates=t.candidates,
+                    feedback_ssrc=None, describe=f"ufrag={t.ufrag} candidates={[(c.ip, c.port) for c in t.candidates]}")
+
+    async def connect(self, endpoint_id, answer):
+        await self.sfu.answer(endpoint_id, answer.sdp)
+
+    def diagnostics(self):
+        return ""
+
+    async def close(self, endpoint_ids):
+        await self.sfu.close()
+
+
+# -- diagnostics ----------------------------------------------------------------------------
+
+def ice_diag(r):
+    if r is None:
+        return "no report"
+    i = r["ice"]
+    tx = r["datagrams_tx"]["stun"]
+    parts = [f"ICE state {i['state']} (role {i['role']})",
+             f"STUN sent by us {tx}, responses to our checks {i['responses_in']}",
+             f"binding requests from the bridge {i['requests_in']} (USE-CANDIDATE {i['requests_in_use_candidate']}, "
+             f"ICE-CONTROLLING {i['requests_in_ice_controlling']}, rejected by us {i['requests_in_rejected']})"]
+    if i["errors_in"]:
+        parts.append(f"error responses {i['errors_in']}")
+    if i["our_checks"]:
+        parts.append(f"our checks: {i['our_checks'][-3:]}")
+    if i["requests_in"] == 0 and i["responses_in"] == 0:
+        parts.append("=> the bridge neither answered our binding requests nor sent any")
+    elif i["responses_in"] > 0 and i["requests_in_use_candidate"] == 0:
+        parts.append("=> the bridge answers checks but never nominated (aiortc is ICE-controlled and "
+                     "completes only on a binding request with USE-CANDIDATE on a pair whose own check succeeded)")
+    elif i["requests_in"] > 0 and i["responses_in"] == 0:
+        parts.append("=> the bridge sends checks but does not answer ours (aiortc needs its own check on the "
+                     "pair to succeed too)")
+    if i["requests_in_rejected"]:
+        parts.append("=> we rejected bridge requests: USERNAME must be '<our ufrag>:<bridge ufrag>' and "
+                     "MESSAGE-INTEGRITY keyed with our ice-pwd (from the transport update)")
+    return "; ".join(parts)
+
+
+def dtls_diag(r):
+    if r is None:
+        return "no report"
+    d = r["dtls"]
+    return (f"DTLS state {d['state']} (aiortc role {d['role']}); DTLS datagrams sent {r['datagrams_tx']['dtls']} "
+            f"(first at {d['first_tx_t']} s, handshake types {d['handshake_types_tx'][:6]}: 1=ClientHello), "
+            f"received {r['datagrams_rx']['dtls']} (handshake types {d['handshake_types_rx'][:8]}: "
+            f"2=ServerHello 11=Certificate 12=ServerKeyExchange 13=CertificateRequest 14=ServerHelloDone; "
+            f"content types {d['content_types_rx']})")
+
+
+def rtp_diag(r, expected):
+    if r is None:
+        return "no report"
+    got = {int(k): v["packets"] for k, v in r["rtp_in"].items()}
+    return (f"expected SSRCs {expected}; decrypted RTP per SSRC {got}; RTP/RTCP datagrams received "
+            f"{r['datagrams_rx']['rtp_rtcp']}, SRTP unprotect failures {r['srtp_unprotect_failed']}, "
+            f"SRTCP unprotect failures {r['srtcp_unprotect_failed']}; RTCP received {r['rtcp_in']}; "
+            f"RTP/RTCP sent by us {r['datagrams_tx']['rtp_rtcp']}")
+
+
+# -- the scenario -----------------------------------------------------------------------------
+
+async def scenario(backend, work=None):
+    n = len(FREQS)
+    ssrcs = random.sample(range(0x10000, 0xFFFFFFFF), n)
+    ep_ids = [f"{random.getrandbits(32):08x}" for _ in range(n)]
+    peers = [PeerProc(f"ep{i + 1}-{int(f)}Hz", f, s) for i, (f, s) in enumerate(zip(FREQS, ssrcs))]
+    for p, e in zip(peers, ep_ids):
+        p.endpoint_id = e
+        p.mids = {}  # other peer name -> mid of its receive track
+    stage = "setup"
+    reports = {}
+    answers = {}
+    started = time.monotonic()
+    print(f"backend: {backend.name}; peers: " + ", ".join(f"{p.name} endpoint {p.endpoint_id} ssrc {p.ssrc}"
+                                                          for p in peers), flush=True)
+    if FAULT:
+        print(f"FAULT INJECTION: {sorted(FAULT)}", flush=True)
+    try:
+        await backend.start()
+        await asyncio.gather(*(p.start(max_secs=200) for p in peers))
+        for p in peers:
+            await p.wait_event(lambda e: e.get("event") == "ready", "ready line", READY_TIMEOUT, "setup")
+        check(True, "setup: backend up, 3 aiortc peers started")
+
+        stage = "allocation"
+        offers_args = []
+        for i, p in enumerate(peers):
+            others = [q for q in peers if q is not p]
+            signalled = p.ssrc + 1 if "wrong-ssrc" in FAULT and i == 0 else p.ssrc
+            t = await backend.allocate(i, p.endpoint_id, signalled, [(q.endpoint_id, q.ssrc) for q in others])
+            offers_args.append((p, others, t))
+            check(True, f"allocation: {p.name}: {t['describe']}")
+
+        stage = "SDP"
+        for p, others, t in offers_args:
+            if "dead-port" in FAULT:
+                dead = rig.free_port(socket.SOCK_DGRAM)
+                t["candidates"] = [dataclasses.replace(c, port=dead) for c in t["candidates"]]
+            offer = webrtc_sdp.build_offer(t["ufrag"], t["pwd"], t["fingerprint"], t["candidates"],
+                                           [webrtc_sdp.RemoteSource(q.endpoint_id, q.ssrc) for q in others],
+                                           t["feedback_ssrc"], ice_lite=ICE_LITE_OFFER)
+            for k, q in enumerate(others):
+                p.mids[q.name] = str(k + 1)
+            p.offer = offer
+            p.send({"cmd": "offer", "sdp": offer})
+        for p in peers:
+            ev = await p.wait_event(lambda e: e.get("event") == "answer", "SDP answer", ANSWER_TIMEOUT, "SDP",
+                                    fail_pred=lambda e: e.get("event") == "error" and "offer" in e.get("what", ""))
+            a = webrtc_sdp.parse_answer(ev["sdp"])
+            answers[p.name] = a
+            ok = (a.ssrc == p.ssrc and a.setup in ("active", "passive") and a.candidates
+                  and all(c.ip == "127.0.0.1" and c.protocol == "udp" for c in a.candidates)
+                  and a.directions.get("0") == "sendrecv"
+                  and all(a.directions.get(m) == "recvonly" for m in p.mids.values()))
+            check(ok, f"SDP: {p.name} answered: ssrc {a.ssrc} (forced {p.ssrc}), setup {a.setup}, ICE "
+                      f"{ev.get('ice_role')}, candidates {[(c.ip, c.port) for c in a.candidates]}, directions "
+                      f"{a.directions}, audio hdrexts {a.extmaps.get('0')}")
+            if not ok:
+                raise StageFailed("SDP", f"{p.name}: unexpected answer:\n{ev['sdp']}")
+        for p in peers:
+            a = answers[p.name]
+            if "bad-fingerprint" in FAULT:
+                a.fingerprint = webrtc_sdp.Fingerprint(a.fingerprint.hash, ":".join(["AB"] * 32), a.setup)
+            if "no-update" not in FAULT:
+                await backend.connect(p.endpoint_id, a)
+        check(True, "SDP: the answers' ICE/DTLS parameters sent to the bridge (update_transport results)"
+              if "no-update" not in FAULT else "SDP: transport updates NOT sent (fault no-update)")
+
+        stage = "ICE"
+        try:
+            await wait_all("ICE", peers, lambda p: p.wait_event(
+                state_is("ice", "completed"), "ICE completion", ICE_TIMEOUT, "ICE", fail_pred=state_is("ice", "failed")))
+        except StageFailed:
+            for p in peers:
+                reports[p.name] = await p.report()
+                print(f"  [{p.name}] {ice_diag(reports[p.name])}", flush=True)
+            raise
+        check(True, f"ICE: completed on all peers ({time.monotonic() - started:.1f} s since start)")
+
+        stage = "DTLS"
+        try:
+            await wait_all("DTLS", peers, lambda p: p.wait_event(
+                state_is("dtls", "connected"), "DTLS connected", DTLS_TIMEOUT, "DTLS",
+                fail_pred=state_is("dtls", "failed")))
+        except StageFailed:
+            for p in peers:
+                reports[p.name] = await p.report()
+                print(f"  [{p.name}] {dtls_diag(reports[p.name])}", flush=True)
+            raise
+        check(True, "DTLS: connected on all peers (aiortc client, SRTP_AES128_CM_SHA1_80)")
+
+        stage = "RTP received"
+        pairs = [(p, q) for p in peers for q in peers if q is not p]
+        try:
+            await wait_all("RTP received", pairs, lambda pq: pq[0].wait_event(
+                lambda e, s=pq[1].ssrc: e.get("event") == "first_rtp" and e["ssrc"] == s,
+                f"RTP with {pq[1].name}'s SSRC {pq[1].ssrc}", RTP_TIMEOUT, "RTP received"))
+        except StageFailed:
+            for p in peers:
+                reports[p.name] = await p.report()
+                print(f"  [{p.name}] {rtp_diag(reports[p.name], [q.ssrc for q in peers if q is not p])}", flush=True)
+            raise
+        check(True, "RTP received: every peer gets SRTP from both others' SSRCs")
+
+        stage = "tone detected"
+        await asyncio.sleep(LISTEN_SECS)
+        for p in peers:
+            reports[p.name] = await p.report()
+        failed = []
+        for p in peers:
+            r = reports[p.name]
+            if r is None:
+                failed.append(f"{p.name}: no report")
+                continue
+            for q in peers:
+                if q is p:
+                    continue
+                tr = r["tracks"].get(p.mids[q.name], {})
+                shares = tr.get("shares", {})
+                ok = (tr.get("frames", 0) >= MIN_FRAMES and tr.get("dominant_hz") is not None
+                      and abs(tr["dominant_hz"] - q.freq) <= FREQ_TOLERANCE_HZ
+                      and shares.get(str(int(q.freq)), 0) >= MIN_TONE_SHARE
+                      and (tr.get("rms_dbfs") or -200) >= MIN_RMS_DBFS)
+                check(ok, f"tone: {p.name} hears {q.name} on mid {p.mids[q.name]}: {tr.get('frames')} frames, "
+                          f"dominant {tr.get('dominant_hz')} Hz (want {q.freq:g}), RMS {tr.get('rms_dbfs')} dBFS, "
+                          f"shares {shares}")
+                if not ok:
+                    failed.append(f"{p.name} does not hear {q.name}")
+                # Not a failure (aiortc 1.4 routes by SSRC only), but Chromium's BUNDLE demuxer routes by
+                # the sdes:mid header extension first (RFC 8843 section 9.2): a forwarded packet must carry
+                # no mid, or the mid of the receiver's m-line for that SSRC.
+                mids = r["rtp_in"].get(str(q.ssrc), {}).get("mids", {})
+                wrong = {m: n for m, n in mids.items() if m != p.mids[q.name]}
+                if wrong:
+                    print(f"WARN {p.name}: packets of {q.name} (SSRC {q.ssrc}) arrive with sdes:mid {wrong} "
+                          f"(packets per mid) but are signalled on m-line mid {p.mids[q.name]}: a browser "
+                          f"would demux them into the wrong transceiver", flush=True)
+            own = r["rtp_in"].get(str(p.ssrc), {}).get("packets", 0)
+            own_share = max((t.get("shares", {}).get(str(int(p.freq)), 0) for t in r["tracks"].values()), default=0)
+            ok = own == 0 and own_share <= MAX_OWN_SHARE
+            check(ok, f"tone: {p.name} does not hear itself (packets with its own SSRC {own}, own tone's "
+                      f"largest share on a track {own_share})")
+            if not ok:
+                failed.append(f"{p.name} hears itself")
+        if failed:
+            raise StageFailed("tone detected", "; ".join(failed))
+        print("PASS: media forwarded between all three peers", flush=True)
+    except StageFailed as e:
+        check(False, f"FAILED AT STAGE '{e.stage}': {e.msg}")
+    except Exception as e:  # pylint: disable=broad-except
+        check(False, f"FAILED AT STAGE '{stage}': {type(e).__name__}: {e}")
+    finally:
+        # wire facts, for whoever debugs the media side
+        for p in peers:
+            r = reports.get(p.name)
+            if r is None and p.proc is not None and p.proc.returncode is None:
+                r = reports[p.name] = await p.report(timeout=5)
+            if r is not None:
+                rtp = {k: {"packets": v["packets"], "audio_level_packets": v["audio_level_packets"],
+                           "audio_level_median": v["audio_level_median"], "pts": v["pts"]}
+                       for k, v in r["rtp_in"].items()}
+                print(f"  [{p.name}] wire: ICE {r['ice']['state']}/{r['ice']['role']} nominated {r['ice']['nominated']}; "
+                      f"DTLS {r['dtls']['state']}/{r['dtls']['role']}; datagrams in {r['datagrams_rx']} "
+                      f"out {r['datagrams_tx']}; RTP in {rtp}; RTCP in {r['rtcp_in']}; "
+                      f"frames encoded {r['sender']['rtp_frames_encoded']}", flush=True)
+        if DUMP:
+            with open(DUMP, "w", encoding="utf-8") as f:
+                json.dump({"reports": reports, "answers": {k: v.sdp for k, v in answers.items()},
+                           "offers": {p.name: p.offer for p in peers if hasattr(p, "offer")}}, f, indent=1)
+        await asyncio.gather(*(p.stop() for p in peers), return_exceptions=True)
+        if check.failures:
+            for p in peers:
+                if p.stderr:
+                    print(f"----- {p.name} stderr (last 25 lines, exit code {p.proc.returncode if p.proc else None}) -----")
+                    print("\n".join(p.stderr[-25:]))
+            diag = backend.diagnostics()
+            if diag:
+                print(diag)
+        await backend.close([p.endpoint_id for p in peers])
+        print(f"total {time.monotonic() - started:.1f} s", flush=True)
+
+
+def main():
+    if len(sys.argv) == 2 and sys.argv[1] == "--fake-sfu":
+        asyncio.run(asyncio.wait_for(scenario(FakeBackend()), 240))
+        check.exit()
+        return
+    if len(sys.argv) != 2:
+        print(__doc__)
+        sys.exit(2)
+    binary = sys.argv[1]
+
+    async def with_bridge(prosody, work):
+        await scenario(BridgeBackend(binary, prosody, work), work)
+    rig.run_with_prosody(with_bridge, check, users=None)
+
+
+if __name__ == "__main__":
+    main()
