@@ -9,6 +9,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
+#include <map>
 #include <thread>
 
 #include "bridge/media_loop.hpp"
@@ -16,6 +17,7 @@
 #include "dtls/session.hpp"
 #include "ice/credentials.hpp"
 #include "ice/ice_agent.hpp"
+#include "ice/stun.hpp"
 #include "rtp/demux.hpp"
 #include "rtp/rtp_packet.hpp"
 #include "srtp/library.hpp"
@@ -202,6 +204,7 @@ class MediaRouterTest : public ::testing::Test {
   std::unique_ptr<Client> addClient(const std::string& id, uint32_t ssrc) {
     auto c = std::make_unique<Client>(io_, bridgeAddr_);
     const auto ep = bridgeEndpoint(id, *c, ssrc);
+    bridgeSide_[id] = ep;
     c->connect(ep, cert_->fingerprintSha256());
     media_->postToRouter([ep](bridge::MediaRouter& r) { r.upsertEndpoint("m", ep); });
     return c;
@@ -213,6 +216,7 @@ class MediaRouterTest : public ::testing::Test {
   std::unique_ptr<bridge::MediaLoop> media_;
   udp::endpoint bridgeAddr_;
   asio::io_context io_;
+  std::map<std::string, bridge::Endpoint> bridgeSide_;
 };
 
 TEST_F(MediaRouterTest, IceDtlsSrtpAndAudioForwardingBetweenTwoEndpoints) {
@@ -326,6 +330,97 @@ TEST_F(MediaRouterTest, AVanishedEndpointLosesConsentAndTheOthersKeepTalking) {
   EXPECT_EQ(c.rtpForwarded.load(), forwardedBefore + 1) << "nothing more goes to the vanished one";
   EXPECT_EQ(a->agent->state(), ice::IceState::kConnected);
   EXPECT_EQ(b->agent->state(), ice::IceState::kConnected);
+}
+
+}  // namespace
+
+namespace {
+
+TEST_F(MediaRouterTest, BadInputIsDroppedAndCountedAndDisturbsNoOne) {
+  auto a = addClient("a", 1111);
+  auto b = addClient("b", 2222);
+  const auto& c = media_->counters();
+  ASSERT_TRUE(
+      pump({a.get(), b.get()}, [&] { return c.dtlsSucceeded.load() == 2 && a->out && b->out; }));
+  const auto unknown = [&](rtp::PacketKind k) {
+    return c.droppedUnknownSource[static_cast<size_t>(k)].load();
+  };
+  udp::socket stranger(io_, udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  stranger.non_blocking(true);
+
+  // A binding request for a's ufrag, keyed with the wrong password.
+  {
+    ice::stun::StunCodec codec;
+    codec.setPeerPassword("this-is-not-the-password");
+    std::array<uint8_t, 512> buf{};
+    ice::stun::TransactionId id{};
+    const std::string localUfrag = "strg";
+    ice::stun::RequestParams params;
+    params.localUfrag = localUfrag;
+    params.remoteUfrag = bridgeSide_["a"].localIce.ufrag;
+    params.priority = 1;
+    params.role = ice::Role::kControlled;
+    const size_t n = codec.buildRequest(params, buf, id);
+    ASSERT_GT(n, 0u);
+    const auto rejected = c.stunRejected.load();
+    stranger.send_to(asio::buffer(buf.data(), n), bridgeAddr_);
+    EXPECT_TRUE(pump({a.get(), b.get()}, [&] { return c.stunRejected.load() == rejected + 1; }));
+    // ... and a well-keyed one for a ufrag no endpoint has.
+    codec.setPeerPassword(bridgeSide_["a"].localIce.pwd);
+    params.remoteUfrag = "nobodyhere";
+    const size_t m = codec.buildRequest(params, buf, id);
+    const auto stun = unknown(rtp::PacketKind::kStun);
+    stranger.send_to(asio::buffer(buf.data(), m), bridgeAddr_);
+    EXPECT_TRUE(
+        pump({a.get(), b.get()}, [&] { return unknown(rtp::PacketKind::kStun) == stun + 1; }));
+  }
+  // Truncated STUN, random bytes, DTLS from a stranger.
+  {
+    const auto junk = unknown(rtp::PacketKind::kUnknown);
+    const auto dtlsStrangers = unknown(rtp::PacketKind::kDtls);
+    const std::array<uint8_t, 10> shortStun{0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42, 1, 2};
+    stranger.send_to(asio::buffer(shortStun), bridgeAddr_);
+    std::array<uint8_t, 100> random{};
+    for (size_t i = 0; i < random.size(); ++i)
+      random[i] = static_cast<uint8_t>(i * 37 + 201);
+    stranger.send_to(asio::buffer(random), bridgeAddr_);
+    std::array<uint8_t, 60> hello{22, 0xfe, 0xfd};
+    stranger.send_to(asio::buffer(hello), bridgeAddr_);
+    EXPECT_TRUE(pump({a.get(), b.get()}, [&] {
+      return unknown(rtp::PacketKind::kUnknown) == junk + 2 &&
+             unknown(rtp::PacketKind::kDtls) == dtlsStrangers + 1;
+    }));
+    std::array<uint8_t, 64> reply{};
+    boost::system::error_code ec;
+    udp::endpoint from;
+    stranger.receive_from(asio::buffer(reply), from, 0, ec);
+    EXPECT_TRUE(ec) << "the bridge answered a stranger";
+  }
+  // A replayed SRTP packet: forwarded once, the copy dropped and counted.
+  {
+    std::array<uint8_t, 256> p{};
+    p[0] = 0x80;
+    p[1] = 111;
+    p[3] = 42;
+    p[8] = 0x00;
+    p[9] = 0x00;
+    p[10] = 0x04;
+    p[11] = 0x57;  // SSRC 1111
+    std::memcpy(p.data() + 12, "replay me", 9);
+    const auto r = a->out->protectRtp(std::span<uint8_t>(p.data(), p.size()), 21);
+    ASSERT_TRUE(r.ok());
+    const auto srtpBefore = c.srtpFailed.load();
+    a->socket.send_to(asio::buffer(p.data(), r.length), bridgeAddr_);
+    a->socket.send_to(asio::buffer(p.data(), r.length), bridgeAddr_);
+    EXPECT_TRUE(pump({a.get(), b.get()}, [&] {
+      return b->received.size() == 1 && c.srtpFailed.load() == srtpBefore + 1;
+    }));
+  }
+  // Both endpoints still talk.
+  a->sendRtp(1111, 111, 100, "still here");
+  b->sendRtp(2222, 111, 100, "me too");
+  EXPECT_TRUE(
+      pump({a.get(), b.get()}, [&] { return b->received.size() == 2 && a->received.size() == 1; }));
 }
 
 }  // namespace
