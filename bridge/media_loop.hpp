@@ -47,6 +47,7 @@ struct MediaCounters {
   std::atomic<uint64_t> rtpDropped{0};    // unsignalled SSRC, muted, not ready, malformed
   std::atomic<uint64_t> videoDropped{0};  // video is never forwarded
   std::atomic<uint64_t> rtcpTerminated{0};
+  std::atomic<uint64_t> rtcpSent{0};  // receiver reports and forwarded sender reports
 };
 
 class MediaRouter;

@@ -28,10 +28,12 @@
 
 #include "bridge/conference.hpp"
 #include "bridge/fanout.hpp"
+#include "bridge/reception_stats.hpp"
 #include "dtls/context.hpp"
 #include "dtls/session.hpp"
 #include "ice/ice_agent.hpp"
 #include "ice/udp_port.hpp"
+#include "rtp/rtcp_views.hpp"
 #include "srtp/session.hpp"
 
 namespace jvb::bridge {
@@ -69,6 +71,10 @@ class MediaRouter {
   void onRtp(Media& ep, std::span<const uint8_t> datagram);
   void onRtcp(Media& ep, std::span<const uint8_t> datagram);
   void onIceState(Media& ep, Clock::time_point now);
+  void forwardSenderReport(Media& from, uint32_t ssrc, const rtp::SenderInfo& info,
+                           std::string_view cname);
+  void sendReceiverReport(Media& ep, Clock::time_point now);
+  bool sendRtcp(Media& to, size_t length);
   void onDtlsConnected(Media& ep);
   void bindTuple(Media& ep, const UdpEndpoint& from);
   void armTimer();
@@ -83,6 +89,9 @@ class MediaRouter {
   std::map<UdpEndpoint, Media*> byTuple_;
   boost::asio::steady_timer timer_;
   ice::IceConfig iceConfig_;
+  uint32_t bridgeSsrc_ = 0;  // sender SSRC of the bridge's own RTCP
+  uint32_t rtcpJitter_ = 0;  // spreads the endpoints' report times
+  std::array<uint8_t, 1500 + srtp::kMaxRtcpTrailer> rtcpBuf_{};
   // Decrypt scratch (a received packet is decrypted once, here); the copies
   // for receivers are encrypted in the FanOut slabs. No allocation per packet.
   std::array<uint8_t, 2048> rxBuf_{};

@@ -19,6 +19,8 @@
 #include "ice/ice_agent.hpp"
 #include "ice/stun.hpp"
 #include "rtp/demux.hpp"
+#include "rtp/rtcp_builder.hpp"
+#include "rtp/rtcp_views.hpp"
 #include "rtp/rtp_packet.hpp"
 #include "srtp/library.hpp"
 #include "srtp/session.hpp"
@@ -48,6 +50,7 @@ struct Client {
   std::unique_ptr<dtls::Session> dtls;
   std::optional<srtp::Session> in, out;
   std::vector<std::vector<uint8_t>> received;  // decrypted RTP
+  std::vector<std::vector<uint8_t>> rtcp;      // decrypted RTCP
   bool dtlsStarted = false;
 
   Client(asio::io_context& ctxIo, udp::endpoint bridgeAddr)
@@ -110,6 +113,16 @@ struct Client {
             if (r.ok()) {
               p.resize(r.length);
               received.push_back(std::move(p));
+            }
+          }
+          break;
+        case rtp::PacketKind::kRtcp:
+          if (in) {
+            std::vector<uint8_t> p(d.begin(), d.end());
+            const auto r = in->unprotectRtcp(std::span<uint8_t>(p.data(), p.size()));
+            if (r.ok()) {
+              p.resize(r.length);
+              rtcp.push_back(std::move(p));
             }
           }
           break;
@@ -421,6 +434,92 @@ TEST_F(MediaRouterTest, BadInputIsDroppedAndCountedAndDisturbsNoOne) {
   b->sendRtp(2222, 111, 100, "me too");
   EXPECT_TRUE(
       pump({a.get(), b.get()}, [&] { return b->received.size() == 2 && a->received.size() == 1; }));
+}
+
+}  // namespace
+
+namespace {
+
+// The first report block about `ssrc` in any received compound, if any.
+std::optional<rtp::ReportBlock> findBlock(const Client& c, uint32_t ssrc) {
+  for (const auto& d : c.rtcp) {
+    const auto compound = rtp::RtcpCompoundView::parse(d);
+    if (!compound)
+      continue;
+    for (const auto& p : *compound) {
+      if (const auto rr = rtp::ReceiverReportView::from(p)) {
+        for (size_t i = 0; i < rr->reportCount(); ++i) {
+          if (const auto b = rr->reportBlock(i); b && b->ssrc == ssrc)
+            return b;
+        }
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<rtp::SenderInfo> findSenderReport(const Client& c, uint32_t ssrc) {
+  for (const auto& d : c.rtcp) {
+    const auto compound = rtp::RtcpCompoundView::parse(d);
+    if (!compound)
+      continue;
+    for (const auto& p : *compound) {
+      if (const auto sr = rtp::SenderReportView::from(p); sr && sr->senderSsrc() == ssrc) {
+        return sr->senderInfo();
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+TEST_F(MediaRouterTest, ReceiverReportsToSendersAndSenderReportsPassedOn) {
+  auto a = addClient("a", 1111);
+  auto b = addClient("b", 2222);
+  const auto& c = media_->counters();
+  ASSERT_TRUE(
+      pump({a.get(), b.get()}, [&] { return c.dtlsSucceeded.load() == 2 && a->out && b->out; }));
+  for (uint16_t seq = 10; seq < 20; ++seq) {
+    if (seq != 15) {  // one packet lost on the way
+      a->sendRtp(1111, 111, seq, "x");
+    }
+  }
+  ASSERT_TRUE(pump({a.get(), b.get()}, [&] { return b->received.size() == 9; }));
+
+  // a's sender report: the bridge keeps its NTP time for LSR and passes the
+  // sender info on to b.
+  rtp::SenderInfo info;
+  info.ntpTimestamp = 0x0123456789abcdefULL;
+  info.rtpTimestamp = 48000;
+  info.packetCount = 9;
+  info.octetCount = 9;
+  {
+    std::array<uint8_t, 256> p{};
+    const size_t sr = rtp::writeSenderReport(p, 1111, info, {});
+    const size_t sdes = rtp::writeSdesCname(std::span<uint8_t>(p).subspan(sr), 1111, "a-cname");
+    const auto r = a->out->protectRtcp(std::span<uint8_t>(p.data(), p.size()), sr + sdes);
+    ASSERT_TRUE(r.ok());
+    a->socket.send_to(asio::buffer(p.data(), r.length), bridgeAddr_);
+  }
+  ASSERT_TRUE(pump({a.get(), b.get()}, [&] { return findSenderReport(*b, 1111).has_value(); }));
+  const auto passed = *findSenderReport(*b, 1111);
+  EXPECT_EQ(passed.ntpTimestamp, info.ntpTimestamp);
+  EXPECT_EQ(passed.rtpTimestamp, info.rtpTimestamp);
+  EXPECT_EQ(passed.packetCount, info.packetCount);
+
+  // The bridge's receiver report to a (about once a second) covers a's stream.
+  ASSERT_TRUE(pump(
+      {a.get(), b.get()},
+      [&] {
+        const auto blk = findBlock(*a, 1111);
+        return blk && blk->lastSr != 0;
+      },
+      5000));
+  const auto blk = *findBlock(*a, 1111);
+  EXPECT_EQ(blk.extendedHighestSequence, 19u);
+  EXPECT_EQ(blk.cumulativeLost, 1);
+  EXPECT_EQ(blk.lastSr, static_cast<uint32_t>(info.ntpTimestamp >> 16));
+  EXPECT_FALSE(findBlock(*b, 1111).has_value()) << "b is told nothing about a's reception";
+  EXPECT_GE(c.rtcpSent.load(), 2u);
 }
 
 }  // namespace
