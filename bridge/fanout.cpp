@@ -3,16 +3,25 @@
 #include <cerrno>
 #include <cstring>
 
+#include "rtp/rtp_packet.hpp"
+
 namespace jvb::bridge {
 
 bool FanOut::add(std::span<const uint8_t> plain, srtp::Session& out,
-                 const boost::asio::ip::udp::endpoint& to) noexcept {
+                 const boost::asio::ip::udp::endpoint& to,
+                 const rtp::ExtensionIdMap* extensions) noexcept {
   if (plain.size() + out.rtpTrailer() > kSlab) {
     ++totals_.protectFailures;
     return false;
   }
   auto& slab = slabs_[count_];
   std::memcpy(slab.data(), plain.data(), plain.size());
+  if (extensions != nullptr) {
+    auto view = rtp::RtpPacketView::parse(std::span<uint8_t>(slab.data(), plain.size()));
+    if (!view || !view->remapExtensionIds(*extensions)) {
+      ++totals_.remapFailures;
+    }
+  }
   const auto r = out.protectRtp(std::span<uint8_t>(slab.data(), slab.size()), plain.size());
   if (!r.ok()) {
     ++totals_.protectFailures;

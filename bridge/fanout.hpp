@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <span>
 
+#include "rtp/header_extensions.hpp"
 #include "srtp/session.hpp"
 
 namespace jvb::bridge {
@@ -25,7 +26,8 @@ class FanOut {
     uint64_t sent = 0;  // datagrams the kernel took
     uint64_t bytes = 0;
     uint64_t protectFailures = 0;
-    uint64_t sendFailures = 0;  // datagrams the kernel refused
+    uint64_t sendFailures = 0;   // datagrams the kernel refused
+    uint64_t remapFailures = 0;  // extension IDs that could not be rewritten (sent as they were)
   };
 
   // `fd`: the UDP socket to send from (the media port's, for the family of
@@ -35,8 +37,12 @@ class FanOut {
   // Copies `plain` (an RTP packet), protects it with `out`, queues it for
   // `to`. Flushes when the batch is full. False when protect failed or the
   // packet is larger than a slab.
+  // `extensions`, when given, rewrites the copy's header-extension IDs for
+  // this receiver (RFC 8285 IDs are negotiated per endpoint) before it is
+  // protected.
   bool add(std::span<const uint8_t> plain, srtp::Session& out,
-           const boost::asio::ip::udp::endpoint& to) noexcept;
+           const boost::asio::ip::udp::endpoint& to,
+           const rtp::ExtensionIdMap* extensions = nullptr) noexcept;
   // Sends what is queued.
   void flush() noexcept;
 

@@ -17,6 +17,7 @@ namespace jvb::bridge {
 namespace {
 
 constexpr std::chrono::milliseconds kTick{20};
+constexpr const char* kSdesMidUri = "urn:ietf:params:rtp-hdrext:sdes:mid";
 
 std::vector<dtls::RemoteFingerprint> fingerprintsOf(const Endpoint& e) {
   std::vector<dtls::RemoteFingerprint> out;
@@ -47,6 +48,13 @@ struct MediaRouter::Media {
   std::vector<UdpEndpoint> tuples;      // 5-tuples bound to this endpoint
   std::optional<UdpEndpoint> dtlsPeer;  // where DTLS came from / goes to
   ice::IceState lastIceState = ice::IceState::kNew;
+  // Header extensions as negotiated with this endpoint: a signature of its
+  // (id, uri) pairs other than sdes:mid, its sdes:mid id (0: none), and the
+  // map that strips sdes:mid from packets it sends (the receiver's m-lines
+  // have their own mids; without it a receiver demuxes by SSRC).
+  std::string extSignature;
+  uint8_t midId = 0;
+  rtp::ExtensionIdMap stripMid;
   // Per signalled audio SSRC the endpoint sends (bounded by its sources).
   std::map<uint32_t, ReceptionStats> reception;
   Clock::time_point nextReport{};
@@ -114,6 +122,17 @@ void MediaRouter::upsertEndpoint(const std::string& meetingId, const Endpoint& e
   }
   Media& m = *it->second;
   m.cfg = endpoint;
+  m.extSignature.clear();
+  m.midId = 0;
+  m.stripMid = rtp::ExtensionIdMap{};
+  for (const auto& h : endpoint.audioHeaderExtensions) {
+    if (h.uri == kSdesMidUri) {
+      m.midId = static_cast<uint8_t>(h.id);
+      m.stripMid.strip(m.midId);
+      continue;
+    }
+    m.extSignature += std::to_string(h.id) + "=" + h.uri + ";";
+  }
   if (!endpoint.remoteUfrag.empty() && !endpoint.remotePwd.empty()) {
     m.ice->setRemoteCredentials(endpoint.remoteUfrag, endpoint.remotePwd);
   }
@@ -350,7 +369,29 @@ void MediaRouter::onRtp(Media& ep, std::span<const uint8_t> datagram) {
     if (!to) {
       continue;
     }
-    (to->address().is_v4() ? *fanout4_ : *fanout6_).add(plain, *rx.rtpOut, *to);
+    // Header-extension IDs for this receiver: the same negotiation (the
+    // common case with Jicofo) needs only sdes:mid stripped; otherwise map
+    // by URI and strip what the receiver did not negotiate.
+    const rtp::ExtensionIdMap* map = nullptr;
+    rtp::ExtensionIdMap custom;
+    if (rx.extSignature == ep.extSignature) {
+      map = ep.midId != 0 ? &ep.stripMid : nullptr;
+    } else {
+      for (const auto& h : ep.cfg.audioHeaderExtensions) {
+        const auto id = static_cast<uint8_t>(h.id);
+        custom.strip(id);
+        if (h.uri == kSdesMidUri) {
+          continue;
+        }
+        for (const auto& r : rx.cfg.audioHeaderExtensions) {
+          if (r.uri == h.uri) {
+            custom.map(id, static_cast<uint8_t>(r.id));
+          }
+        }
+      }
+      map = &custom;
+    }
+    (to->address().is_v4() ? *fanout4_ : *fanout6_).add(plain, *rx.rtpOut, *to, map);
   }
   flushFanOut();
 }

@@ -21,6 +21,8 @@ PACKAGES=(
   python3-slixmpp curl iproute2 procps
   # real WebRTC peers for the media tests (tests/media): aiortc 1.4, numpy for the tone FFT
   python3-aiortc python3-numpy
+  # headless Chromium as a real browser peer (tests/media/test_chromium_forwarding.py)
+  chromium
 )
 
 missing=()
