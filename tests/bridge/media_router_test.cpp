@@ -18,6 +18,7 @@
 #include "ice/credentials.hpp"
 #include "ice/ice_agent.hpp"
 #include "ice/stun.hpp"
+#include "rtp/audio_level.hpp"
 #include "rtp/demux.hpp"
 #include "rtp/rtcp_builder.hpp"
 #include "rtp/rtcp_views.hpp"
@@ -214,9 +215,11 @@ class MediaRouterTest : public ::testing::Test {
   }
   void TearDown() override { media_->stop(); }
 
-  std::unique_ptr<Client> addClient(const std::string& id, uint32_t ssrc) {
+  std::unique_ptr<Client> addClient(const std::string& id, uint32_t ssrc,
+                                    std::vector<bridge::HeaderExtension> extensions = {}) {
     auto c = std::make_unique<Client>(io_, bridgeAddr_);
-    const auto ep = bridgeEndpoint(id, *c, ssrc);
+    auto ep = bridgeEndpoint(id, *c, ssrc);
+    ep.audioHeaderExtensions = std::move(extensions);
     bridgeSide_[id] = ep;
     c->connect(ep, cert_->fingerprintSha256());
     media_->postToRouter([ep](bridge::MediaRouter& r) { r.upsertEndpoint("m", ep); });
@@ -520,6 +523,52 @@ TEST_F(MediaRouterTest, ReceiverReportsToSendersAndSenderReportsPassedOn) {
   EXPECT_EQ(blk.lastSr, static_cast<uint32_t>(info.ntpTimestamp >> 16));
   EXPECT_FALSE(findBlock(*b, 1111).has_value()) << "b is told nothing about a's reception";
   EXPECT_GE(c.rtcpSent.load(), 2u);
+}
+
+}  // namespace
+
+namespace {
+
+TEST_F(MediaRouterTest, HeaderExtensionIdsAreMappedPerReceiverAndMidIsStripped) {
+  const std::string level = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+  const std::string mid = "urn:ietf:params:rtp-hdrext:sdes:mid";
+  auto a = addClient("a", 1111, {{1, level}, {10, mid}});
+  auto b = addClient("b", 2222, {{3, level}, {10, mid}});  // another id for the level
+  auto d = addClient("d", 4444, {{1, level}, {10, mid}});  // the same negotiation as a
+  const auto& c = media_->counters();
+  ASSERT_TRUE(pump({a.get(), b.get(), d.get()},
+                   [&] { return c.dtlsSucceeded.load() == 3 && a->out && b->out && d->out; }));
+  // a sends level 25 (id 1) and mid "0" (id 10) in a one-byte extension block.
+  std::array<uint8_t, 256> p{};
+  p[0] = 0x90;  // X=1
+  p[1] = 111;
+  p[3] = 1;
+  p[10] = 0x04;
+  p[11] = 0x57;  // SSRC 1111
+  p[12] = 0xBE;
+  p[13] = 0xDE;
+  p[15] = 1;     // one word of elements
+  p[16] = 0x10;  // id 1, len 1
+  p[17] = 25;
+  p[18] = 0xA0;  // id 10, len 1
+  p[19] = '0';
+  std::memcpy(p.data() + 20, "opus", 4);
+  const auto r = a->out->protectRtp(std::span<uint8_t>(p.data(), p.size()), 24);
+  ASSERT_TRUE(r.ok());
+  a->socket.send_to(asio::buffer(p.data(), r.length), bridgeAddr_);
+  ASSERT_TRUE(pump({a.get(), b.get(), d.get()},
+                   [&] { return b->received.size() == 1 && d->received.size() == 1; }));
+  for (Client* rx : {b.get(), d.get()}) {
+    auto view = rtp::ConstRtpPacketView::parse(rx->received[0]);
+    ASSERT_TRUE(view);
+    const uint8_t want = rx == b.get() ? 3 : 1;
+    const auto lvl = rtp::readAudioLevel(*view, want);
+    ASSERT_TRUE(lvl) << "audio level not under id " << int(want);
+    EXPECT_EQ(lvl->level, 25);
+    EXPECT_FALSE(view->findExtension(10).has_value()) << "sdes:mid is stripped";
+    const auto payload = view->payload();
+    EXPECT_EQ(std::string(payload.begin(), payload.end()), "opus");
+  }
 }
 
 }  // namespace
