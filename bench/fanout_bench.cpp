@@ -6,9 +6,11 @@
 // RESULTS.md records the ratio. A counting operator new reports heap
 // allocations per forwarded packet (the target is zero).
 #include <benchmark/benchmark.h>
+
 #include <openssl/rand.h>
 #include <srtp2/srtp.h>
 #include <sys/socket.h>
+#include "bench/audio_packet.hpp"
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
@@ -32,7 +34,7 @@ namespace asio = boost::asio;
 using asio::ip::udp;
 using namespace jvb;
 
-constexpr size_t kPlain = 120;  // limits.md's audio packet: 12 + 8 (audio level) + 100 Opus
+constexpr size_t kPlain = jvb::bench::kAudioPacketSize;
 
 const srtp::Library& library() {
   static const srtp::Library lib;
@@ -48,18 +50,7 @@ srtp::Keys randomKeys() {
   return k;
 }
 
-std::array<uint8_t, kPlain> audioPacket() {
-  std::array<uint8_t, kPlain> p{};
-  p[0] = 0x90;
-  p[1] = 111;
-  p[8] = 0x11;
-  p[12] = 0xBE;
-  p[13] = 0xDE;
-  p[15] = 1;
-  p[16] = 0x10;
-  p[17] = 0x80 | 30;
-  return p;
-}
+using jvb::bench::audioPacket;
 
 // N receiving sockets on loopback (never read: the kernel drops what
 // overflows, which costs the sender nothing) and one sending socket.

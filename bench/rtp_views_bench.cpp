@@ -7,6 +7,8 @@
 // one-byte extension block with the audio level (id 1), 100 B payload.
 #include <benchmark/benchmark.h>
 
+#include "bench/audio_packet.hpp"
+
 #include <array>
 #include <cstdint>
 
@@ -18,23 +20,9 @@
 
 namespace {
 
-constexpr size_t kPlain = 120;
+constexpr size_t kPlain = jvb::bench::kAudioPacketSize;
 
-std::array<uint8_t, kPlain> audioPacket() {
-  std::array<uint8_t, kPlain> p{};
-  p[0] = 0x90;  // V=2, X=1
-  p[1] = 111;   // Opus
-  p[8] = 0x11;  // SSRC
-  p[12] = 0xBE;
-  p[13] = 0xDE;
-  p[15] = 1;
-  p[16] = 0x10;  // id 1, 1 byte: audio level
-  p[17] = 0x80 | 30;
-  for (size_t i = 20; i < kPlain; ++i) {
-    p[i] = static_cast<uint8_t>(i * 7);
-  }
-  return p;
-}
+using jvb::bench::audioPacket;
 
 void BM_RtpParseAudioLevel(benchmark::State& state) {
   const auto pkt = audioPacket();

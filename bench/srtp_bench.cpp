@@ -6,11 +6,13 @@
 // payload = 120 B plaintext. "Sessions" = independent srtp_t contexts with
 // distinct keys used round-robin, the cache pressure of 500 receivers.
 #include <benchmark/benchmark.h>
+
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
 #include <srtp2/srtp.h>
+#include "bench/audio_packet.hpp"
 
 #include <array>
 #include <cstring>
@@ -20,7 +22,7 @@
 
 namespace {
 
-constexpr size_t kPlain = 120;
+constexpr size_t kPlain = jvb::bench::kAudioPacketSize;
 
 struct SrtpLibrary {
   SrtpLibrary() {
@@ -39,20 +41,7 @@ struct SrtpDeleter {
 };
 using SrtpSession = std::unique_ptr<srtp_ctx_t_, SrtpDeleter>;
 
-std::array<uint8_t, kPlain> audioPacket() {
-  std::array<uint8_t, kPlain> p{};
-  p[0] = 0x90;  // V=2, X=1
-  p[1] = 111;   // Opus
-  p[8] = 0x11;  // SSRC
-  p[12] = 0xBE;
-  p[13] = 0xDE;
-  p[15] = 1;     // one 32-bit word of extensions
-  p[16] = 0x10;  // id 1, len 0 (1 byte): audio level
-  p[17] = 0x80 | 30;
-  for (size_t i = 20; i < kPlain; ++i)
-    p[i] = static_cast<uint8_t>(i * 7);
-  return p;
-}
+using jvb::bench::audioPacket;
 
 SrtpSession makeSession(bool gcm) {
   srtp_policy_t policy{};

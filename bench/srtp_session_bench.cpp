@@ -12,7 +12,9 @@
 // unprotect iteration copies one of kPackets pre-protected in-order packets
 // and starts a fresh receiver session when they run out.
 #include <benchmark/benchmark.h>
+
 #include <srtp2/srtp.h>
+#include "bench/audio_packet.hpp"
 
 #include <array>
 #include <cstring>
@@ -30,28 +32,14 @@ using jvb::srtp::Keys;
 using jvb::srtp::Profile;
 using jvb::srtp::Session;
 
-constexpr size_t kPlain = 120;
+constexpr size_t kPlain = jvb::bench::kAudioPacketSize;
 constexpr size_t kPackets = 16384;
 
 void library() {
   static jvb::srtp::Library lib;  // as main() would: once, before any Session
 }
 
-std::array<uint8_t, kPlain> audioPacket() {
-  std::array<uint8_t, kPlain> p{};
-  p[0] = 0x90;
-  p[1] = 111;
-  p[8] = 0x11;
-  p[12] = 0xBE;
-  p[13] = 0xDE;
-  p[15] = 1;
-  p[16] = 0x10;
-  p[17] = 0x80 | 30;
-  for (size_t i = 20; i < kPlain; ++i) {
-    p[i] = static_cast<uint8_t>(i * 7);
-  }
-  return p;
-}
+using jvb::bench::audioPacket;
 
 Keys keysFor(bool gcm, uint8_t seed) {
   Keys k;
