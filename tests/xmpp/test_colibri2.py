@@ -38,15 +38,7 @@ from slixmpp.exceptions import IqError, IqTimeout  # noqa: E402
 
 BIN = sys.argv[1]
 check = rig.Checker()
-C2 = "jitsi:colibri2"
-RTP = "urn:xmpp:jingle:apps:rtp:1"
-FB = "urn:xmpp:jingle:apps:rtp:rtcp-fb:0"
-HDR = "urn:xmpp:jingle:apps:rtp:rtp-hdrext:0"
-ICE = "urn:xmpp:jingle:transports:ice-udp:1"
-DTLS = "urn:xmpp:jingle:apps:dtls:0"
-SSMA = "urn:xmpp:jingle:apps:rtp:ssma:0"
-COLIBRI = "http://jitsi.org/protocol/colibri"
-STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
+from colibri2_focus import C2, COLIBRI, DTLS, FB, HDR, ICE, RTP, SSMA, STANZAS  # noqa: E402
 
 
 
