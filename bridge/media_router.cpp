@@ -195,16 +195,12 @@ void MediaRouter::onDatagram(std::span<const uint8_t> datagram, const UdpEndpoin
   Media& ep = *it->second;
   switch (kind) {
     case rtp::PacketKind::kDtls:
-      if (!ep.dtls) {
-        // The endpoint is the DTLS client (it sent first): we serve.
-        ep.dtlsPeer = from;
-        onIceState(ep, now);
-        if (!ep.dtls) {
-          return;
-        }
-      }
       ep.dtlsPeer = from;
-      ep.dtls->handleDatagram(datagram, now);
+      // A ClientHello may come before our side of ICE has nominated: the
+      // 5-tuple already passed a check, so serve it.
+      if (ensureDtls(ep, now)) {
+        ep.dtls->handleDatagram(datagram, now);
+      }
       return;
     case rtp::PacketKind::kRtp:
       onRtp(ep, datagram);
@@ -270,9 +266,14 @@ void MediaRouter::onIceState(Media& ep, Clock::time_point now) {
                state == ice::IceState::kFailed ? "failed" : "disconnected (consent expired)");
     }
   }
-  const bool reachable = state == ice::IceState::kConnected || ep.dtlsPeer.has_value();
-  if (ep.dtls || !reachable) {
-    return;
+  if (state == ice::IceState::kConnected) {
+    ensureDtls(ep, now);
+  }
+}
+
+bool MediaRouter::ensureDtls(Media& ep, Clock::time_point now) {
+  if (ep.dtls) {
+    return true;
   }
   // DTLS role from Colibri2: our setup 'active' makes us the client; 'passive'
   // (or a setup not known yet) the server, which waits for the ClientHello.
@@ -293,7 +294,7 @@ void MediaRouter::onIceState(Media& ep, Clock::time_point now) {
   } catch (const std::exception& e) {
     LOG_ERROR("media", "{}: DTLS session refused: {}", ep.tag, e.what());
     bump(counters_.dtlsFailed);
-    return;
+    return false;
   }
   ep.dtls->setOnStateChange([this, raw](dtls::State s) {
     if (s == dtls::State::kConnected) {
@@ -304,6 +305,7 @@ void MediaRouter::onIceState(Media& ep, Clock::time_point now) {
     }
   });
   ep.dtls->start(now);
+  return true;
 }
 
 void MediaRouter::onDtlsConnected(Media& ep) {

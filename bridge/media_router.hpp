@@ -71,6 +71,8 @@ class MediaRouter {
   void onRtp(Media& ep, std::span<const uint8_t> datagram);
   void onRtcp(Media& ep, std::span<const uint8_t> datagram);
   void onIceState(Media& ep, Clock::time_point now);
+  // Creates and starts the endpoint's DTLS session once; false when refused.
+  bool ensureDtls(Media& ep, Clock::time_point now);
   void forwardSenderReport(Media& from, uint32_t ssrc, const rtp::SenderInfo& info,
                            std::string_view cname);
   void sendReceiverReport(Media& ep, Clock::time_point now);
