@@ -59,10 +59,11 @@ rtp::ReportBlock ReceptionStats::makeReportBlock(uint32_t ssrc, Clock::time_poin
   receivedPrior_ = received_;
   const int64_t lostInterval =
       static_cast<int64_t>(expectedInterval) - static_cast<int64_t>(receivedInterval);
-  b.fractionLost =
-      expectedInterval == 0 || lostInterval <= 0
-          ? 0
-          : static_cast<uint8_t>((lostInterval << 8) / static_cast<int64_t>(expectedInterval));
+  uint8_t fraction = 0;
+  if (expectedInterval != 0 && lostInterval > 0) {
+    fraction = static_cast<uint8_t>((lostInterval << 8) / static_cast<int64_t>(expectedInterval));
+  }
+  b.fractionLost = fraction;
   b.extendedHighestSequence = static_cast<uint32_t>(extendedMax);
   b.jitter = static_cast<uint32_t>(jitter_);
   if (haveSr_) {
