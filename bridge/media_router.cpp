@@ -48,11 +48,12 @@ struct MediaRouter::Media {
   std::vector<UdpEndpoint> tuples;      // 5-tuples bound to this endpoint
   std::optional<UdpEndpoint> dtlsPeer;  // where DTLS came from / goes to
   ice::IceState lastIceState = ice::IceState::kNew;
-  // Header extensions as negotiated with this endpoint: a signature of its
-  // (id, uri) pairs other than sdes:mid, its sdes:mid id (0: none), and the
-  // map that strips sdes:mid from packets it sends (the receiver's m-lines
-  // have their own mids; without it a receiver demuxes by SSRC).
-  std::string extSignature;
+  // Header extensions as negotiated with this endpoint: the interned id of
+  // its (id, uri) pairs other than sdes:mid (endpoints with equal ids
+  // negotiated the same IDs), its sdes:mid id (0: none), and the map that
+  // strips sdes:mid from packets it sends (the receiver's m-lines have their
+  // own mids; without it a receiver demuxes by SSRC).
+  uint32_t extProfile = 0;
   uint8_t midId = 0;
   rtp::ExtensionIdMap stripMid;
   // Per signalled audio SSRC the endpoint sends (bounded by its sources).
@@ -122,7 +123,7 @@ void MediaRouter::upsertEndpoint(const std::string& meetingId, const Endpoint& e
   }
   Media& m = *it->second;
   m.cfg = endpoint;
-  m.extSignature.clear();
+  std::string signature;
   m.midId = 0;
   m.stripMid = rtp::ExtensionIdMap{};
   for (const auto& h : endpoint.audioHeaderExtensions) {
@@ -131,8 +132,11 @@ void MediaRouter::upsertEndpoint(const std::string& meetingId, const Endpoint& e
       m.stripMid.strip(m.midId);
       continue;
     }
-    m.extSignature += std::to_string(h.id) + "=" + h.uri + ";";
+    signature += std::to_string(h.id) + "=" + h.uri + ";";
   }
+  // Interned once here, so the fan-out compares two integers per receiver.
+  m.extProfile =
+      extProfiles_.try_emplace(signature, static_cast<uint32_t>(extProfiles_.size())).first->second;
   if (!endpoint.remoteUfrag.empty() && !endpoint.remotePwd.empty()) {
     m.ice->setRemoteCredentials(endpoint.remoteUfrag, endpoint.remotePwd);
   }
@@ -375,23 +379,24 @@ void MediaRouter::onRtp(Media& ep, std::span<const uint8_t> datagram) {
     // common case with Jicofo) needs only sdes:mid stripped; otherwise map
     // by URI and strip what the receiver did not negotiate.
     const rtp::ExtensionIdMap* map = nullptr;
-    rtp::ExtensionIdMap custom;
-    if (rx.extSignature == ep.extSignature) {
+    if (rx.extProfile == ep.extProfile) {
       map = ep.midId != 0 ? &ep.stripMid : nullptr;
     } else {
+      // Different negotiations (rare): build the map in a reused scratch.
+      crossMap_ = rtp::ExtensionIdMap{};
       for (const auto& h : ep.cfg.audioHeaderExtensions) {
         const auto id = static_cast<uint8_t>(h.id);
-        custom.strip(id);
+        crossMap_.strip(id);
         if (h.uri == kSdesMidUri) {
           continue;
         }
         for (const auto& r : rx.cfg.audioHeaderExtensions) {
           if (r.uri == h.uri) {
-            custom.map(id, static_cast<uint8_t>(r.id));
+            crossMap_.map(id, static_cast<uint8_t>(r.id));
           }
         }
       }
-      map = &custom;
+      map = &crossMap_;
     }
     (to->address().is_v4() ? *fanout4_ : *fanout6_).add(plain, *rx.rtpOut, *to, map);
   }

@@ -33,6 +33,7 @@
 #include "dtls/session.hpp"
 #include "ice/ice_agent.hpp"
 #include "ice/udp_port.hpp"
+#include "rtp/header_extensions.hpp"
 #include "rtp/rtcp_views.hpp"
 #include "srtp/session.hpp"
 
@@ -93,6 +94,9 @@ class MediaRouter {
   ice::IceConfig iceConfig_;
   uint32_t bridgeSsrc_ = 0;  // sender SSRC of the bridge's own RTCP
   uint32_t rtcpJitter_ = 0;  // spreads the endpoints' report times
+  // Distinct header-extension negotiations seen, interned (see upsertEndpoint).
+  std::unordered_map<std::string, uint32_t> extProfiles_;
+  rtp::ExtensionIdMap crossMap_;  // scratch for senders and receivers that differ
   std::array<uint8_t, 1500 + srtp::kMaxRtcpTrailer> rtcpBuf_{};
   // Decrypt scratch (a received packet is decrypted once, here); the copies
   // for receivers are encrypted in the FanOut slabs. No allocation per packet.
