@@ -168,6 +168,31 @@ struct ConferenceListener {
   virtual void conferenceExpired(const std::string& meetingId) = 0;
 };
 
+// Several listeners, told in the order added (the media mirror, then the
+// bridge channels).
+class ConferenceListeners : public ConferenceListener {
+ public:
+  void add(ConferenceListener* l) { listeners_.push_back(l); }
+  void endpointChanged(const std::string& meetingId, const Endpoint& endpoint) override {
+    for (auto* l : listeners_) {
+      l->endpointChanged(meetingId, endpoint);
+    }
+  }
+  void endpointExpired(const std::string& meetingId, const std::string& endpointId) override {
+    for (auto* l : listeners_) {
+      l->endpointExpired(meetingId, endpointId);
+    }
+  }
+  void conferenceExpired(const std::string& meetingId) override {
+    for (auto* l : listeners_) {
+      l->conferenceExpired(meetingId);
+    }
+  }
+
+ private:
+  std::vector<ConferenceListener*> listeners_;
+};
+
 // Numbers for /colibri/stats and presence (JVB's names in comments).
 struct ConferenceCounts {
   size_t conferences = 0;                  // conferences

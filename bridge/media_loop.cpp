@@ -32,7 +32,13 @@ void MediaLoop::start() {
   port_->start();  // throws with address:port when it cannot bind
   udpPort_.store(port_->port());
   dtls_ = std::make_unique<dtls::Context>(*certificate_);
-  router_ = std::make_unique<MediaRouter>(io_, *port_, *dtls_, counters_);
+  SpeechActivityConfig speech;
+  speech.routeLoudestOnly = cfg_.routeLoudestOnly;
+  speech.numLoudest = cfg_.numLoudest;
+  speech.alwaysRouteDominant = cfg_.alwaysRouteDominant;
+  speech.energyExpireTime = cfg_.energyExpireTime;
+  speech.energyAlphaPct = cfg_.energyAlphaPct;
+  router_ = std::make_unique<MediaRouter>(io_, *port_, *dtls_, counters_, speech);
   heartbeatTimer_ = std::make_unique<asio::steady_timer>(io_);
   heartbeatNs_.store(Clock::now().time_since_epoch().count());
   armHeartbeat();

@@ -46,6 +46,12 @@ struct MediaCounters {
   std::atomic<uint64_t> rtpForwarded{0};  // packets sent to receivers
   std::atomic<uint64_t> rtpDropped{0};    // unsignalled SSRC, muted, not ready, malformed
   std::atomic<uint64_t> videoDropped{0};  // video is never forwarded
+  // Audio routing (JVB's rules): force-muted, silence after 3 in a row,
+  // route-loudest-only; and dominant-speaker changes in all conferences.
+  std::atomic<uint64_t> audioMutedDropped{0};
+  std::atomic<uint64_t> audioSilenceDropped{0};
+  std::atomic<uint64_t> audioNotLoudestDropped{0};
+  std::atomic<uint64_t> dominantSpeakerChanges{0};
   std::atomic<uint64_t> rtcpTerminated{0};
   std::atomic<uint64_t> rtcpSent{0};  // receiver reports and forwarded sender reports
 };

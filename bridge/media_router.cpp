@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <set>
 
 #include "bridge/media_loop.hpp"
 #include "common/log.hpp"
 #include "ice/stun.hpp"
+#include "rtp/audio_level.hpp"
 #include "rtp/demux.hpp"
 #include "rtp/rtcp_builder.hpp"
 #include "rtp/rtp_packet.hpp"
@@ -18,6 +20,17 @@ namespace {
 
 constexpr std::chrono::milliseconds kTick{20};
 constexpr const char* kSdesMidUri = "urn:ietf:params:rtp-hdrext:sdes:mid";
+constexpr const char* kAudioLevelUri = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+constexpr std::chrono::seconds kStatsInterval{1};
+// RFC 6464 level 127 is silence; JVB forwards at most this many in a row
+// (jmt.audio.level.forwarded-silence-packets-limit).
+constexpr uint8_t kSilenceLevel = 127;
+constexpr uint32_t kForwardedSilenceLimit = 3;
+// A stream that is dropped before decryption for long (a quiet participant
+// under route-loudest-only) still gets one packet decrypted per this many
+// sequence numbers, so libsrtp's rollover-counter estimate (RFC 3711 section
+// 3.3.1, within 2^15 of the last authenticated one) stays right.
+constexpr uint16_t kRocRefreshDistance = 8192;
 
 std::vector<dtls::RemoteFingerprint> fingerprintsOf(const Endpoint& e) {
   std::vector<dtls::RemoteFingerprint> out;
@@ -37,6 +50,16 @@ void bump(std::atomic<uint64_t>& c) {
 }
 
 }  // namespace
+
+struct MediaRouter::ConferenceMedia {
+  explicit ConferenceMedia(const SpeechActivityConfig& cfg) : speech(cfg) {}
+  SpeechActivity speech;
+  std::map<SpeechActivity::Handle, Media*> bySpeaker;
+  Clock::time_point nextDecision{};
+  // Sources some receiver asked for by name (ReceiverAudioSubscription
+  // include): routed even when not among the loudest, as JVB does.
+  std::set<std::string> explicitIncludes;
+};
 
 struct MediaRouter::Media {
   std::string meetingId;
@@ -58,6 +81,15 @@ struct MediaRouter::Media {
   rtp::ExtensionIdMap stripMid;
   // Per signalled audio SSRC the endpoint sends (bounded by its sources).
   std::map<uint32_t, ReceptionStats> reception;
+  std::map<uint32_t, uint16_t> lastDecrypted;  // sequence number, see kRocRefreshDistance
+  // Audio routing: its handle in the conference's SpeechActivity, the
+  // audio-level extension id (0: not negotiated), silent packets in a row,
+  // and what it wants to receive.
+  SpeechActivity::Handle speaker{};
+  uint8_t levelId = 0;
+  uint32_t silentRun = 0;
+  AudioSubscription subscription;
+  EndpointAudioStats stats;
   Clock::time_point nextReport{};
   std::string tag;  // "<meeting-id>/<endpoint-id>" for logs
 
@@ -76,8 +108,13 @@ struct MediaRouter::Media {
 };
 
 MediaRouter::MediaRouter(boost::asio::io_context& io, ice::UdpPort& port, const dtls::Context& dtls,
-                         MediaCounters& counters)
-    : io_(io), port_(port), dtls_(dtls), counters_(counters), timer_(io) {
+                         MediaCounters& counters, SpeechActivityConfig speech)
+    : io_(io),
+      port_(port),
+      dtls_(dtls),
+      counters_(counters),
+      timer_(io),
+      speechConfig_(std::move(speech)) {
   std::array<uint8_t, 4> r{};
   RAND_bytes(r.data(), static_cast<int>(r.size()));
   bridgeSsrc_ = (uint32_t{r[0]} << 24) | (uint32_t{r[1]} << 16) | (uint32_t{r[2]} << 8) | r[3];
@@ -118,6 +155,10 @@ void MediaRouter::upsertEndpoint(const std::string& meetingId, const Endpoint& e
     m->ice->onStateChange(
         [this, raw](ice::IceState, ice::IceFailure) { onIceState(*raw, Clock::now()); });
     byUfrag_[endpoint.localIce.ufrag] = raw;
+    auto& conf = conferences_.try_emplace(meetingId, speechConfig_).first->second;
+    raw->speaker = conf.speech.addSpeaker(endpoint.id);
+    conf.bySpeaker[raw->speaker] = raw;
+    raw->stats.id = endpoint.id;
     it = endpoints_.emplace(key, std::move(m)).first;
     LOG_DEBUG("media", "{}: endpoint added (ufrag {})", raw->tag, endpoint.localIce.ufrag);
   }
@@ -125,8 +166,12 @@ void MediaRouter::upsertEndpoint(const std::string& meetingId, const Endpoint& e
   m.cfg = endpoint;
   std::string signature;
   m.midId = 0;
+  m.levelId = 0;
   m.stripMid = rtp::ExtensionIdMap{};
   for (const auto& h : endpoint.audioHeaderExtensions) {
+    if (h.uri == kAudioLevelUri) {
+      m.levelId = static_cast<uint8_t>(h.id);
+    }
     if (h.uri == kSdesMidUri) {
       m.midId = static_cast<uint8_t>(h.id);
       m.stripMid.strip(m.midId);
@@ -158,6 +203,14 @@ void MediaRouter::removeEndpoint(const std::string& meetingId, const std::string
     m->dtls->close();
   }
   byUfrag_.erase(m->cfg.localIce.ufrag);
+  if (auto c = conferences_.find(meetingId); c != conferences_.end()) {
+    c->second.bySpeaker.erase(m->speaker);
+    if (c->second.bySpeaker.empty()) {
+      conferences_.erase(c);
+    } else if (c->second.speech.removeSpeaker(m->speaker)) {
+      reportDominant(c->second, meetingId);  // the previous speaker took over
+    }
+  }
   for (const auto& t : m->tuples) {
     auto b = byTuple_.find(t);
     if (b != byTuple_.end() && b->second == m) {
@@ -165,7 +218,43 @@ void MediaRouter::removeEndpoint(const std::string& meetingId, const std::string
     }
   }
   LOG_DEBUG("media", "{}: endpoint removed", m->tag);
+  const bool included = !m->subscription.included.empty();
   endpoints_.erase(it);
+  if (included) {
+    recomputeIncludes(meetingId);
+  }
+}
+
+void MediaRouter::setAudioSubscription(const std::string& meetingId, const std::string& endpointId,
+                                       const AudioSubscription& subscription) {
+  auto it = endpoints_.find(Key{meetingId, endpointId});
+  if (it == endpoints_.end()) {
+    return;
+  }
+  it->second->subscription = subscription;
+  recomputeIncludes(meetingId);
+}
+
+bool MediaRouter::sendChannelMessage(const std::string& meetingId, const std::string& endpointId,
+                                     const std::string& text) {
+  (void)meetingId;
+  (void)endpointId;
+  (void)text;
+  return false;
+}
+
+void MediaRouter::recomputeIncludes(const std::string& meetingId) {
+  auto c = conferences_.find(meetingId);
+  if (c == conferences_.end()) {
+    return;
+  }
+  auto& includes = c->second.explicitIncludes;
+  includes.clear();
+  for (auto it = endpoints_.lower_bound(Key{meetingId, std::string()});
+       it != endpoints_.end() && it->first.first == meetingId; ++it) {
+    const auto& included = it->second->subscription.included;
+    includes.insert(included.begin(), included.end());
+  }
 }
 
 void MediaRouter::bindTuple(Media& ep, const UdpEndpoint& from) {
@@ -331,9 +420,81 @@ void MediaRouter::onDtlsConnected(Media& ep) {
                                                           : "SRTP_AES128_CM_HMAC_SHA1_80");
 }
 
+MediaRouter::Route MediaRouter::routeOf(Media& ep, std::span<const uint8_t> datagram,
+                                        Clock::time_point now) {
+  const auto header = rtp::ConstRtpPacketView::parseHeader(datagram);
+  if (!header) {
+    bump(counters_.rtpDropped);
+    return Route::kDrop;
+  }
+  if (!isAudioPayloadType(ep.cfg, header->payloadType())) {
+    bump(counters_.videoDropped);  // video (or an unknown codec): never forwarded
+    return Route::kDrop;
+  }
+  const auto source = ep.cfg.audioSources.find(header->ssrc());
+  if (source == ep.cfg.audioSources.end()) {
+    bump(counters_.rtpDropped);  // an SSRC not signalled in Colibri2
+    return Route::kDrop;
+  }
+  uint32_t clockRate = 48000;
+  for (const auto& pt : ep.cfg.audioPayloadTypes) {
+    if (pt.id == header->payloadType() && pt.clockrate != 0) {
+      clockRate = pt.clockrate;
+    }
+  }
+  // Received, whatever happens next: the sender's loss figures in our
+  // receiver reports must not count what the bridge chose not to forward.
+  ep.reception[header->ssrc()].onPacket(header->sequenceNumber(), header->timestamp(), clockRate,
+                                        now);
+  auto conf = conferences_.find(ep.meetingId);
+  const bool synthetic = source->second.synthetic;
+  Route drop = Route::kDrop;
+  if (auto last = ep.lastDecrypted.find(header->ssrc());
+      last == ep.lastDecrypted.end() ||
+      static_cast<uint16_t>(header->sequenceNumber() - last->second) >= kRocRefreshDistance) {
+    drop = Route::kDecryptOnly;
+  }
+  if (ep.cfg.forceMuteAudio) {
+    ++ep.stats.droppedMuted;
+    bump(counters_.audioMutedDropped);
+    return drop;
+  }
+  if (const auto level = ep.levelId != 0 ? rtp::readAudioLevel(*header, ep.levelId)
+                                         : std::optional<rtp::AudioLevel>{}) {
+    if (level->level == kSilenceLevel) {
+      if (++ep.silentRun > kForwardedSilenceLimit) {
+        // Discarded before speech activity sees it, as JVB does: the
+        // speaker's levels go stale and count as silence there.
+        ++ep.stats.droppedSilence;
+        bump(counters_.audioSilenceDropped);
+        return drop;
+      }
+    } else {
+      ep.silentRun = 0;
+    }
+    if (!synthetic && conf != conferences_.end()) {
+      conf->second.speech.levelChanged(ep.speaker, level->level, now);
+    }
+  }
+  if (speechConfig_.routeLoudestOnly && !synthetic && conf != conferences_.end() &&
+      !conf->second.speech.shouldRoute(ep.speaker) &&
+      (conf->second.explicitIncludes.empty() ||
+       conf->second.explicitIncludes.count(source->second.name) == 0)) {
+    ++ep.stats.droppedNotLoudest;
+    bump(counters_.audioNotLoudestDropped);
+    return drop;
+  }
+  ++ep.stats.packetsRouted;
+  return Route::kForward;
+}
+
 void MediaRouter::onRtp(Media& ep, std::span<const uint8_t> datagram) {
   if (!ep.rtpIn || datagram.size() > rxBuf_.size()) {
     bump(counters_.rtpDropped);
+    return;
+  }
+  const auto route = routeOf(ep, datagram, Clock::now());
+  if (route == Route::kDrop) {
     return;
   }
   std::memcpy(rxBuf_.data(), datagram.data(), datagram.size());
@@ -348,27 +509,24 @@ void MediaRouter::onRtp(Media& ep, std::span<const uint8_t> datagram) {
     bump(counters_.rtpDropped);
     return;
   }
-  if (!isAudioPayloadType(ep.cfg, view->payloadType())) {
-    bump(counters_.videoDropped);  // video (or an unknown codec): never forwarded
+  ep.lastDecrypted[view->ssrc()] = view->sequenceNumber();
+  if (route == Route::kDecryptOnly) {
     return;
   }
-  if (ep.cfg.forceMuteAudio || ep.cfg.audioSources.count(view->ssrc()) == 0) {
-    bump(counters_.rtpDropped);  // muted, or an SSRC not signalled in Colibri2
-    return;
-  }
-  uint32_t clockRate = 48000;
-  for (const auto& pt : ep.cfg.audioPayloadTypes) {
-    if (pt.id == view->payloadType() && pt.clockrate != 0) {
-      clockRate = pt.clockrate;
-    }
-  }
-  ep.reception[view->ssrc()].onPacket(view->sequenceNumber(), view->timestamp(), clockRate,
-                                      Clock::now());
+  const auto& source = ep.cfg.audioSources.find(view->ssrc())->second;
+  uint64_t copies = 0;
   // Fan out to the other endpoints of the conference.
   for (auto it = endpoints_.lower_bound(Key{ep.meetingId, std::string()});
        it != endpoints_.end() && it->first.first == ep.meetingId; ++it) {
     Media& rx = *it->second;
     if (&rx == &ep || !rx.rtpOut || !rx.cfg.acceptsAudio) {
+      continue;
+    }
+    // Its ReceiverAudioSubscription: every regular source unless it said
+    // otherwise; a synthetic one only when it asked for it by name.
+    if (source.synthetic ? !rx.subscription.allowsSynthetic(source.name)
+                         : (rx.subscription.mode != AudioSubscription::Mode::kAll &&
+                            !rx.subscription.allows(source.name))) {
       continue;
     }
     const auto to = rx.destination();
@@ -398,8 +556,11 @@ void MediaRouter::onRtp(Media& ep, std::span<const uint8_t> datagram) {
       }
       map = &crossMap_;
     }
-    (to->address().is_v4() ? *fanout4_ : *fanout6_).add(plain, *rx.rtpOut, *to, map);
+    if ((to->address().is_v4() ? *fanout4_ : *fanout6_).add(plain, *rx.rtpOut, *to, map)) {
+      ++copies;
+    }
   }
+  ep.stats.forwarded += copies;
   flushFanOut();
 }
 
@@ -539,8 +700,73 @@ void MediaRouter::armTimer() {
   });
 }
 
+void MediaRouter::decideSpeakers(ConferenceMedia& conf, const std::string& meetingId,
+                                 Clock::time_point now) {
+  conf.nextDecision = now + SpeechActivity::kDecisionInterval;
+  if (conf.speech.decide(now)) {
+    reportDominant(conf, meetingId);
+  }
+}
+
+void MediaRouter::reportDominant(ConferenceMedia& conf, const std::string& meetingId) {
+  bump(counters_.dominantSpeakerChanges);
+  const auto dominant = conf.speech.dominant();
+  std::string dominantId;
+  if (dominant) {
+    dominantId = std::string(conf.speech.endpointId(*dominant));
+    if (auto m = conf.bySpeaker.find(*dominant); m != conf.bySpeaker.end()) {
+      ++m->second->stats.speakerChanges;
+    }
+  }
+  LOG_DEBUG("media", "{}: dominant speaker {}", meetingId,
+            dominantId.empty() ? "(none)" : dominantId);
+  if (!events_.dominantSpeakerChanged) {
+    return;
+  }
+  std::vector<std::string> previous;
+  for (const auto h : conf.speech.recentSpeakers()) {
+    if (!dominant || h != *dominant) {
+      previous.emplace_back(conf.speech.endpointId(h));
+    }
+  }
+  events_.dominantSpeakerChanged(meetingId, dominantId, previous, !dominant.has_value());
+}
+
+void MediaRouter::publishAudioStats() {
+  if (!events_.audioStats) {
+    return;
+  }
+  std::vector<ConferenceAudioStats> all;
+  all.reserve(conferences_.size());
+  for (auto& [meetingId, conf] : conferences_) {
+    ConferenceAudioStats c;
+    c.meetingId = meetingId;
+    c.speakerChanges = conf.speech.dominantSpeakerChanges();
+    const auto dominant = conf.speech.dominant();
+    if (dominant) {
+      c.dominantSpeaker = std::string(conf.speech.endpointId(*dominant));
+    }
+    c.endpoints.reserve(conf.bySpeaker.size());
+    for (const auto& [handle, m] : conf.bySpeaker) {
+      c.endpoints.push_back(m->stats);
+      c.endpoints.back().dominant = dominant && *dominant == handle;
+    }
+    all.push_back(std::move(c));
+  }
+  events_.audioStats(std::move(all));
+}
+
 void MediaRouter::tick() {
   const auto now = Clock::now();
+  for (auto& [meetingId, conf] : conferences_) {
+    if (now >= conf.nextDecision) {
+      decideSpeakers(conf, meetingId, now);
+    }
+  }
+  if (now >= nextStats_) {
+    nextStats_ = now + kStatsInterval;
+    publishAudioStats();
+  }
   for (auto& [key, m] : endpoints_) {
     if (m->rtpOut && now >= m->nextReport) {
       // RFC 3550 section 6.3.5: about once a second, randomised by 0.5..1.5.

@@ -11,10 +11,20 @@
 //    no state;
 //  - DTLS, RTP, RTCP: only from a 5-tuple that passed one of the endpoint's
 //    ICE checks; anything else is dropped and counted.
-// Forwarding: an RTP packet is decrypted once; audio from an SSRC the sender
-// signalled is encrypted for each other connected endpoint of the conference
-// that accepts audio, with SSRC, sequence number and timestamp unchanged.
-// Video and unsignalled SSRCs are dropped and counted. RTCP is terminated.
+// Routing (JVB's rules, jvb-interfaces.md section 6): from the cleartext
+// header, before paying for decryption, a packet is dropped and counted when
+// it is video, from an unsignalled SSRC, force-muted, the 4th+ silent packet
+// in a row (RFC 6464 level 127), or (route-loudest-only) not from one of the
+// conference's loudest speakers nor its dominant one. Its audio level feeds
+// the conference's SpeechActivity (dominant speaker, loudest ranking), which
+// decides every 300 ms on the timer. What passes is decrypted once and
+// encrypted for each other connected endpoint that accepts audio and whose
+// ReceiverAudioSubscription allows the source, with SSRC, sequence number
+// and timestamp unchanged. RTCP is terminated.
+//
+// The bridge channel's SCTP side (data channel over the endpoint's DTLS)
+// lives here too, as the DTLS session does; its messages go to the control
+// thread through MediaEvents.
 #include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -26,9 +36,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bridge/audio_subscription.hpp"
 #include "bridge/conference.hpp"
 #include "bridge/fanout.hpp"
+#include "bridge/media_events.hpp"
 #include "bridge/reception_stats.hpp"
+#include "bridge/speech_activity.hpp"
 #include "dtls/context.hpp"
 #include "dtls/session.hpp"
 #include "ice/ice_agent.hpp"
@@ -47,7 +60,7 @@ class MediaRouter {
   using UdpEndpoint = ice::UdpPort::Endpoint;
 
   MediaRouter(boost::asio::io_context& io, ice::UdpPort& port, const dtls::Context& dtls,
-              MediaCounters& counters);
+              MediaCounters& counters, SpeechActivityConfig speech = {});
   ~MediaRouter();
   MediaRouter(const MediaRouter&) = delete;
   MediaRouter& operator=(const MediaRouter&) = delete;
@@ -57,6 +70,15 @@ class MediaRouter {
   void removeEndpoint(const std::string& meetingId, const std::string& endpointId);
   // ICE timing for endpoints added from now on (tests shorten consent).
   void setIceConfig(const ice::IceConfig& config) { iceConfig_ = config; }
+  // Where dominant-speaker changes, SCTP channel traffic and routing stats go.
+  void setEvents(MediaEvents events) { events_ = std::move(events); }
+  // The receiver's ReceiverAudioSubscription (from the bridge channel).
+  void setAudioSubscription(const std::string& meetingId, const std::string& endpointId,
+                            const AudioSubscription& subscription);
+  // One bridge-channel message to the endpoint over its SCTP data channel;
+  // false when it has none open.
+  bool sendChannelMessage(const std::string& meetingId, const std::string& endpointId,
+                          const std::string& text);
 
   void onDatagram(std::span<const uint8_t> datagram, const UdpEndpoint& from);
 
@@ -66,6 +88,7 @@ class MediaRouter {
 
  private:
   struct Media;                                     // one endpoint's media state
+  struct ConferenceMedia;                           // a conference's speech activity
   using Key = std::pair<std::string, std::string>;  // meeting-id, endpoint id
 
   void onStun(std::span<const uint8_t> datagram, const UdpEndpoint& from, Clock::time_point now);
@@ -80,6 +103,15 @@ class MediaRouter {
   bool sendRtcp(Media& to, size_t length);
   void onDtlsConnected(Media& ep);
   void bindTuple(Media& ep, const UdpEndpoint& from);
+  // From the cleartext header: whether the packet is to be decrypted and
+  // forwarded (false: dropped and counted, or decrypted only to keep the
+  // SRTP rollover counter in step).
+  enum class Route { kDrop, kDecryptOnly, kForward };
+  Route routeOf(Media& ep, std::span<const uint8_t> datagram, Clock::time_point now);
+  void decideSpeakers(ConferenceMedia& conf, const std::string& meetingId, Clock::time_point now);
+  void reportDominant(ConferenceMedia& conf, const std::string& meetingId);
+  void recomputeIncludes(const std::string& meetingId);
+  void publishAudioStats();
   void armTimer();
   void tick();
 
@@ -92,6 +124,11 @@ class MediaRouter {
   std::map<UdpEndpoint, Media*> byTuple_;
   boost::asio::steady_timer timer_;
   ice::IceConfig iceConfig_;
+  SpeechActivityConfig speechConfig_;
+  MediaEvents events_;
+  std::map<std::string, ConferenceMedia> conferences_;  // by meeting-id
+  Clock::time_point nextStats_{};
+  uint64_t nextChannelId_ = 1;
   uint32_t bridgeSsrc_ = 0;  // sender SSRC of the bridge's own RTCP
   uint32_t rtcpJitter_ = 0;  // spreads the endpoints' report times
   // Distinct header-extension negotiations seen, interned (see upsertEndpoint).

@@ -75,6 +75,26 @@ void StatsCollector::sample() {
   }
 }
 
+void StatsCollector::setConferenceAudio(std::vector<ConferenceAudioStats> audio) {
+  // Sending audio: packets that passed the routing filters since the last
+  // update (silence, mute and unsignalled streams do not count).
+  std::map<std::pair<std::string, std::string>, uint64_t> routed;
+  size_t sending = 0;
+  for (const auto& c : audio) {
+    for (const auto& e : c.endpoints) {
+      const auto key = std::make_pair(c.meetingId, e.id);
+      const auto prev = lastRouted_.find(key);
+      if (e.packetsRouted > (prev == lastRouted_.end() ? 0 : prev->second)) {
+        ++sending;
+      }
+      routed.emplace(key, e.packetsRouted);
+    }
+  }
+  lastRouted_ = std::move(routed);
+  endpointsSendingAudio_ = sending;
+  audio_ = std::move(audio);
+}
+
 std::string currentTimestamp() {
   return utcTimestamp(TimestampStyle::kJvbStats);
 }
@@ -111,7 +131,7 @@ nlohmann::json StatsCollector::snapshot(const Health& health) const {
       {"inactive_endpoints", 0},
       // Endpoints that signalled no audio source only receive.
       {"receive_only_endpoints", endpoints - counts.endpointsWithAudioSources},
-      {"endpoints_sending_audio", 0},
+      {"endpoints_sending_audio", endpointsSendingAudio_},
       {"endpoints_sending_video", 0},
       {"largest_conference", counts.largestConference},
       {"p2p_conferences", 0},
@@ -139,11 +159,7 @@ nlohmann::json StatsCollector::snapshot(const Health& health) const {
       {"total_conferences_completed", counts.totalConferencesCompleted},
       {"total_conference_seconds", static_cast<uint64_t>(counts.totalConferenceSeconds)},
       {"total_participants", counts.totalParticipants},
-      {"total_dominant_speaker_changes", 0},
-      {"total_data_channel_messages_received", 0},
-      {"total_data_channel_messages_sent", 0},
-      {"total_colibri_web_socket_messages_received", 0},
-      {"total_colibri_web_socket_messages_sent", 0},
+      {"total_dominant_speaker_changes", load(c.dominantSpeakerChanges)},
       {"total_ice_failed", load(c.iceFailed)},
       {"total_ice_succeeded", load(c.iceSucceeded)},
       {"total_ice_succeeded_relayed", 0},
@@ -174,6 +190,34 @@ nlohmann::json StatsCollector::snapshot(const Health& health) const {
   j["video_packets_dropped"] = load(c.videoDropped);
   j["srtp_failures"] = load(c.srtpFailed);
   j["stun_rejected"] = load(c.stunRejected);
+  j["audio_packets_dropped_not_loudest"] = load(c.audioNotLoudestDropped);
+  j["audio_packets_dropped_silence"] = load(c.audioSilenceDropped);
+  j["audio_packets_dropped_muted"] = load(c.audioMutedDropped);
+  const BridgeChannelTotals channel = channelTotals_ ? channelTotals_() : BridgeChannelTotals{};
+  j["total_data_channel_messages_received"] = channel.dataChannelMessagesReceived;
+  j["total_data_channel_messages_sent"] = channel.dataChannelMessagesSent;
+  j["total_colibri_web_socket_messages_received"] = channel.webSocketMessagesReceived;
+  j["total_colibri_web_socket_messages_sent"] = channel.webSocketMessagesSent;
+  j["bridge_channel"] = channel.details;
+  // Per conference and endpoint: speaker changes and what routing did with
+  // each sender's packets (as of the media thread's last report, <= 1 s old).
+  auto confs = nlohmann::json::object();
+  for (const auto& a : audio_) {
+    auto eps = nlohmann::json::object();
+    for (const auto& e : a.endpoints) {
+      eps[e.id] = {{"dominant", e.dominant},
+                   {"speaker_changes", e.speakerChanges},
+                   {"packets_routed", e.packetsRouted},
+                   {"packets_forwarded", e.forwarded},
+                   {"dropped_not_loudest", e.droppedNotLoudest},
+                   {"dropped_silence", e.droppedSilence},
+                   {"dropped_muted", e.droppedMuted}};
+    }
+    confs[a.meetingId] = {{"dominant_speaker", a.dominantSpeaker},
+                          {"speaker_changes", a.speakerChanges},
+                          {"endpoints", std::move(eps)}};
+  }
+  j["conference_audio"] = std::move(confs);
   if (!cfg_.release.empty()) {
     j["release"] = cfg_.release;
   }

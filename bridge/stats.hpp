@@ -8,11 +8,16 @@
 // Threading: sample() and snapshot() run on the control thread.
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "bridge/bridge_state.hpp"
 #include "bridge/conference.hpp"
+#include "bridge/media_events.hpp"
 #include "bridge/media_loop.hpp"
 #include "config/bridge_config.hpp"
 
@@ -31,6 +36,15 @@ class CpuUsage {
   bool primed_ = false;
 };
 
+// The bridge channel's totals (both transports), for JVB's fields and ours.
+struct BridgeChannelTotals {
+  uint64_t dataChannelMessagesReceived = 0;
+  uint64_t dataChannelMessagesSent = 0;
+  uint64_t webSocketMessagesReceived = 0;
+  uint64_t webSocketMessagesSent = 0;
+  nlohmann::json details = nlohmann::json::object();  // under "bridge_channel"
+};
+
 class StatsCollector {
  public:
   static constexpr double kCpuLoadThreshold = 0.9;  // JVB load-management default
@@ -46,7 +60,20 @@ class StatsCollector {
 
   [[nodiscard]] double stressLevel() const { return stress_; }
 
+  // The media thread's routing figures, as MediaEvents::audioStats delivers
+  // them (every second, posted to the control thread).
+  void setConferenceAudio(std::vector<ConferenceAudioStats> audio);
+  // Where the bridge channel's totals come from (control thread).
+  void setChannelTotals(std::function<BridgeChannelTotals()> source) {
+    channelTotals_ = std::move(source);
+  }
+
  private:
+  std::vector<ConferenceAudioStats> audio_;
+  std::map<std::pair<std::string, std::string>, uint64_t> lastRouted_;
+  size_t endpointsSendingAudio_ = 0;
+  std::function<BridgeChannelTotals()> channelTotals_;
+
   const config::BridgeConfig& cfg_;
   const MediaLoop& media_;
   const BridgeState& state_;

@@ -10,6 +10,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
 #include <map>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include "bridge/media_loop.hpp"
@@ -162,6 +164,35 @@ struct Client {
   }
 };
 
+// Opus-like audio with the RFC 6464 level (0 loudest .. 127 silence) under
+// header-extension id 1, as routing tests need.
+void sendAudio(Client& c, udp::endpoint bridge, uint32_t ssrc, uint16_t seq, uint8_t level) {
+  std::array<uint8_t, 256> p{};
+  p[0] = 0x90;  // X=1
+  p[1] = 111;
+  p[2] = static_cast<uint8_t>(seq >> 8);
+  p[3] = static_cast<uint8_t>(seq);
+  p[4] = static_cast<uint8_t>(seq >> 4);  // timestamp: 960 per packet would do; any rises
+  p[8] = static_cast<uint8_t>(ssrc >> 24);
+  p[9] = static_cast<uint8_t>(ssrc >> 16);
+  p[10] = static_cast<uint8_t>(ssrc >> 8);
+  p[11] = static_cast<uint8_t>(ssrc);
+  p[12] = 0xBE;
+  p[13] = 0xDE;
+  p[15] = 1;     // one word of elements
+  p[16] = 0x10;  // id 1, len 1
+  p[17] = static_cast<uint8_t>(0x80 | level);
+  std::memset(p.data() + 20, 0x5A, 60);
+  const auto r = c.out->protectRtp(std::span<uint8_t>(p.data(), p.size()), 80);
+  ASSERT_TRUE(r.ok());
+  c.socket.send_to(asio::buffer(p.data(), r.length), bridge);
+}
+
+uint32_t ssrcOf(const std::vector<uint8_t>& packet) {
+  const auto view = rtp::ConstRtpPacketView::parse(packet);
+  return view ? view->ssrc() : 0;
+}
+
 bridge::Endpoint bridgeEndpoint(const std::string& id, const Client& c, uint32_t ssrc) {
   bridge::Endpoint e;
   e.id = id;
@@ -300,7 +331,9 @@ TEST_F(MediaRouterTest, IceDtlsSrtpAndAudioForwardingBetweenTwoEndpoints) {
     std::array<uint8_t, 64> p{};
     p[0] = 0x80;
     p[1] = 111;
-    p[11] = 0x57;
+    p[3] = 9;
+    p[10] = 0x04;
+    p[11] = 0x57;  // SSRC 1111, a's signalled one: dropped only by authentication
     const auto r = a.out->protectRtp(std::span<uint8_t>(p.data(), p.size()), 20);
     ASSERT_TRUE(r.ok());
     p[r.length - 1] ^= 0x01;
@@ -569,6 +602,225 @@ TEST_F(MediaRouterTest, HeaderExtensionIdsAreMappedPerReceiverAndMidIsStripped) 
     const auto payload = view->payload();
     EXPECT_EQ(std::string(payload.begin(), payload.end()), "opus");
   }
+}
+
+// route-loudest-only on, num-loudest 3 (the shipped deployment's setting).
+class LoudestRoutingTest : public MediaRouterTest {
+ protected:
+  void SetUp() override {
+    cfg_.routeLoudestOnly = true;
+    cfg_.numLoudest = 3;
+    MediaRouterTest::SetUp();
+    bridge::MediaEvents events;
+    events.dominantSpeakerChanged = [this](const std::string&, const std::string& dominant,
+                                           const std::vector<std::string>& previous, bool) {
+      std::lock_guard lock(mutex_);
+      dominant_ = dominant;
+      previous_ = previous;
+      ++changes_;
+    };
+    media_->postToRouter([events](bridge::MediaRouter& r) { r.setEvents(events); });
+  }
+  std::string dominant() {
+    std::lock_guard lock(mutex_);
+    return dominant_;
+  }
+  std::mutex mutex_;
+  std::string dominant_;
+  std::vector<std::string> previous_;
+  int changes_ = 0;
+};
+
+TEST_F(LoudestRoutingTest, OnlyTheThreeLoudestOfTwentySendersReachReceiversAndTheSetFollowsLevels) {
+  constexpr int kSenders = 20;
+  std::vector<std::unique_ptr<Client>> senders;
+  std::vector<Client*> all;
+  const std::string level = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+  for (int i = 0; i < kSenders; ++i) {
+    senders.push_back(
+        addClient("s" + std::to_string(i), 1000 + static_cast<uint32_t>(i), {{1, level}}));
+    all.push_back(senders.back().get());
+  }
+  auto rx = addClient("r", 5000, {{1, level}});
+  all.push_back(rx.get());
+  const auto& c = media_->counters();
+  ASSERT_TRUE(pump(
+      all,
+      [&] {
+        return c.dtlsSucceeded.load() == kSenders + 1 &&
+               std::all_of(all.begin(), all.end(), [](Client* x) { return x->out.has_value(); });
+      },
+      20000));
+
+  // Sender i speaks at -(10 + 4i) dBov: s0, s1, s2 are the loudest. Every
+  // 25th packet is near silence, as speech has pauses (a steady level is its
+  // own noise floor to the dominant-speaker algorithm).
+  std::vector<uint8_t> levels(kSenders);
+  for (int i = 0; i < kSenders; ++i) {
+    levels[static_cast<size_t>(i)] = static_cast<uint8_t>(10 + 4 * i);
+  }
+  uint16_t seq = 1;
+  auto talk = [&](int rounds) {
+    for (int round = 0; round < rounds; ++round, ++seq) {
+      for (int i = 0; i < kSenders; ++i) {
+        const uint8_t l = seq % 25 == 0 ? 120 : levels[static_cast<size_t>(i)];
+        sendAudio(*senders[static_cast<size_t>(i)], bridgeAddr_, 1000 + static_cast<uint32_t>(i),
+                  seq, l);
+      }
+      pump(
+          all, [] { return false; }, 20);
+    }
+  };
+  auto heard = [&] {
+    std::map<uint32_t, int> n;
+    for (const auto& p : rx->received) {
+      ++n[ssrcOf(p)];
+    }
+    return n;
+  };
+  talk(60);  // 1.2 s: rankings settle, a dominant speaker is chosen
+  rx->received.clear();
+  talk(25);
+  auto n = heard();
+  std::set<uint32_t> got;
+  for (const auto& [ssrc, count] : n) {
+    got.insert(ssrc);
+  }
+  std::set<uint32_t> expected{1000, 1001, 1002};
+  const auto dom = dominant();
+  ASSERT_FALSE(dom.empty()) << "no dominant speaker elected";
+  expected.insert(1000 + static_cast<uint32_t>(std::stoi(dom.substr(1))));
+  EXPECT_EQ(got, expected) << "dominant " << dom;
+  for (uint32_t ssrc : {1000u, 1001u, 1002u}) {
+    EXPECT_GE(n[ssrc], 20) << ssrc;  // (a pause packet may rank lower for a moment)
+  }
+  EXPECT_GT(c.audioNotLoudestDropped.load(), 0u);
+
+  // s17, s18, s19 become the loudest; s0..s2 fall quiet: the set follows.
+  for (int i = 0; i < kSenders; ++i) {
+    levels[static_cast<size_t>(i)] = static_cast<uint8_t>(90 - 4 * i / 2);
+  }
+  levels[17] = 5;
+  levels[18] = 6;
+  levels[19] = 7;
+  talk(40);
+  rx->received.clear();
+  talk(25);
+  n = heard();
+  for (uint32_t ssrc : {1017u, 1018u, 1019u}) {
+    EXPECT_GE(n[ssrc], 20) << ssrc;
+  }
+  const auto dom2 = dominant();
+  for (const auto& [ssrc, count] : n) {
+    const bool loud = ssrc >= 1017;
+    const bool isDominant = "s" + std::to_string(ssrc - 1000) == dom2;
+    EXPECT_TRUE(loud || isDominant)
+        << "ssrc " << ssrc << " forwarded " << count
+        << " times while not among the loudest (dominant " << dom2 << ")";
+  }
+  // Nobody hears themselves.
+  for (int i = 0; i < kSenders; ++i) {
+    for (const auto& p : senders[static_cast<size_t>(i)]->received) {
+      EXPECT_NE(ssrcOf(p), 1000u + static_cast<uint32_t>(i));
+    }
+  }
+}
+
+TEST_F(LoudestRoutingTest, DominantSpeakerMovesToWhoTalksOnAndIsReported) {
+  const std::string level = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+  auto a = addClient("a", 1111, {{1, level}});
+  auto b = addClient("b", 2222, {{1, level}});
+  auto l = addClient("l", 3333, {{1, level}});
+  const auto& c = media_->counters();
+  std::vector<Client*> all{a.get(), b.get(), l.get()};
+  ASSERT_TRUE(pump(all, [&] { return c.dtlsSucceeded.load() == 3 && a->out && b->out && l->out; }));
+  uint16_t seq = 1;
+  auto talk = [&](int rounds, uint8_t la, uint8_t lb) {
+    for (int i = 0; i < rounds; ++i, ++seq) {
+      const bool pause = seq % 25 == 0;
+      sendAudio(*a, bridgeAddr_, 1111, seq, pause ? 120 : la);
+      sendAudio(*b, bridgeAddr_, 2222, seq, pause ? 120 : lb);
+      pump(
+          all, [] { return false; }, 20);
+    }
+  };
+  talk(100, 10, 127);  // a talks, b is silent
+  EXPECT_EQ(dominant(), "a");
+  talk(150, 127, 10);  // b talks on
+  EXPECT_EQ(dominant(), "b");
+  {
+    std::lock_guard lock(mutex_);
+    ASSERT_FALSE(previous_.empty());
+    EXPECT_EQ(previous_.front(), "a");
+  }
+  EXPECT_GE(c.dominantSpeakerChanges.load(), 2u);
+  // Silence after 3 packets in a row is not forwarded.
+  const auto silenceBefore = c.audioSilenceDropped.load();
+  l->received.clear();
+  for (int i = 0; i < 10; ++i, ++seq) {
+    sendAudio(*a, bridgeAddr_, 1111, seq, 127);
+  }
+  pump(
+      all, [&] { return c.audioSilenceDropped.load() >= silenceBefore + 7; }, 2000);
+  EXPECT_EQ(c.audioSilenceDropped.load(), silenceBefore + 7);
+}
+
+TEST_F(MediaRouterTest, ForceMuteAndAudioSubscriptionTakeEffectAtOnce) {
+  const std::string level = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+  auto a = addClient("a", 1111, {{1, level}});
+  auto b = addClient("b", 2222, {{1, level}});
+  auto r = addClient("r", 3333, {{1, level}});
+  const auto& c = media_->counters();
+  std::vector<Client*> all{a.get(), b.get(), r.get()};
+  ASSERT_TRUE(pump(all, [&] { return c.dtlsSucceeded.load() == 3 && a->out && b->out && r->out; }));
+  uint16_t seq = 1;
+  auto round = [&] {
+    sendAudio(*a, bridgeAddr_, 1111, seq, 20);
+    sendAudio(*b, bridgeAddr_, 2222, seq, 30);
+    ++seq;
+  };
+  auto countFrom = [&](uint32_t ssrc) {
+    return std::count_if(r->received.begin(), r->received.end(),
+                         [ssrc](const auto& p) { return ssrcOf(p) == ssrc; });
+  };
+  round();
+  ASSERT_TRUE(pump(all, [&] { return countFrom(1111) == 1 && countFrom(2222) == 1; }));
+
+  // r excludes a's source: only b's audio reaches r; b still hears a.
+  auto sub = bridge::AudioSubscription::fromFields(true, {}, {"a-a0"});
+  media_->postToRouter([sub](bridge::MediaRouter& m) { m.setAudioSubscription("m", "r", sub); });
+  r->received.clear();
+  b->received.clear();
+  round();
+  ASSERT_TRUE(pump(all, [&] { return countFrom(2222) == 1 && b->received.size() == 1; }));
+  pump(
+      all, [] { return false; }, 100);
+  EXPECT_EQ(countFrom(1111), 0);
+
+  // Include only a: the opposite.
+  sub = bridge::AudioSubscription::fromFields(false, {"a-a0"}, {});
+  media_->postToRouter([sub](bridge::MediaRouter& m) { m.setAudioSubscription("m", "r", sub); });
+  r->received.clear();
+  round();
+  ASSERT_TRUE(pump(all, [&] { return countFrom(1111) == 1; }));
+  pump(
+      all, [] { return false; }, 100);
+  EXPECT_EQ(countFrom(2222), 0);
+
+  // Back to all; then Colibri2 force-mutes a: its packets are dropped at once.
+  sub = bridge::AudioSubscription{};
+  media_->postToRouter([sub](bridge::MediaRouter& m) { m.setAudioSubscription("m", "r", sub); });
+  auto muted = bridgeSide_["a"];
+  muted.forceMuteAudio = true;
+  media_->postToRouter([muted](bridge::MediaRouter& m) { m.upsertEndpoint("m", muted); });
+  r->received.clear();
+  const auto mutedBefore = c.audioMutedDropped.load();
+  round();
+  ASSERT_TRUE(pump(
+      all, [&] { return countFrom(2222) == 1 && c.audioMutedDropped.load() == mutedBefore + 1; }));
+  pump(
+      all, [] { return false; }, 100);
+  EXPECT_EQ(countFrom(1111), 0);
 }
 
 }  // namespace
