@@ -11,6 +11,7 @@
 #include "rtp/demux.hpp"
 #include "rtp/rtcp_builder.hpp"
 #include "rtp/rtp_packet.hpp"
+#include "sctp/association.hpp"
 
 #include <openssl/rand.h>
 
@@ -90,6 +91,12 @@ struct MediaRouter::Media {
   uint32_t silentRun = 0;
   AudioSubscription subscription;
   EndpointAudioStats stats;
+  // The bridge channel over SCTP (Colibri2 <sctp/>): the association, the
+  // stream of the channel the client opened, and this channel's id for the
+  // control thread (a new association gets a new one).
+  std::unique_ptr<sctp::Association> sctp;
+  std::optional<uint16_t> channelStream;
+  uint64_t channelId = 0;
   Clock::time_point nextReport{};
   std::string tag;  // "<meeting-id>/<endpoint-id>" for logs
 
@@ -191,6 +198,7 @@ void MediaRouter::upsertEndpoint(const std::string& meetingId, const Endpoint& e
   if (m.dtls && !endpoint.remoteFingerprints.empty()) {
     m.dtls->setRemoteFingerprints(fingerprintsOf(endpoint));
   }
+  startSctp(m);  // when <sctp/> came after DTLS was up
 }
 
 void MediaRouter::removeEndpoint(const std::string& meetingId, const std::string& endpointId) {
@@ -199,6 +207,13 @@ void MediaRouter::removeEndpoint(const std::string& meetingId, const std::string
     return;
   }
   Media* m = it->second.get();
+  if (m->sctp) {
+    m->sctp->close();  // ABORT to the client, through DTLS
+    if (m->channelStream && events_.channelClosed) {
+      events_.channelClosed(meetingId, endpointId, m->channelId);
+    }
+    m->sctp.reset();
+  }
   if (m->dtls) {
     m->dtls->close();
   }
@@ -237,10 +252,69 @@ void MediaRouter::setAudioSubscription(const std::string& meetingId, const std::
 
 bool MediaRouter::sendChannelMessage(const std::string& meetingId, const std::string& endpointId,
                                      const std::string& text) {
-  (void)meetingId;
-  (void)endpointId;
-  (void)text;
-  return false;
+  auto it = endpoints_.find(Key{meetingId, endpointId});
+  if (it == endpoints_.end()) {
+    return false;
+  }
+  Media& ep = *it->second;
+  if (!ep.sctp || !ep.channelStream) {
+    return false;
+  }
+  return ep.sctp->sendText(*ep.channelStream, text);
+}
+
+void MediaRouter::startSctp(Media& ep) {
+  if (ep.sctp || !ep.cfg.sctpRequested || !ep.dtls || ep.dtls->state() != dtls::State::kConnected) {
+    return;
+  }
+  Media* raw = &ep;
+  const uint64_t channelId = nextChannelId_++;
+  ep.channelId = channelId;
+  ep.channelStream.reset();
+  sctp::AssociationCallbacks cb;
+  cb.sendToDtls = [raw](std::span<const uint8_t> packet) {
+    if (raw->dtls) {
+      raw->dtls->sendApplicationData(packet);
+    }
+  };
+  cb.onChannelOpen = [this, raw, channelId](uint16_t stream, const std::string& label,
+                                            const std::string& protocol) {
+    LOG_DEBUG("media", "{}: data channel '{}' ({}) open on stream {}", raw->tag, label, protocol,
+              stream);
+    if (raw->channelStream) {
+      return;  // JVB uses the first channel (sctp.max-channels = 1)
+    }
+    raw->channelStream = stream;
+    if (events_.channelOpened) {
+      events_.channelOpened(raw->meetingId, raw->cfg.id, channelId);
+    }
+  };
+  cb.onText = [this, raw](uint16_t stream, std::string_view text) {
+    if (raw->channelStream == stream && events_.channelMessage) {
+      events_.channelMessage(raw->meetingId, raw->cfg.id, std::string(text));
+    }
+  };
+  auto closed = [this, raw, channelId] {
+    if (raw->channelStream && raw->channelId == channelId && events_.channelClosed) {
+      events_.channelClosed(raw->meetingId, raw->cfg.id, channelId);
+    }
+    raw->channelStream.reset();
+  };
+  cb.onChannelClosed = [raw, closed](uint16_t stream) {
+    if (raw->channelStream == stream) {
+      closed();
+    }
+  };
+  cb.onClosed = closed;
+  sctp::AssociationOptions options;
+  options.dtlsClient = ep.dtls->role() == dtls::Role::kClient;
+  options.logTag = ep.tag;
+  // Client role: the bridge sends INIT too, as browsers do (both sides
+  // initiating is a normal SCTP collision); a peer that only waits for an
+  // INIT (aiortc when ICE-controlled) needs it.
+  ep.sctp = std::make_unique<sctp::Association>(sctp::Role::kClient, std::move(cb), options);
+  ep.sctp->start();
+  LOG_DEBUG("media", "{}: SCTP association started", ep.tag);
 }
 
 void MediaRouter::recomputeIncludes(const std::string& meetingId) {
@@ -389,6 +463,11 @@ bool MediaRouter::ensureDtls(Media& ep, Clock::time_point now) {
     bump(counters_.dtlsFailed);
     return false;
   }
+  ep.dtls->setOnApplicationData([raw](std::span<const uint8_t> data) {
+    if (raw->sctp) {
+      raw->sctp->handlePacket(data);
+    }
+  });
   ep.dtls->setOnStateChange([this, raw](dtls::State s) {
     if (s == dtls::State::kConnected) {
       onDtlsConnected(*raw);
@@ -418,6 +497,7 @@ void MediaRouter::onDtlsConnected(Media& ep) {
   LOG_INFO("media", "{}: DTLS connected ({}, {})", ep.tag, ep.dtls->cipherName(),
            keys->profile == srtp::Profile::kAeadAes128Gcm ? "SRTP_AEAD_AES_128_GCM"
                                                           : "SRTP_AES128_CM_HMAC_SHA1_80");
+  startSctp(ep);
 }
 
 MediaRouter::Route MediaRouter::routeOf(Media& ep, std::span<const uint8_t> datagram,
@@ -758,6 +838,7 @@ void MediaRouter::publishAudioStats() {
 
 void MediaRouter::tick() {
   const auto now = Clock::now();
+  sctp::Association::handleTimers(now);
   for (auto& [meetingId, conf] : conferences_) {
     if (now >= conf.nextDecision) {
       decideSpeakers(conf, meetingId, now);

@@ -48,6 +48,7 @@
 #include "ice/udp_port.hpp"
 #include "rtp/header_extensions.hpp"
 #include "rtp/rtcp_views.hpp"
+#include "sctp/library.hpp"
 #include "srtp/session.hpp"
 
 namespace jvb::bridge {
@@ -110,11 +111,15 @@ class MediaRouter {
   Route routeOf(Media& ep, std::span<const uint8_t> datagram, Clock::time_point now);
   void decideSpeakers(ConferenceMedia& conf, const std::string& meetingId, Clock::time_point now);
   void reportDominant(ConferenceMedia& conf, const std::string& meetingId);
+  // The bridge channel's SCTP association over the endpoint's DTLS, once
+  // DTLS is up and Colibri2 asked for <sctp/>.
+  void startSctp(Media& ep);
   void recomputeIncludes(const std::string& meetingId);
   void publishAudioStats();
   void armTimer();
   void tick();
 
+  sctp::Library sctpLibrary_;  // usrsctp (no threads of its own), while the router lives
   boost::asio::io_context& io_;
   ice::UdpPort& port_;
   const dtls::Context& dtls_;
