@@ -1,5 +1,9 @@
 #include "xmpp/muc_client.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -90,6 +94,20 @@ long MucClient::connectionFlags() const {
   return flags;
 }
 
+// TCP keepalive as libstrophe's own callback sets it, plus TCP_NODELAY: an
+// IQ reply is one small TLS record, and with Nagle it can wait ~40 ms behind
+// an unacknowledged one (a stream-management <a/>, a presence) under the
+// peer's delayed ACK. Health-check round trips must not pay that.
+int MucClient::socketOptions(xmpp_conn_t* conn, void* sock) {
+  const int rc = xmpp_sockopt_cb_keepalive(conn, sock);
+  const int fd = *static_cast<int*>(sock);
+  const int one = 1;
+  if (::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0) {
+    return -1;
+  }
+  return rc;
+}
+
 int MucClient::roomsJoined() const {
   if (state_ != State::kConnected) {
     return 0;
@@ -101,6 +119,7 @@ int MucClient::roomsJoined() const {
 void MucClient::connect(Clock::time_point now) {
   conn_.reset(xmpp_conn_new(ctx_.get()));
   xmpp_conn_set_flags(conn_.get(), connectionFlags());
+  xmpp_conn_set_sockopt_callback(conn_.get(), &MucClient::socketOptions);
   const std::string jid = cfg_.username + "@" + cfg_.domain + "/" + resource_;
   xmpp_conn_set_jid(conn_.get(), jid.c_str());
   xmpp_conn_set_pass(conn_.get(), cfg_.password.c_str());

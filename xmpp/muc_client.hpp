@@ -98,6 +98,7 @@ class MucClient {
   void maybePublishPresence(Clock::time_point now);
   void maybePing(Clock::time_point now);
   long connectionFlags() const;
+  static int socketOptions(xmpp_conn_t* conn, void* sock);
 
   Context& ctx_;
   config::XmppClientConfig cfg_;

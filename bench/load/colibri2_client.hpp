@@ -1,0 +1,37 @@
+#pragma once
+// The Colibri2 requests a Jicofo-like focus sends to the bridge (as
+// tests/tools/colibri2_focus.py: Jicofo's default audio codec set, a video
+// <media> as Jicofo sends even in audio-only rooms, ice-controlling, the
+// audio source, source-names), built as XML text, and the parsing of the
+// bridge's answer. jvb-interfaces.md sections 2 and 3.
+#include <strophe.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "media_engine.hpp"
+
+namespace jvb::load {
+
+// Attribute/text escaping for the few values that come from outside.
+std::string xmlEscape(const std::string& s);
+
+// Endpoint create (with conference create + name when `roomName` is set).
+std::string allocateXml(const std::string& meetingId, const std::optional<std::string>& roomName,
+                        const std::string& endpointId, uint32_t ssrc);
+// The client's ICE/DTLS parameters, as Jicofo forwards them from session-accept
+// (setup='active': the endpoint is the DTLS client).
+std::string transportXml(const std::string& meetingId, const std::string& endpointId,
+                         const std::string& ufrag, const std::string& pwd,
+                         const std::string& fingerprint, uint16_t port);
+std::string expireConferenceXml(const std::string& meetingId);
+std::string healthCheckXml();
+
+// The bridge's transport for `endpointId` in a <conference-modified/> result
+// IQ; nullopt with `why` set when something required is missing.
+std::optional<BridgeTransport> parseBridgeTransport(xmpp_stanza_t* iq,
+                                                    const std::string& endpointId,
+                                                    std::string& why);
+
+}  // namespace jvb::load

@@ -1,0 +1,579 @@
+#include "media_engine.hpp"
+
+#include <fmt/format.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <array>
+#include <boost/asio/post.hpp>
+#include <cstring>
+#include <map>
+#include <span>
+
+#include "dtls/session.hpp"
+#include "ice/ice_agent.hpp"
+#include "rtp/audio_level.hpp"
+#include "rtp/bytes.hpp"
+#include "rtp/demux.hpp"
+#include "rtp/rtp_packet.hpp"
+#include "speech.hpp"
+#include "srtp/session.hpp"
+
+namespace jvb::load {
+
+namespace asio = boost::asio;
+using asio::ip::udp;
+
+namespace {
+
+constexpr uint8_t kOpusPt = 111;
+constexpr uint8_t kAudioLevelId = 1;
+constexpr std::array<uint8_t, 4> kMagic = {'J', 'V', 'B', 'L'};
+constexpr size_t kStampSize = 4 + 4 + 8 + 4 + 1 + 1;  // magic, endpoint, ns, frame, flags, level
+constexpr int kSlots = 10;                            // 2 ms slots of the 20 ms frame
+constexpr auto kSlot = std::chrono::milliseconds(2);
+constexpr auto kTick = std::chrono::milliseconds(10);
+constexpr int kMaxReadsPerWakeup = 64;
+
+enum FrameFlag : uint8_t { kSent = 1, kLoudest = 2, kSilent = 4 };
+
+}  // namespace
+
+struct MediaEngine::Peer {
+  Peer(asio::io_context& io, int i) : index(i), socket(io) {}
+  int index;
+  Local local;
+  udp::socket socket;
+  udp::endpoint bridge;
+  std::unique_ptr<ice::IceAgent> agent;
+  std::unique_ptr<dtls::Session> dtls;
+  std::optional<srtp::Session> in;
+  std::optional<srtp::Session> out;
+  bool dtlsStarted = false;
+  bool done = false;  // ICE + DTLS + SRTP up
+  bool dead = false;  // failed
+  int64_t connectedAtNs = 0;
+  alignas(16) std::array<uint8_t, 2048> buf{};
+};
+
+struct MediaEngine::SenderState {
+  std::optional<SpeechModel> model;
+  uint16_t seq = 0;
+  uint32_t timestamp = 0;
+  std::vector<uint8_t> flags;  // per frame
+};
+
+MediaEngine::MediaEngine(EngineConfig cfg, const dtls::Context& dtls)
+    : cfg_(std::move(cfg)),
+      fingerprint_(dtls.localFingerprint()),
+      dtls_(dtls),
+      tick_(io_),
+      sendTimer_(io_) {
+  const auto loopback = asio::ip::make_address_v4("127.0.0.1");
+  peers_.reserve(static_cast<size_t>(cfg_.endpoints));
+  const uint32_t runTag = cfg_.ssrcBase & 0xFFFF;
+  for (int i = 0; i < cfg_.endpoints; ++i) {
+    auto p = std::make_unique<Peer>(io_, i);
+    p->socket.open(udp::v4());
+    p->socket.bind(udp::endpoint(loopback, 0));
+    p->socket.non_blocking(true);
+    const int on = 1;
+    setsockopt(p->socket.native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
+    p->local.id = fmt::format("{:04x}{:04x}", runTag, i);
+    p->local.ssrc = cfg_.ssrcBase + static_cast<uint32_t>(i);
+    p->local.ice = ice::generateCredentials();
+    p->local.port = p->socket.local_endpoint().port();
+    peers_.push_back(std::move(p));
+  }
+  const size_t senders = cfg_.senderEndpoint.size();
+  senders_.resize(senders);
+  slots_.resize(kSlots);
+  for (size_t s = 0; s < senders; ++s) {
+    if (cfg_.senderSpeaks[s]) {
+      senders_[s].model.emplace(static_cast<uint32_t>(s), static_cast<uint32_t>(cfg_.speakers),
+                                cfg_.framesPerSlot, cfg_.seed);
+    }
+    senders_[s].seq = static_cast<uint16_t>(cfg_.seed + s * 7919);
+    slots_[s % kSlots].push_back(static_cast<int>(s));
+  }
+  lastSeq_.assign(static_cast<size_t>(cfg_.endpoints) * senders, 0);
+}
+
+MediaEngine::~MediaEngine() {
+  stop();
+}
+
+const MediaEngine::Local& MediaEngine::local(int endpoint) const {
+  return peers_.at(static_cast<size_t>(endpoint))->local;
+}
+
+void MediaEngine::start() {
+  if (running_) {
+    return;
+  }
+  running_ = true;
+  armTick();
+  thread_ = std::thread([this] { io_.run(); });
+}
+
+void MediaEngine::stop() {
+  if (!running_) {
+    return;
+  }
+  io_.stop();
+  thread_.join();
+  running_ = false;
+}
+
+std::string MediaEngine::firstFailure() const {
+  std::lock_guard lock(failureMutex_);
+  return firstFailure_;
+}
+
+void MediaEngine::fail(Peer& p, const std::string& why) {
+  if (p.dead) {
+    return;
+  }
+  p.dead = true;
+  failed_.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard lock(failureMutex_);
+  if (firstFailure_.empty()) {
+    firstFailure_ = fmt::format("endpoint {} ({}): {}", p.index, p.local.id, why);
+  }
+}
+
+void MediaEngine::connect(int endpoint, BridgeTransport t) {
+  asio::post(io_, [this, endpoint, t = std::move(t)]() mutable {
+    Peer& p = *peers_.at(static_cast<size_t>(endpoint));
+    if (p.agent) {
+      return;
+    }
+    // Loopback only: the first 127.0.0.1-style UDP candidate, else ::1.
+    const ice::Candidate* chosen = nullptr;
+    for (const auto& c : t.candidates) {
+      boost::system::error_code ec;
+      const auto a = asio::ip::make_address(c.ip, ec);
+      if (ec || c.protocol != "udp" || !a.is_loopback() || !a.is_v4()) {
+        continue;
+      }
+      chosen = &c;
+      break;
+    }
+    if (chosen == nullptr) {
+      fail(p, fmt::format("the bridge offered no 127.0.0.1 UDP candidate ({} candidates); run it "
+                          "with videobridge.ice.udp.bind-address = \"127.0.0.1\"",
+                          t.candidates.size()));
+      return;
+    }
+    p.bridge = udp::endpoint(asio::ip::make_address(chosen->ip), chosen->port);
+    Peer* raw = &p;
+    p.agent = std::make_unique<ice::IceAgent>(
+        p.local.ice,
+        [raw](std::span<const uint8_t> d, const udp::endpoint& to) {
+          boost::system::error_code ec;
+          raw->socket.send_to(asio::buffer(d.data(), d.size()), to, 0, ec);
+        },
+        ice::IceConfig{}, ice::Role::kControlled);
+    p.agent->setRemoteCredentials(t.ufrag, t.pwd);
+    p.agent->addRemoteCandidate(*chosen);
+    dtls::SessionOptions opts;
+    opts.handshakeTimeout = cfg_.handshakeTimeout;
+    opts.logTag = p.local.id;
+    try {
+      p.dtls = std::make_unique<dtls::Session>(
+          dtls_, dtls::Role::kClient,
+          std::vector<dtls::RemoteFingerprint>{{t.fingerprintHash, t.fingerprint}},
+          [raw](std::span<const uint8_t> d) {
+            boost::system::error_code ec;
+            const auto to = raw->agent->selectedRemote().value_or(raw->bridge);
+            raw->socket.send_to(asio::buffer(d.data(), d.size()), to, 0, ec);
+          },
+          opts);
+    } catch (const std::exception& e) {
+      fail(p, fmt::format("DTLS session: {}", e.what()));
+      return;
+    }
+    p.socket.async_wait(udp::socket::wait_read, [this, raw](const boost::system::error_code& ec) {
+      if (!ec) {
+        onReadable(*raw);
+      }
+    });
+    p.agent->tick(Clock::now());
+  });
+}
+
+void MediaEngine::onReadable(Peer& p) {
+  udp::endpoint from;
+  const int fd = p.socket.native_handle();
+  for (int i = 0; i < kMaxReadsPerWakeup; ++i) {
+    // recvmsg for the kernel's receive time (SO_TIMESTAMPNS, CLOCK_REALTIME):
+    // latency then excludes the time a packet waited in our own socket queue.
+    iovec iov{p.buf.data(), p.buf.size()};
+    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(timespec))> control{};
+    msghdr msg{};
+    msg.msg_name = from.data();
+    msg.msg_namelen = static_cast<socklen_t>(from.capacity());
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    const ssize_t n = ::recvmsg(fd, &msg, MSG_DONTWAIT);
+    if (n < 0) {
+      break;
+    }
+    from.resize(msg.msg_namelen);
+    int64_t kernelNs = 0;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+        timespec ts{};
+        std::memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+        kernelNs = int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+      }
+    }
+    const std::span<uint8_t> d(p.buf.data(), static_cast<size_t>(n));
+    switch (rtp::classify(d)) {
+      case rtp::PacketKind::kRtp:
+        handleRtp(p, d, kernelNs);
+        break;
+      case rtp::PacketKind::kRtcp:
+        if (!p.in) {
+          ++acc_.earlyMedia;
+        } else if (p.in->unprotectRtcp(d).ok()) {
+          ++acc_.rtcpReceived;
+        } else {
+          ++acc_.rtcpDecryptFailures;
+        }
+        break;
+      case rtp::PacketKind::kStun: {
+        const auto now = Clock::now();
+        p.agent->handleStun(d, from, now);
+        updateState(p, now);
+        break;
+      }
+      case rtp::PacketKind::kDtls: {
+        const auto now = Clock::now();
+        p.dtls->handleDatagram(d, now);
+        updateState(p, now);
+        break;
+      }
+      default:
+        ++acc_.malformed;
+        break;
+    }
+  }
+  Peer* raw = &p;
+  p.socket.async_wait(udp::socket::wait_read, [this, raw](const boost::system::error_code& ec) {
+    if (!ec) {
+      onReadable(*raw);
+    }
+  });
+}
+
+void MediaEngine::handleRtp(Peer& p, std::span<uint8_t> d, int64_t kernelNs) {
+  if (!p.in) {
+    ++acc_.earlyMedia;
+    return;
+  }
+  const auto r = p.in->unprotectRtp(d);
+  if (!r.ok()) {
+    switch (r.status) {
+      case srtp::Status::kAuthFailure:
+        ++acc_.decryptAuth;
+        break;
+      case srtp::Status::kReplay:
+        ++acc_.decryptReplay;
+        break;
+      default:
+        ++acc_.decryptOther;
+        break;
+    }
+    return;
+  }
+  const int64_t now = realtimeNs();
+  const auto view = rtp::ConstRtpPacketView::parse(std::span<const uint8_t>(d.data(), r.length));
+  if (!view) {
+    ++acc_.malformed;
+    return;
+  }
+  ++acc_.rtpReceived;
+  rx_.fetch_add(1, std::memory_order_relaxed);
+  const uint32_t idx = view->ssrc() - cfg_.ssrcBase;
+  if (idx >= static_cast<uint32_t>(cfg_.endpoints) || cfg_.senderOf[idx] < 0) {
+    ++acc_.unknownSsrc;
+    return;
+  }
+  if (static_cast<int>(idx) == p.index) {
+    ++acc_.ownAudio;
+    return;
+  }
+  const auto sender = static_cast<size_t>(cfg_.senderOf[idx]);
+  const auto payload = view->payload();
+  if (payload.size() < kStampSize || std::memcmp(payload.data(), kMagic.data(), 4) != 0 ||
+      rtp::bytes::load32(payload.data() + 4) != idx) {
+    ++acc_.corrupt;
+    return;
+  }
+  const uint64_t sentNs = rtp::bytes::load64(payload.data() + 8);
+  const uint32_t frame = rtp::bytes::load32(payload.data() + 16);
+  if (!rtp::readAudioLevel(*view, kAudioLevelId)) {
+    ++acc_.missingLevel;
+  }
+  auto& last = lastSeq_[static_cast<size_t>(p.index) * senders_.size() + sender];
+  const uint16_t seq = view->sequenceNumber();
+  if (last == 0) {
+    last = uint32_t{seq} + 1;
+  } else {
+    const auto delta = static_cast<uint16_t>(seq - static_cast<uint16_t>(last));
+    if (delta < 0x8000) {
+      acc_.seqGaps += delta;
+      last = uint32_t{seq} + 1;
+    } else {
+      ++acc_.reordered;
+    }
+  }
+  auto& counts = deliveries_;
+  if (counts.empty() || frame >= frames_) {
+    ++acc_.outsideWindow;
+    return;
+  }
+  auto& c = counts[sender][frame];
+  if (c < UINT16_MAX) {
+    ++c;
+  }
+  const auto sent = static_cast<int64_t>(sentNs);
+  const int64_t arrived = kernelNs != 0 ? kernelNs : now;
+  if (arrived >= sent) {
+    acc_.latencyNs.add(static_cast<uint64_t>(arrived - sent));
+  }
+  if (now >= sent) {
+    acc_.toolLatencyNs.add(static_cast<uint64_t>(now - sent));
+  }
+}
+
+void MediaEngine::updateState(Peer& p, Clock::time_point now) {
+  if (p.dead || !p.agent) {
+    return;
+  }
+  const auto ice = p.agent->state();
+  if (ice == ice::IceState::kFailed || ice == ice::IceState::kDisconnected) {
+    fail(p, fmt::format("ICE {} ({})", ice::iceStateName(ice),
+                        ice::iceFailureName(p.agent->failure())));
+    return;
+  }
+  if (p.done) {
+    return;
+  }
+  if (ice == ice::IceState::kConnected && !p.dtlsStarted) {
+    p.dtlsStarted = true;
+    p.dtls->start(now);
+  }
+  const auto ds = p.dtls->state();
+  if (ds == dtls::State::kFailed || ds == dtls::State::kClosed) {
+    fail(p, fmt::format("DTLS {}: {}", dtls::stateName(ds), p.dtls->failureReason()));
+    return;
+  }
+  if (ds == dtls::State::kConnected && p.dtls->srtpKeys()) {
+    try {
+      p.in = srtp::Session::inbound(*p.dtls->srtpKeys());
+      p.out = srtp::Session::outbound(*p.dtls->srtpKeys());
+    } catch (const std::exception& e) {
+      fail(p, fmt::format("SRTP: {}", e.what()));
+      return;
+    }
+    p.done = true;
+    p.connectedAtNs = nowNs();
+    connected_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void MediaEngine::armTick() {
+  tick_.expires_after(kTick);
+  tick_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) {
+      onTick();
+    }
+  });
+}
+
+void MediaEngine::onTick() {
+  const auto now = Clock::now();
+  for (auto& pp : peers_) {
+    Peer& p = *pp;
+    if (!p.agent || p.dead) {
+      continue;
+    }
+    if (const auto w = p.agent->nextWakeup(); w && *w <= now) {
+      p.agent->tick(now);
+    }
+    if (const auto t = p.dtls->nextTimeout(); t && *t <= now) {
+      p.dtls->onTimer(now);
+    }
+    updateState(p, now);
+  }
+  armTick();
+}
+
+void MediaEngine::startSending(Clock::time_point at, uint32_t frames) {
+  asio::post(io_, [this, at, frames] {
+    frames_ = frames;
+    sendStart_ = at;
+    sendTick_ = 0;
+    deliveries_.assign(senders_.size(), std::vector<uint16_t>(frames, 0));
+    for (auto& s : senders_) {
+      s.flags.assign(frames, 0);
+    }
+    if (frames == 0 || senders_.empty()) {
+      sendingDone_.store(true, std::memory_order_release);
+      return;
+    }
+    armSend();
+  });
+}
+
+void MediaEngine::armSend() {
+  sendTimer_.expires_at(sendStart_ + kSlot * static_cast<int64_t>(sendTick_));
+  sendTimer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) {
+      onSend();
+    }
+  });
+}
+
+void MediaEngine::onSend() {
+  const auto now = Clock::now();
+  const uint64_t total = uint64_t{frames_} * kSlots;
+  // Catches up with every slot that is due (bounded by the run's total).
+  while (sendTick_ < total && sendStart_ + kSlot * static_cast<int64_t>(sendTick_) <= now) {
+    const auto frame = static_cast<uint32_t>(sendTick_ / kSlots);
+    for (int s : slots_[sendTick_ % kSlots]) {
+      sendFrame(s, frame);
+    }
+    ++sendTick_;
+  }
+  if (sendTick_ >= total) {
+    sendingDone_.store(true, std::memory_order_release);
+    return;
+  }
+  armSend();
+}
+
+void MediaEngine::sendFrame(int sender, uint32_t frame) {
+  auto& st = senders_[static_cast<size_t>(sender)];
+  const int ep = cfg_.senderEndpoint[static_cast<size_t>(sender)];
+  Peer& p = *peers_[static_cast<size_t>(ep)];
+  if (!p.out || p.dead) {
+    ++acc_.sendErrors;
+    return;
+  }
+  SpeechModel::Frame f;
+  if (st.model) {
+    f = st.model->next(frame);
+  }
+  alignas(16) std::array<uint8_t, 12 + 8 + 1000 + srtp::kMaxTrailer> b{};
+  b[0] = 0x90;  // V=2, X=1
+  b[1] = static_cast<uint8_t>(kOpusPt | (frame == 0 ? 0x80 : 0));
+  rtp::bytes::store16(&b[2], st.seq);
+  rtp::bytes::store32(&b[4], st.timestamp);
+  rtp::bytes::store32(&b[8], p.local.ssrc);
+  // RFC 8285 one-byte header block, one element: id 1, one byte (RFC 6464).
+  b[12] = 0xBE;
+  b[13] = 0xDE;
+  b[14] = 0;
+  b[15] = 1;
+  b[16] = static_cast<uint8_t>(kAudioLevelId << 4);
+  b[17] = static_cast<uint8_t>((f.voice ? 0x80 : 0) | (f.level & 0x7F));
+  uint8_t* pl = &b[20];
+  std::memcpy(pl, kMagic.data(), 4);
+  rtp::bytes::store32(pl + 4, static_cast<uint32_t>(ep));
+  const auto sentNs = static_cast<uint64_t>(realtimeNs());
+  rtp::bytes::store64(pl + 8, sentNs);
+  rtp::bytes::store32(pl + 16, frame);
+  const uint8_t flags = static_cast<uint8_t>(kSent | (f.loudest ? kLoudest : 0) |
+                                             (f.level == kSilence ? kSilent : 0));
+  pl[20] = flags;
+  pl[21] = f.level;
+  for (size_t i = kStampSize; i < static_cast<size_t>(cfg_.payloadBytes); ++i) {
+    pl[i] = static_cast<uint8_t>(frame * 31 + i);  // filler (encrypted anyway)
+  }
+  const size_t len = 20 + static_cast<size_t>(cfg_.payloadBytes);
+  const auto r = p.out->protectRtp(std::span<uint8_t>(b.data(), b.size()), len);
+  ++st.seq;
+  st.timestamp += 960;  // 20 ms at 48 kHz
+  if (!r.ok()) {
+    ++acc_.sendErrors;
+    return;
+  }
+  boost::system::error_code ec;
+  const auto to = p.agent->selectedRemote().value_or(p.bridge);
+  p.socket.send_to(asio::buffer(b.data(), r.length), to, 0, ec);
+  if (ec) {
+    ++acc_.sendErrors;
+    return;
+  }
+  st.flags[frame] = flags;
+  ++acc_.rtpSent;
+  tx_.fetch_add(1, std::memory_order_relaxed);
+}
+
+EngineResults MediaEngine::results(bool routedOnly) const {
+  EngineResults out = acc_;
+  const uint64_t expectedPerPacket = static_cast<uint64_t>(cfg_.endpoints - 1);
+  for (size_t s = 0; s < senders_.size(); ++s) {
+    SenderResult r;
+    r.endpoint = cfg_.senderEndpoint[s];
+    r.ssrc = cfg_.ssrcBase + static_cast<uint32_t>(r.endpoint);
+    r.speaks = cfg_.senderSpeaks[s];
+    const auto& flags = senders_[s].flags;
+    for (size_t f = 0; f < flags.size(); ++f) {
+      if ((flags[f] & kSent) == 0) {
+        continue;
+      }
+      const uint64_t c = deliveries_.empty() ? 0 : deliveries_[s][f];
+      ++r.sent;
+      r.deliveries += c;
+      if ((flags[f] & kLoudest) != 0) {
+        ++r.sentLoudest;
+        r.deliveriesLoudest += c;
+      }
+      if ((flags[f] & kSilent) != 0) {
+        ++r.sentSilent;
+      }
+      if (c == 0) {
+        ++r.notRouted;
+        if (!routedOnly && (flags[f] & kSilent) == 0) {
+          r.lost += expectedPerPacket;
+        }
+      } else if (c < expectedPerPacket) {
+        r.lost += expectedPerPacket - c;
+      }
+    }
+    out.senders.push_back(r);
+  }
+  for (const auto& p : peers_) {
+    out.connectedAtNs.push_back(p->connectedAtNs);
+  }
+  return out;
+}
+
+std::string MediaEngine::pendingSummary() const {
+  std::map<std::string, int> counts;
+  for (const auto& p : peers_) {
+    if (p->done) {
+      continue;
+    }
+    if (!p->agent) {
+      ++counts["no bridge transport yet"];
+    } else if (p->agent->state() != ice::IceState::kConnected) {
+      ++counts[fmt::format("ICE {}", ice::iceStateName(p->agent->state()))];
+    } else {
+      ++counts[fmt::format("DTLS {}", dtls::stateName(p->dtls->state()))];
+    }
+  }
+  std::string out;
+  for (const auto& [what, n] : counts) {
+    out += fmt::format("{}{} {}", out.empty() ? "" : ", ", what, n);
+  }
+  return out;
+}
+
+}  // namespace jvb::load

@@ -1,0 +1,208 @@
+#pragma once
+// The N endpoints of a load run on ONE thread (one Asio io_context): each has
+// its own UDP socket on 127.0.0.1, a controlled ICE agent, a DTLS client and
+// SRTP sessions, built from the project's ice/dtls/srtp/rtp code (as
+// tests/bridge/media_router_test.cpp's Client). Senders send one Opus-sized
+// RTP packet every 20 ms with the ssrc-audio-level extension (id 1) and a
+// payload carrying the send time (CLOCK_REALTIME, the clock of the kernel's
+// receive timestamps), the sender's index and frame number; every receiver
+// decrypts and checks each packet.
+//
+// Threading: the constructor, start(), stop() and results() belong to the
+// owner's thread; connect() and startSending() may be called from any thread
+// (they post to the media thread); the counters are relaxed atomics.
+#include <time.h>
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dtls/context.hpp"
+#include "histogram.hpp"
+#include "ice/credentials.hpp"
+
+namespace jvb::load {
+
+using Clock = std::chrono::steady_clock;
+
+inline int64_t nowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+// CLOCK_REALTIME, the clock of the kernel's receive timestamps: send stamps
+// use it so that latency can be taken at the kernel's receive time.
+inline int64_t realtimeNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+// What the bridge answered for one endpoint (its side of the transport).
+struct BridgeTransport {
+  std::string ufrag;
+  std::string pwd;
+  std::vector<ice::Candidate> candidates;
+  std::string fingerprintHash;
+  std::string fingerprint;
+  std::string setup;
+};
+
+struct EngineConfig {
+  int endpoints = 0;
+  // Per endpoint: its index among the senders, or -1 (muted).
+  std::vector<int> senderOf;
+  // Per sender: the endpoint, and whether it talks (else it sends silence).
+  std::vector<int> senderEndpoint;
+  std::vector<bool> senderSpeaks;
+  int speakers = 0;  // senders that talk (the first `speakers` senders)
+  uint32_t ssrcBase = 0;
+  int payloadBytes = 80;
+  uint32_t framesPerSlot = 150;  // loudest rotation, in 20 ms frames
+  uint64_t seed = 1;
+  std::chrono::milliseconds handshakeTimeout{20000};
+};
+
+// Per sender, after the run.
+struct SenderResult {
+  int endpoint = 0;
+  uint32_t ssrc = 0;
+  bool speaks = false;
+  uint64_t sent = 0;
+  uint64_t sentLoudest = 0;  // while it was the designated loudest
+  uint64_t sentSilent = 0;   // level 127
+  uint64_t deliveries = 0;   // packets of it received, summed over receivers
+  uint64_t deliveriesLoudest = 0;
+  uint64_t notRouted = 0;  // packets that reached no receiver
+  uint64_t lost = 0;       // deliveries missing from packets that were routed (or all, see Routing)
+};
+
+struct EngineResults {
+  // Send stamp -> the kernel's receive timestamp (SO_TIMESTAMPNS): the bridge's
+  // forwarding plus loopback, without our own receive queueing.
+  Histogram latencyNs;
+  // Send stamp -> our receive handler: also counts the time the packet waited
+  // for this (single) media thread.
+  Histogram toolLatencyNs;
+  uint64_t rtpSent = 0;
+  uint64_t sendErrors = 0;
+  uint64_t rtpReceived = 0;  // decrypted
+  uint64_t rtcpReceived = 0;
+  uint64_t decryptAuth = 0;
+  uint64_t decryptReplay = 0;
+  uint64_t decryptOther = 0;
+  uint64_t rtcpDecryptFailures = 0;
+  uint64_t earlyMedia = 0;     // RTP/RTCP before this endpoint had SRTP keys
+  uint64_t malformed = 0;      // not RTP after decryption
+  uint64_t unknownSsrc = 0;    // SSRC of no sender of this conference
+  uint64_t ownAudio = 0;       // an endpoint received its own SSRC
+  uint64_t corrupt = 0;        // payload stamp missing or not matching the SSRC
+  uint64_t missingLevel = 0;   // no audio-level extension (id 1)
+  uint64_t seqGaps = 0;        // per (receiver, sender): sequence numbers skipped
+  uint64_t reordered = 0;      // per (receiver, sender): older than the last one
+  uint64_t outsideWindow = 0;  // frames beyond the run's (not counted)
+  std::vector<SenderResult> senders;
+  std::vector<int64_t> connectedAtNs;  // per endpoint; 0 = never
+};
+
+class MediaEngine {
+ public:
+  struct Local {
+    std::string id;
+    uint32_t ssrc = 0;
+    ice::Credentials ice;
+    uint16_t port = 0;
+  };
+
+  MediaEngine(EngineConfig cfg, const dtls::Context& dtls);
+  ~MediaEngine();
+  MediaEngine(const MediaEngine&) = delete;
+  MediaEngine& operator=(const MediaEngine&) = delete;
+
+  void start();
+  // Stops and joins the media thread (idempotent).
+  void stop();
+
+  // Any thread. Starts ICE (towards the first loopback IPv4 candidate) and,
+  // once it connects, the DTLS handshake.
+  void connect(int endpoint, BridgeTransport transport);
+  // Any thread. Senders send frames 0..frames-1, frame f at `at` + f * 20 ms
+  // (senders spread over the 20 ms).
+  void startSending(Clock::time_point at, uint32_t frames);
+
+  [[nodiscard]] const Local& local(int endpoint) const;
+  [[nodiscard]] const std::string& fingerprint() const { return fingerprint_; }
+
+  [[nodiscard]] int connected() const { return connected_.load(std::memory_order_relaxed); }
+  [[nodiscard]] int failed() const { return failed_.load(std::memory_order_relaxed); }
+  [[nodiscard]] uint64_t rtpReceived() const { return rx_.load(std::memory_order_relaxed); }
+  [[nodiscard]] uint64_t rtpSent() const { return tx_.load(std::memory_order_relaxed); }
+  [[nodiscard]] bool sendingDone() const { return sendingDone_.load(std::memory_order_acquire); }
+  // The first failure ("<endpoint>: ICE failed: ..."), empty if none.
+  [[nodiscard]] std::string firstFailure() const;
+
+  // After stop(): counters, per sender accounting, latency. `routedOnly`:
+  // packets no receiver got are not loss (route-loudest-only may drop them);
+  // otherwise only silence (level 127) may go unrouted.
+  [[nodiscard]] EngineResults results(bool routedOnly) const;
+  // After stop(): "ICE checking 3, DTLS connecting 2" for endpoints that did
+  // not connect.
+  [[nodiscard]] std::string pendingSummary() const;
+
+ private:
+  struct Peer;
+  void onReadable(Peer& p);
+  void handleRtp(Peer& p, std::span<uint8_t> d, int64_t kernelNs);
+  void updateState(Peer& p, Clock::time_point now);
+  void fail(Peer& p, const std::string& why);
+  void armTick();
+  void onTick();
+  void armSend();
+  void onSend();
+  void sendFrame(int sender, uint32_t frame);
+
+  EngineConfig cfg_;
+  boost::asio::io_context io_;
+  std::string fingerprint_;
+  const dtls::Context& dtls_;
+  std::vector<std::unique_ptr<Peer>> peers_;
+  boost::asio::steady_timer tick_;
+  boost::asio::steady_timer sendTimer_;
+  std::thread thread_;
+  bool running_ = false;
+
+  // Sending (media thread).
+  Clock::time_point sendStart_{};
+  uint32_t frames_ = 0;
+  uint64_t sendTick_ = 0;
+  struct SenderState;
+  std::vector<SenderState> senders_;
+  std::vector<std::vector<int>> slots_;  // sender indices per 2 ms slot of the 20 ms frame
+
+  // Verification (media thread).
+  // deliveries_[sender][frame]: receivers that got that packet.
+  std::vector<std::vector<uint16_t>> deliveries_;
+  // Per (receiver, sender): last sequence number + 1 (0 = none yet).
+  std::vector<uint32_t> lastSeq_;
+  EngineResults acc_;
+
+  std::atomic<int> connected_{0};
+  std::atomic<int> failed_{0};
+  std::atomic<uint64_t> rx_{0};
+  std::atomic<uint64_t> tx_{0};
+  std::atomic<bool> sendingDone_{false};
+  mutable std::mutex failureMutex_;
+  std::string firstFailure_;
+};
+
+}  // namespace jvb::load

@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# scripts/load.sh — the bridge under load in one command (README "Load testing"):
+# builds jvb-audio and jvb-audio-load if needed, starts a tech Prosody
+# (scripts/prosody.sh) in a temporary directory on a free loopback port, starts
+# jvb-audio on a generated jvb.conf pointing at it (UDP media on a free port
+# bound to 127.0.0.1), runs jvb-audio-load against it with --bridge-pid, and
+# stops the bridge and that Prosody by PID on exit.
+#
+# Usage: scripts/load.sh [--loudest on|off] [--num-loudest N] [--bridge-log-level L]
+#                        [jvb-audio-load options...]
+#   --loudest on|off     videobridge.loudest.route-loudest-only (default off); "on" also
+#                        passes --routing loudest to the tool (the bridge may leave
+#                        packets out; override with a later --routing)
+#   --num-loudest N      videobridge.loudest.num-loudest (default 3)
+#   --bridge-log-level L the bridge's --log-level (default info; its log is printed
+#                        on failure)
+# Everything else goes to jvb-audio-load (see its --help), e.g.
+#   scripts/load.sh -n 200 -k 3 --duration 20
+#   scripts/load.sh --sweep 50:500:50 --csv sweep.csv --svg sweep.svg
+# Environment:
+#   JVB_BUILD_DIR      build directory (default <repo>/build; configured if missing)
+#   JVB_LOAD_NO_BUILD  1: do not build, use what JVB_BUILD_DIR holds
+#   JVB_LOAD_KEEP      1: keep the temporary directory (Prosody, jvb.conf, bridge.log)
+# Exit status: jvb-audio-load's (0 ok, 1 failure, 2 bad command line, 130
+# interrupted), or 1 when the set-up failed. Needs root (Prosody runs as user prosody).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${JVB_BUILD_DIR:-$root/build}
+domain=tech.example.test
+loudest=off
+num_loudest=3
+bridge_log_level=info
+tool_args=()
+
+die() { echo "load.sh: error: $*" >&2; exit 1; }
+usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit "${1:-0}"; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --loudest) [ $# -ge 2 ] || die "--loudest needs on|off"; loudest=$2; shift 2 ;;
+    --loudest=*) loudest=${1#*=}; shift ;;
+    --num-loudest) [ $# -ge 2 ] || die "--num-loudest needs a value"; num_loudest=$2; shift 2 ;;
+    --num-loudest=*) num_loudest=${1#*=}; shift ;;
+    --bridge-log-level) [ $# -ge 2 ] || die "--bridge-log-level needs a value"; bridge_log_level=$2; shift 2 ;;
+    --bridge-log-level=*) bridge_log_level=${1#*=}; shift ;;
+    -h|--help) usage 0 ;;
+    *) tool_args+=("$1"); shift ;;
+  esac
+done
+case "$loudest" in
+  on) route_loudest=true; tool_args=(--routing loudest "${tool_args[@]}") ;;
+  off) route_loudest=false ;;
+  *) die "--loudest must be on or off" ;;
+esac
+if ! [[ "$num_loudest" =~ ^[1-9][0-9]*$ ]]; then die "--num-loudest must be a positive integer"; fi
+[ "$(id -u)" -eq 0 ] || die "must run as root (scripts/prosody.sh runs Prosody as user prosody)"
+
+# --- Build --------------------------------------------------------------------
+bridge_bin="$build/jvb-audio"
+tool_bin="$build/bench/load/jvb-audio-load"
+if [ "${JVB_LOAD_NO_BUILD:-0}" != 1 ]; then
+  if [ ! -f "$build/build.ninja" ]; then
+    echo "load.sh: configuring $build" >&2
+    cmake -S "$root" -B "$build" -G Ninja >/dev/null
+  fi
+  cmake --build "$build" --target jvb-audio jvb-audio-load -j"$(nproc)" >&2
+fi
+[ -x "$bridge_bin" ] || die "$bridge_bin is missing (build it, or set JVB_BUILD_DIR)"
+[ -x "$tool_bin" ] || die "$tool_bin is missing (configure with -DJVB_BUILD_BENCH=ON)"
+
+# --- Temporary directory, cleanup by PID ---------------------------------------
+tmp=$(mktemp -d /tmp/jvb-audio-load.XXXXXX)
+chmod 755 "$tmp"  # user prosody must traverse it
+prosody_dir="$tmp/prosody"
+bridge_pid=""
+tool_pid=""
+prosody_started=0
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [ -n "$tool_pid" ] && kill -0 "$tool_pid" 2>/dev/null; then
+    kill -TERM "$tool_pid" 2>/dev/null || true
+    wait "$tool_pid" 2>/dev/null || true
+  fi
+  if [ -n "$bridge_pid" ] && kill -0 "$bridge_pid" 2>/dev/null; then
+    # SIGTERM: graceful shutdown, immediate without endpoints; then SIGINT
+    # (skip to shutting down), then KILL.
+    kill -TERM "$bridge_pid" 2>/dev/null || true
+    for sig in INT KILL; do
+      for _ in $(seq 50); do
+        kill -0 "$bridge_pid" 2>/dev/null || break
+        sleep 0.1
+      done
+      kill -0 "$bridge_pid" 2>/dev/null || break
+      echo "load.sh: bridge (pid $bridge_pid) still running; sending SIG$sig" >&2
+      kill -"$sig" "$bridge_pid" 2>/dev/null || true
+    done
+    wait "$bridge_pid" 2>/dev/null || true
+  fi
+  if [ "$prosody_started" = 1 ]; then
+    "$root/scripts/prosody.sh" stop --dir "$prosody_dir" >/dev/null 2>&1 || true
+  fi
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 130 ] && [ -s "$tmp/bridge.log" ]; then
+    echo "load.sh: ----- last lines of the bridge log ($tmp/bridge.log) -----" >&2
+    tail -n 30 "$tmp/bridge.log" >&2
+  fi
+  if [ "${JVB_LOAD_KEEP:-0}" = 1 ]; then
+    echo "load.sh: kept $tmp" >&2
+  else
+    rm -rf "$tmp"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+interrupted=0
+# shellcheck disable=SC2317  # invoked by the INT/TERM trap
+on_signal() {
+  interrupted=1
+  # The tool runs in its own session: one SIGINT lets it expire its conference.
+  if [ -n "$tool_pid" ]; then kill -INT "$tool_pid" 2>/dev/null || true; else exit 130; fi
+}
+trap on_signal INT TERM
+
+free_port() {  # free_port tcp|udp
+  /usr/bin/python3 -c 'import socket,sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if sys.argv[1] == "udp" else socket.SOCK_STREAM)
+s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' "$1"
+}
+
+# --- Prosody --------------------------------------------------------------------
+xmpp_port=""
+for attempt in 1 2 3 4 5; do
+  xmpp_port=$(free_port tcp)
+  prosody_started=1  # from here on, cleanup stops whatever started
+  if "$root/scripts/prosody.sh" start --dir "$prosody_dir" --port "$xmpp_port" --domain "$domain" \
+      >"$tmp/prosody-start.log" 2>&1; then
+    break
+  fi
+  "$root/scripts/prosody.sh" stop --dir "$prosody_dir" >/dev/null 2>&1 || true
+  [ "$attempt" -lt 5 ] || { cat "$tmp/prosody-start.log" >&2; die "could not start Prosody"; }
+done
+secret() { sed -n "s/^$1=//p" "$prosody_dir/secrets.env"; }
+jvb_password=$(secret JVB_PASSWORD)
+focus_password=$(secret FOCUS_PASSWORD)
+if [ -z "$jvb_password" ] || [ -z "$focus_password" ]; then
+  die "no passwords in $prosody_dir/secrets.env"
+fi
+
+# --- Bridge ---------------------------------------------------------------------
+http_port=$(free_port tcp)
+udp_port=$(free_port udp)
+nick="jvb-load-$$"
+cat >"$tmp/jvb.conf" <<EOF
+videobridge {
+  apis.xmpp-client {
+    presence-interval = 1 second
+    configs {
+      tech {
+        HOSTNAME = "127.0.0.1"
+        PORT = $xmpp_port
+        DOMAIN = "$domain"
+        USERNAME = "jvb"
+        PASSWORD = "$jvb_password"
+        MUC_JIDS = "jvbbrewery@muc.$domain"
+        MUC_NICKNAME = "$nick"
+        DISABLE_CERTIFICATE_VERIFICATION = true
+      }
+    }
+  }
+  apis.rest.enabled = true
+  http-servers.private { host = 127.0.0.1, port = $http_port }
+  ice.udp { port = $udp_port, bind-address = "127.0.0.1" }
+  loudest { route-loudest-only = $route_loudest, num-loudest = $num_loudest }
+  shutdown { graceful-shutdown-max-duration = 3 seconds, shutting-down-delay = 1 second }
+  stats.interval = 1 second
+}
+EOF
+chmod 600 "$tmp/jvb.conf"
+# Its own session: a Ctrl-C meant for the tool does not reach the bridge.
+setsid "$bridge_bin" --config "$tmp/jvb.conf" --log-level "$bridge_log_level" \
+  </dev/null >/dev/null 2>"$tmp/bridge.log" &
+bridge_pid=$!
+health_ok() {
+  /usr/bin/python3 -c 'import sys, urllib.request
+urllib.request.urlopen("http://127.0.0.1:%s/about/health" % sys.argv[1], timeout=1)' "$http_port" \
+    >/dev/null 2>&1
+}
+for _ in $(seq 200); do
+  kill -0 "$bridge_pid" 2>/dev/null || { wait "$bridge_pid" || true; die "the bridge exited during start-up"; }
+  health_ok && break
+  sleep 0.1
+done
+health_ok || die "the bridge did not answer /about/health on 127.0.0.1:$http_port within 20 s"
+echo "load.sh: Prosody 127.0.0.1:$xmpp_port, bridge pid $bridge_pid (UDP 127.0.0.1:$udp_port," \
+  "route-loudest-only $route_loudest, num-loudest $num_loudest)" >&2
+
+# --- Load -----------------------------------------------------------------------
+# The password goes through the environment, not the command line.
+JVB_LOAD_PASSWORD="$focus_password" setsid "$tool_bin" --xmpp-host 127.0.0.1 \
+  --xmpp-port "$xmpp_port" --domain "$domain" --user focus --brewery "jvbbrewery@muc.$domain" \
+  --bridge-nick "$nick" --bridge-pid "$bridge_pid" "${tool_args[@]}" &
+tool_pid=$!
+rc=0
+# `wait` returns early when a trapped signal arrives; wait again for the exit.
+while kill -0 "$tool_pid" 2>/dev/null; do
+  wait "$tool_pid" && rc=0 || rc=$?
+done
+tool_pid=""
+if [ "$interrupted" = 1 ] && [ "$rc" -eq 0 ]; then rc=130; fi
+exit "$rc"

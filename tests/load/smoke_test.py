@@ -1,0 +1,74 @@
+#!/usr/bin/python3
+"""Smoke run of the load generator through its whole path:
+
+    smoke_test.py <repository root> <build dir>
+
+scripts/load.sh (no build: the binaries of <build dir>) starts a tech Prosody,
+the bridge and jvb-audio-load with 6 endpoints, 2 speakers, 4 s of audio, and
+writes the JSON summary. Checked: exit 0, every endpoint joined, packets
+received, no SRTP failure, no packet with an unknown or own SSRC, health-check
+round trips measured, the bridge sampled. Which speakers arrive is not checked
+(loudest-only routing may leave some out). Needs root (Prosody runs as user
+prosody), else exits 77 (skipped).
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+if os.geteuid() != 0:
+    print("SKIP: needs root (Prosody runs as user prosody)")
+    sys.exit(77)
+
+root, build = sys.argv[1], sys.argv[2]
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+with tempfile.TemporaryDirectory(prefix="jvb-load-smoke.") as work:
+    summary = os.path.join(work, "load.json")
+    env = dict(os.environ, JVB_BUILD_DIR=build, JVB_LOAD_NO_BUILD="1")
+    cmd = [os.path.join(root, "scripts", "load.sh"), "-n", "6", "-k", "2", "--duration", "4",
+           "--quiet", "--json", summary]
+    print("$ " + " ".join(cmd), flush=True)
+    try:
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=100)
+    except subprocess.TimeoutExpired as e:
+        print((e.stdout or b"")[-4000:] if isinstance(e.stdout, str) else "")
+        print("FAIL load.sh did not finish within 100 s")
+        sys.exit(1)
+    print(r.stdout)
+    print(r.stderr[-4000:])
+    check(r.returncode == 0, f"load.sh exited 0 (got {r.returncode})")
+    if not os.path.exists(summary):
+        print("FAIL no JSON summary written")
+        sys.exit(1)
+    with open(summary, encoding="utf-8") as f:
+        j = json.load(f)
+
+check(j["completed"], f"run completed ({j['failure']})")
+check(j["join"]["joined"] == 6, f"6 endpoints joined ({j['join']['joined']})")
+check(j["join"]["per_endpoint"]["count"] == 6, "join times measured")
+check(j["packets"]["sent"] > 0, f"speakers sent packets ({j['packets']['sent']})")
+check(j["packets"]["received"] > 0, f"packets received ({j['packets']['received']})")
+check(j["packets"]["deliveries"] > 0, f"audio delivered ({j['packets']['deliveries']})")
+check(j["checks"]["decrypt_failures"] == 0,
+      f"no SRTP/SRTCP failure ({j['checks']['decrypt_failures']})")
+check(j["checks"]["own_audio"] == 0, "no endpoint received its own audio")
+check(j["checks"]["unknown_ssrc"] == 0, "no packet with an unsignalled SSRC")
+check(j["checks"]["corrupt"] == 0, "every payload matched its SSRC")
+check(j["latency"]["count"] > 0 and j["latency"]["max_ms"] > 0, "forwarding latency measured")
+check(j["health"]["run"]["count"] > 0, f"health-check RTTs measured ({j['health']['run']['count']})")
+check(j["health"]["errors"] == 0, "no health-check error")
+check(j["bridge"] is not None and j["bridge"]["rss_end_kib"] > 0, "bridge CPU/RSS sampled")
+check(any(s["deliveries"] > 0 for s in j["per_sender"]), "at least one speaker was heard")
+if failures:
+    print(f"{len(failures)} check(s) failed")
+    sys.exit(1)
+print("all checks passed")
