@@ -1,6 +1,7 @@
 // jvb-audio: the process. Reads the configuration, starts the media thread
 // (UDP media port) and runs the control loop (HTTP, and XMPP with the control
 // plane issue) on the main thread until SIGINT/SIGTERM.
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 
 #include <boost/asio/signal_set.hpp>
@@ -8,13 +9,16 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <memory>
 
+#include "bridge/bridge_channels.hpp"
 #include "bridge/bridge_state.hpp"
 #include "bridge/conference.hpp"
 #include "bridge/control_loop.hpp"
 #include "bridge/media_loop.hpp"
 #include "bridge/media_mirror.hpp"
+#include "bridge/media_router.hpp"
 #include "bridge/shutdown.hpp"
 #include "bridge/stats.hpp"
 #include "common/log.hpp"
@@ -35,8 +39,48 @@ namespace {
 constexpr int kExitUsage = 64;
 constexpr int kExitConfig = 78;
 constexpr int kExitUnavailable = 69;
+constexpr size_t kMaxColibriWebSockets = 16384;
 
 using namespace jvb;
+
+// colibri-ws: the public HTTP server's WebSocket side, handed to the bridge
+// channels (bridge/ does not know http/).
+class ColibriWebSockets : public http::WebSocketService {
+ public:
+  explicit ColibriWebSockets(bridge::BridgeChannels& channels) : channels_(channels) {}
+
+  http::WebSocketVerdict authorize(std::string_view target) override {
+    const auto v = channels_.authorize(target);
+    return http::WebSocketVerdict{v.status, v.reason};
+  }
+  void opened(std::string_view target, std::shared_ptr<http::WebSocketPeer> peer) override {
+    std::weak_ptr<http::WebSocketPeer> weak = peer;
+    channels_.socketOpened(
+        target, bridge::BridgeChannels::Socket{peer->id(),
+                                               [weak](std::string text) {
+                                                 if (auto p = weak.lock()) {
+                                                   p->sendText(std::move(text));
+                                                 }
+                                               },
+                                               [weak](uint16_t code, std::string reason) {
+                                                 if (auto p = weak.lock()) {
+                                                   p->close(code, std::move(reason));
+                                                 }
+                                               }});
+    peers_[peer->id()] = std::move(peer);
+  }
+  void message(http::WebSocketPeer& peer, std::string_view text) override {
+    channels_.socketMessage(peer.id(), text);
+  }
+  void closed(http::WebSocketPeer& peer) override {
+    channels_.socketClosed(peer.id());
+    peers_.erase(peer.id());
+  }
+
+ private:
+  bridge::BridgeChannels& channels_;
+  std::map<uint64_t, std::shared_ptr<http::WebSocketPeer>> peers_;
+};
 
 http::Handlers makeHandlers(const config::BridgeConfig& cfg, bridge::MediaLoop& media,
                             bridge::BridgeState& state, bridge::StatsCollector& stats,
@@ -86,7 +130,20 @@ void scheduleStats(boost::asio::steady_timer& timer, std::chrono::milliseconds i
   });
 }
 
+// One colibri-ws socket per endpoint: a 1000-person room needs more than the
+// usual soft limit of 1024 descriptors. Raise it to the hard limit.
+void raiseFileLimit() {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &r) != 0) {
+      LOG_WARN("main", "cannot raise the file-descriptor limit");
+    }
+  }
+}
+
 int run(const config::BridgeConfig& cfg) {
+  raiseFileLimit();
   const auto& v = versionInfo();
   LOG_INFO("main", "{} {} starting (config: {})", v.name, v.version,
            cfg.sourceFile.empty() ? "built-in defaults" : cfg.sourceFile);
@@ -115,8 +172,61 @@ int run(const config::BridgeConfig& cfg) {
   // a ConferenceListener that mirrors endpoints onto the media thread.
   bridge::ConferenceRegistry conferences;
   bridge::MediaMirror mirror(media);
-  conferences.setListener(&mirror);
+  bridge::BridgeChannels channels(conferences, cfg.websocketsServerId, &media);
+  bridge::ConferenceListeners listeners;
+  listeners.add(&mirror);
+  listeners.add(&channels);
+  conferences.setListener(&listeners);
   bridge::StatsCollector stats(cfg, media, state, &conferences);
+  std::unique_ptr<http::HttpServer> publicHttp;
+  stats.setChannelTotals([&channels, &publicHttp] {
+    auto t = channels.totals();
+    if (publicHttp) {
+      const auto w = publicHttp->webSocketCounters();
+      t.details["websocket_handshakes_failed"] = w.handshakeFailed;
+      t.details["websocket_oversized_closed"] = w.oversized;
+      t.details["websocket_binary_ignored"] = w.binaryIgnored;
+      t.details["websocket_slow_consumers_closed"] = w.closedSlowConsumer;
+      t.details["websocket_idle_timeouts"] = w.idleTimeouts;
+    }
+    return t;
+  });
+  // The media thread's events, handled on the control thread.
+  {
+    auto& io = control.context();
+    bridge::MediaEvents events;
+    events.dominantSpeakerChanged = [&io, &channels](
+                                        const std::string& meetingId, const std::string& dominant,
+                                        const std::vector<std::string>& previous, bool silence) {
+      boost::asio::post(io, [&channels, meetingId, dominant, previous, silence] {
+        channels.dominantSpeakerChanged(meetingId, dominant, previous, silence);
+      });
+    };
+    events.channelOpened = [&io, &channels](const std::string& meetingId,
+                                            const std::string& endpointId, uint64_t id) {
+      boost::asio::post(io, [&channels, meetingId, endpointId, id] {
+        channels.channelOpened(meetingId, endpointId, id);
+      });
+    };
+    events.channelMessage = [&io, &channels](const std::string& meetingId,
+                                             const std::string& endpointId, std::string text) {
+      boost::asio::post(io, [&channels, meetingId, endpointId, text = std::move(text)] {
+        channels.channelMessage(meetingId, endpointId, text);
+      });
+    };
+    events.channelClosed = [&io, &channels](const std::string& meetingId,
+                                            const std::string& endpointId, uint64_t id) {
+      boost::asio::post(io, [&channels, meetingId, endpointId, id] {
+        channels.channelClosed(meetingId, endpointId, id);
+      });
+    };
+    events.audioStats = [&io, &stats](std::vector<bridge::ConferenceAudioStats> audio) {
+      boost::asio::post(io, [&stats, audio = std::move(audio)]() mutable {
+        stats.setConferenceAudio(std::move(audio));
+      });
+    };
+    media.postToRouter([events](bridge::MediaRouter& r) { r.setEvents(events); });
+  }
   const auto health = [&cfg, &media] {
     return bridge::evaluateHealth(media, cfg.healthMaxCheckDuration);
   };
@@ -137,6 +247,9 @@ int run(const config::BridgeConfig& cfg) {
             statsTimer.cancel();
             if (privateHttp) {
               privateHttp->stop();
+            }
+            if (publicHttp) {
+              publicHttp->stop();
             }
             // Leave the brewery (so Jicofo drops the bridge at once),
             // then stop.
@@ -165,6 +278,38 @@ int run(const config::BridgeConfig& cfg) {
       media.stop();
       return kExitUnavailable;
     }
+  }
+
+  // The public server: colibri-ws only (JVB serves the bridge channel there;
+  // every plain request gets 404).
+  if (cfg.httpPublic.port > 0 && cfg.websocketsEnabled) {
+    http::RestOptions none;
+    none.healthEnabled = false;
+    none.versionEnabled = false;
+    none.drainEnabled = false;
+    // One socket per endpoint: room for the largest rooms (JVB sets no limit;
+    // the process's file-descriptor limit is the real one).
+    http::ServerLimits limits;
+    limits.maxConnections = kMaxColibriWebSockets + 256;
+    http::WebSocketLimits wsLimits;
+    wsLimits.maxSockets = kMaxColibriWebSockets;
+    publicHttp = std::make_unique<http::HttpServer>(
+        control.context(), cfg.httpPublic.host, static_cast<uint16_t>(cfg.httpPublic.port),
+        std::make_shared<const http::Router>(none, http::Handlers{}), limits);
+    publicHttp->setWebSocketService(std::make_shared<ColibriWebSockets>(channels), wsLimits);
+    try {
+      publicHttp->start();
+    } catch (const std::exception& e) {
+      LOG_ERROR("main", "cannot open the public HTTP server (colibri-ws): {}", e.what());
+      media.stop();
+      return kExitUnavailable;
+    }
+    LOG_INFO("main", "colibri-ws on {}:{} (server id {})", cfg.httpPublic.host, publicHttp->port(),
+             cfg.websocketsServerId);
+  } else if (cfg.websocketsEnabled) {
+    LOG_WARN("main",
+             "videobridge.websockets.enabled but http-servers.public.port is not set: no "
+             "colibri-ws");
   }
 
   scheduleStats(statsTimer, cfg.statsInterval, stats);

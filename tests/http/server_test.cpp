@@ -472,5 +472,26 @@ TEST_F(ServerTest, DestructorClosesConnections) {
   EXPECT_NE(c.readUntilClosed(), beast::error::timeout);
 }
 
+TEST_F(ServerTest, UpgradeWithoutWebSocketServiceGoesToTheRouter) {
+  start();
+  Client c(port);
+  ASSERT_FALSE(
+      c.write("GET /colibri-ws/default-id/c/e?pwd=x HTTP/1.1\r\nHost: a\r\n"
+              "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"));
+  Parsed r;
+  ASSERT_FALSE(c.read(r));
+  EXPECT_EQ(r.result_int(), 404U);
+  expectCommonHeaders(r);
+  // Still plain HTTP on this connection.
+  EXPECT_EQ(c.request(bhttp::verb::get, "/about/health").result_int(), 200U);
+  io->call([this] { EXPECT_EQ(server->webSocketCount(), 0U); });
+}
+
+TEST_F(ServerTest, WebSocketServiceCannotBeSetAfterStart) {
+  start();
+  io->call([this] { EXPECT_THROW(server->setWebSocketService(nullptr), std::logic_error); });
+}
+
 }  // namespace
 }  // namespace jvb::http

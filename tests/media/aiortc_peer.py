@@ -4,10 +4,16 @@
 Run under /usr/bin/python3 (Debian's python3-aiortc / python3-numpy).
 
     aiortc_peer.py --name ep1 --freq 440 [--ssrc N] [--max-secs 120] [--amplitude 0.3]
+                   [--pause-every-ms 500 [--pause-amplitude 0.0001]] [--datachannel]
 
 stdin, one JSON object a line:
     {"cmd": "offer", "sdp": "..."}   -> {"event": "answer", "sdp": "...", "ssrc": N, "candidates": [...]}
     {"cmd": "report"}                -> {"event": "report", ...}   (see report() below)
+    {"cmd": "voice", "amplitude": A, "pause_every_ms": N}
+                                     -> {"event": "voice", ...}: the tone's amplitude and pause
+                                        period from the next frame on (either key may be left out)
+    {"cmd": "dc_send", "text": "..."} -> {"event": "dc_sent", "n": N} or an error event: one text
+                                        (string PPID 51) on the bridge data channel (--datachannel)
     {"cmd": "quit"}                  -> closes the peer connection, exits 0
     EOF                              -> same as quit
 stdout, one JSON object a line, unsolicited:
@@ -16,6 +22,9 @@ stdout, one JSON object a line, unsolicited:
     {"event": "track", "mid": "1", "ssrc": [..]}         a receive track was created by the offer
     {"event": "first_rtp", "ssrc": N, "t": ...}           first decrypted RTP packet of an SSRC
     {"event": "first_frame", "mid": "1", "t": ...}        first decoded audio frame of a track
+    {"event": "dc_state", "state": "open"|"closing"|"closed", "id": N, "t": ...}   (--datachannel)
+    {"event": "dc_message", "data": "...", "t": ...}      a text received on the data channel
+                                                          (binary: {"binary_hex": "..."} instead)
     {"event": "error", "what": "..."}
 Diagnostics go to stderr (the driver shows them on failure).
 
@@ -29,6 +38,17 @@ answer exists), and decodes every receive track. aiortc 1.4 sends the RFC 6464
 ssrc-audio-level extension when the offer lists it (level = dBov of each 20 ms
 frame, the V bit always 0), and sdes:mid when the offer lists it; it has no
 transport-cc.
+
+Speech-like level variation (--pause-every-ms): a perfectly steady tone becomes its own
+noise floor in the bridge's dominant speaker identification and reads as silence, so a
+talking peer replaces one 20 ms frame every N ms with a near-silent one (--pause-amplitude,
+not zero: the floor ignores level 127 = digital silence).
+
+--datachannel: when the offer has an m=application (UDP/DTLS/SCTP webrtc-datachannel)
+section, opens the bridge channel as lib-jitsi-meet does (DCEP, label "JVB data channel",
+protocol "http://jitsi.org/protocols/colibri", ordered, reliable) and reports what comes
+on it. aiortc 1.4 takes its SCTP role from the ICE role (ICE-controlled: SCTP server,
+waits for the bridge's INIT).
 
 Everything is bounded: a watchdog thread ends the process with exit code 3 after
 --max-secs whatever the event loop is doing.
@@ -332,6 +352,72 @@ _dtls_logger.setLevel(logging.DEBUG)
 _dtls_logger.addHandler(_UnprotectCounter())
 _dtls_logger.propagate = False
 
+# -- SCTP instrumentation (the bridge data channel) ---------------------------------------
+from aiortc import rtcsctptransport as _sctp_mod  # noqa: E402
+
+
+class SctpWire:
+    def __init__(self) -> None:
+        self.packets_in = 0
+        self.packets_in_unparsable = 0
+        self.chunks_in: Dict[str, int] = {}
+        self.chunks_out: Dict[str, int] = {}
+        self.states: List[List] = []  # association state transitions [state, t]
+        self.first_in_t: Optional[float] = None
+
+
+SCTP = SctpWire()
+
+
+def _chunk_name(chunk) -> str:
+    return type(chunk).__name__.replace("Chunk", "") or "?"
+
+
+_orig_sctp_handle_data = _sctp_mod.RTCSctpTransport._handle_data
+
+
+async def _sctp_handle_data(self, data):
+    SCTP.packets_in += 1
+    try:
+        _, _, _, chunks = _sctp_mod.parse_packet(data)
+        for c in chunks:
+            n = _chunk_name(c)
+            SCTP.chunks_in[n] = SCTP.chunks_in.get(n, 0) + 1
+        if SCTP.first_in_t is None:
+            SCTP.first_in_t = now()
+            diag(f"first SCTP packet from the bridge: {len(data)} bytes, chunks {[_chunk_name(c) for c in chunks]}")
+    except ValueError as e:
+        SCTP.packets_in_unparsable += 1
+        if SCTP.packets_in_unparsable <= 3:
+            diag(f"unparsable SCTP packet ({e}): {len(data)} bytes {data[:16].hex()}")
+    return await _orig_sctp_handle_data(self, data)
+
+
+_sctp_mod.RTCSctpTransport._handle_data = _sctp_handle_data
+
+_orig_sctp_send_chunk = _sctp_mod.RTCSctpTransport._send_chunk
+
+
+async def _sctp_send_chunk(self, chunk):
+    n = _chunk_name(chunk)
+    SCTP.chunks_out[n] = SCTP.chunks_out.get(n, 0) + 1
+    return await _orig_sctp_send_chunk(self, chunk)
+
+
+_sctp_mod.RTCSctpTransport._send_chunk = _sctp_send_chunk
+
+_orig_sctp_set_state = _sctp_mod.RTCSctpTransport._set_state
+
+
+def _sctp_set_state(self, state) -> None:
+    if state != self._association_state:
+        SCTP.states.append([state.name, now()])
+        diag(f"sctp association -> {state.name} ({'server' if self.is_server else 'client'})")
+    return _orig_sctp_set_state(self, state)
+
+
+_sctp_mod.RTCSctpTransport._set_state = _sctp_set_state
+
 
 # -- media -------------------------------------------------------------------------------
 
@@ -340,12 +426,23 @@ class ToneTrack(MediaStreamTrack):
     """A live 48 kHz mono sine, 20 ms frames, paced in real time."""
     kind = "audio"
 
-    def __init__(self, freq: float, amplitude: float) -> None:
+    def __init__(self, freq: float, amplitude: float, pause_every_ms: float = 0.0,
+                 pause_amplitude: float = 0.0001) -> None:
         super().__init__()
         self.freq, self.amp = freq, amplitude
+        # every pause_every_ms, one frame at pause_amplitude (0: never)
+        self.pause_every_ms, self.pause_amp = pause_every_ms, pause_amplitude
         self._start: Optional[float] = None
         self._n = 0  # samples produced
         self.frames = 0
+        self.pauses = 0
+
+    def _frame_amplitude(self) -> float:
+        period = int(round(self.pause_every_ms / 20.0)) if self.pause_every_ms > 0 else 0
+        if period >= 2 and self.frames % period == period - 1:
+            self.pauses += 1
+            return self.pause_amp
+        return self.amp
 
     async def recv(self):
         if self.readyState != "live":
@@ -356,11 +453,12 @@ class ToneTrack(MediaStreamTrack):
             wait = self._start + self._n / SAMPLE_RATE - time.time()
             if wait > 0:
                 await asyncio.sleep(wait)
+        amp = self._frame_amplitude()
         if np is not None:
             t = (np.arange(FRAME_SAMPLES) + self._n) / SAMPLE_RATE
-            pcm = (self.amp * 32767 * np.sin(2 * math.pi * self.freq * t)).astype("<i2").tobytes()
+            pcm = (amp * 32767 * np.sin(2 * math.pi * self.freq * t)).astype("<i2").tobytes()
         else:
-            pcm = b"".join(int(self.amp * 32767 * math.sin(2 * math.pi * self.freq * (self._n + i) / SAMPLE_RATE))
+            pcm = b"".join(int(amp * 32767 * math.sin(2 * math.pi * self.freq * (self._n + i) / SAMPLE_RATE))
                            .to_bytes(2, "little", signed=True) for i in range(FRAME_SAMPLES))
         frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
         frame.planes[0].update(pcm)
@@ -458,7 +556,7 @@ class Peer:
     def __init__(self, args) -> None:
         self.args = args
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # no STUN: loopback only
-        self.tone = ToneTrack(args.freq, args.amplitude)
+        self.tone = ToneTrack(args.freq, args.amplitude, args.pause_every_ms, args.pause_amplitude)
         self.sender = self.pc.addTrack(self.tone)
         self.transceiver = self.pc.getTransceivers()[0]
         if args.ssrc:
@@ -471,6 +569,11 @@ class Peer:
         self.states: Dict[str, List[List]] = {"ice": [], "dtls": [], "pc": []}
         self.pc.on("connectionstatechange", lambda: self._state("pc", self.pc.connectionState))
         self.pc.on("track", self._on_track)
+        self.dc = None  # the bridge channel (--datachannel)
+        self.dc_in = 0
+        self.dc_out = 0
+        self.dc_states: List[List] = []
+        self.pc.on("datachannel", self._on_remote_datachannel)
 
     def _state(self, what: str, state: str) -> None:
         self.states[what].append([state, now()])
@@ -482,6 +585,43 @@ class Peer:
         mid = t.mid if t is not None else str(len(self.sinks))
         self.sinks[mid] = TrackSink(mid, self.offer_ssrcs.get(mid, []), track)
         out({"event": "track", "mid": mid, "ssrc": self.offer_ssrcs.get(mid, [])})
+
+    def _on_remote_datachannel(self, channel) -> None:
+        # lib-jitsi-meet never expects the bridge to open one; report it if it does
+        out({"event": "dc_remote", "label": channel.label, "protocol": channel.protocol, "id": channel.id,
+             "t": now()})
+        diag(f"the remote opened a data channel: label {channel.label!r} protocol {channel.protocol!r}")
+
+    def _open_datachannel(self) -> None:
+        dc = self.pc.createDataChannel(self.args.dc_label, ordered=True, protocol=self.args.dc_protocol)
+        self.dc = dc
+
+        def state(st: str) -> None:
+            self.dc_states.append([st, now()])
+            out({"event": "dc_state", "state": st, "id": dc.id, "t": now()})
+            diag(f"data channel -> {st} (id {dc.id})")
+
+        def message(m) -> None:
+            self.dc_in += 1
+            if isinstance(m, str):
+                out({"event": "dc_message", "data": m, "t": now()})
+            else:
+                out({"event": "dc_message", "binary_hex": bytes(m)[:256].hex(), "length": len(m), "t": now()})
+
+        dc.on("open", lambda: state("open"))
+        dc.on("closing", lambda: state("closing"))
+        dc.on("close", lambda: state("closed"))
+        dc.on("message", message)
+
+    def dc_send(self, text: str) -> None:
+        if self.dc is None:
+            out({"event": "error", "what": "dc_send: no data channel (--datachannel, and an m=application in the offer)"})
+        elif self.dc.readyState != "open":
+            out({"event": "error", "what": f"dc_send: data channel is {self.dc.readyState}"})
+        else:
+            self.dc.send(text)
+            self.dc_out += 1
+            out({"event": "dc_sent", "n": self.dc_out, "t": now()})
 
     async def on_offer(self, sdp: str) -> None:
         # remote SSRCs per mid, to label the receive tracks
@@ -495,6 +635,11 @@ class Peer:
                 if s not in self.offer_ssrcs[mid]:
                     self.offer_ssrcs[mid].append(s)
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        if self.args.datachannel:
+            if any(l.startswith("m=application") for l in sdp.splitlines()):
+                self._open_datachannel()
+            else:
+                out({"event": "error", "what": "--datachannel but the offer has no m=application section"})
         dtls = self.transceiver.receiver.transport  # the BUNDLE transport (first m-line)
         ice = dtls.transport
         ice.on("statechange", lambda: self._state("ice", ice.state))
@@ -523,7 +668,17 @@ class Peer:
             rtp[str(ssrc)] = {"packets": s["packets"], "routed": s["routed"], "pts": s["pts"], "first_t": s["first_t"],
                               "mids": s["mids"], "audio_level_packets": len(lv),
                               "audio_level_median": sorted(lv)[len(lv) // 2] if lv else None}
-        sender_stats = {"rtp_frames_encoded": self.tone.frames}
+        sender_stats = {"rtp_frames_encoded": self.tone.frames, "pause_frames": self.tone.pauses,
+                        "amplitude": self.tone.amp, "pause_every_ms": self.tone.pause_every_ms}
+        sctp = self.pc.sctp
+        datachannel = {"requested": self.args.datachannel, "state": self.dc.readyState if self.dc else None,
+                       "id": self.dc.id if self.dc else None, "states": self.dc_states,
+                       "messages_in": self.dc_in, "messages_out": self.dc_out,
+                       "sctp_state": sctp.state if sctp else None,
+                       "sctp_role": ("server" if sctp.is_server else "client") if sctp and sctp.transport else None,
+                       "association": SCTP.states, "packets_in": SCTP.packets_in,
+                       "packets_in_unparsable": SCTP.packets_in_unparsable, "chunks_in": SCTP.chunks_in,
+                       "chunks_out": SCTP.chunks_out, "first_in_t": SCTP.first_in_t}
         ice_conn = getattr(getattr(self, "_ice", None), "_connection", None)
         nominated = None
         if ice_conn is not None and ice_conn._nominated:
@@ -554,7 +709,7 @@ class Peer:
             "srtcp_unprotect_failed": WIRE.srtcp_unprotect_failed,
             "rtp_in": rtp, "rtcp_in": WIRE.rtcp,
             "rtcp_in_sender_ssrcs": {str(k): v for k, v in WIRE.rtcp_sender_ssrcs.items()},
-            "tracks": tracks, "sender": sender_stats, "numpy": np is not None,
+            "tracks": tracks, "sender": sender_stats, "datachannel": datachannel, "numpy": np is not None,
         }
 
     async def close(self) -> None:
@@ -590,6 +745,15 @@ async def amain(args) -> int:
                     out({"event": "error", "what": f"offer rejected by aiortc: {e!r}"})
             elif cmd == "report":
                 out(peer.report())
+            elif cmd == "voice":
+                if "amplitude" in msg:
+                    peer.tone.amp = float(msg["amplitude"])
+                if "pause_every_ms" in msg:
+                    peer.tone.pause_every_ms = float(msg["pause_every_ms"])
+                out({"event": "voice", "amplitude": peer.tone.amp, "pause_every_ms": peer.tone.pause_every_ms,
+                     "t": now()})
+            elif cmd == "dc_send":
+                peer.dc_send(str(msg.get("text", "")))
             elif cmd == "quit":
                 break
             else:
@@ -604,6 +768,14 @@ def main() -> None:
     ap.add_argument("--name", default="peer")
     ap.add_argument("--freq", type=float, default=440.0)
     ap.add_argument("--amplitude", type=float, default=0.3)
+    ap.add_argument("--pause-every-ms", type=float, default=0.0,
+                    help="one near-silent 20 ms frame every N ms (speech-like levels; 0: steady tone)")
+    ap.add_argument("--pause-amplitude", type=float, default=0.0001,
+                    help="amplitude of the pause frames (not 0: digital silence does not move the noise floor)")
+    ap.add_argument("--datachannel", action="store_true",
+                    help="open the bridge channel over SCTP when the offer has an m=application section")
+    ap.add_argument("--dc-label", default="JVB data channel")
+    ap.add_argument("--dc-protocol", default="http://jitsi.org/protocols/colibri")
     ap.add_argument("--ssrc", type=int, default=0)
     ap.add_argument("--listen-for", nargs="*", default=[], help="other frequencies to measure shares of")
     ap.add_argument("--skip-secs", type=float, default=0.5, help="decoded audio ignored at a track's start")

@@ -18,6 +18,10 @@ Pure Python (no slixmpp, no aiortc): usable by the test driver and by the peers.
   by the SSRCs declared for its m-line (or by payload type when only one receiver
   has it) and feeds ONE jitter buffer/decoder per m-line, so two SSRCs on one
   m-line would be decoded as one interleaved stream.
+  With datachannel=True, a last m-line (mid 'data', in BUNDLE) for the bridge channel over
+  SCTP, as Jicofo/lib-jitsi-meet produce when the endpoint was allocated with <sctp/>:
+  m=application <port> UDP/DTLS/SCTP webrtc-datachannel, a=sctp-port:5000 (the bridge's
+  Colibri2 <sctp port>), the same ICE/DTLS attributes and candidates.
 - parse_answer(): the client's answer back into what Jicofo puts in the Colibri2
   transport update: ufrag, pwd, fingerprint (hash, value, setup), candidates, and
   the SSRC the client sends (from the sending m-line).
@@ -36,6 +40,7 @@ ICE_NS = "urn:xmpp:jingle:transports:ice-udp:1"
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 TCC_URI = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
+DATA_MID = "data"  # the m=application section's mid (the Jingle content name Jicofo uses)
 
 
 @dataclass
@@ -149,9 +154,11 @@ class ClientAnswer:
 def build_offer(ufrag: str, pwd: str, fingerprint: Fingerprint, candidates: Sequence[Candidate],
                 remote_sources: Sequence[RemoteSource] = (), feedback_ssrc: Optional[int] = None,
                 ice_lite: bool = False, session_id: Optional[int] = None,
-                end_of_candidates: bool = True) -> str:
+                end_of_candidates: bool = True, datachannel: bool = False,
+                sctp_port: int = 5000) -> str:
     """The offer for one client; `fingerprint.setup` is ignored (an offer says actpass).
-    ice_lite=True adds session a=ice-lite (then the client becomes ICE-controlling)."""
+    ice_lite=True adds session a=ice-lite (then the client becomes ICE-controlling).
+    datachannel=True appends the m=application section (mid 'data') with a=sctp-port."""
     sid = session_id if session_id is not None else random.randint(1, 2**62)
     udp = [c for c in candidates if c.protocol.lower() == "udp"]
     first = udp[0] if udp else None
@@ -159,8 +166,9 @@ def build_offer(ufrag: str, pwd: str, fingerprint: Fingerprint, candidates: Sequ
     ip = first.ip if first else "0.0.0.0"
     n = 1 + len(remote_sources)
     mids = [str(i) for i in range(n)]
+    bundle = mids + ([DATA_MID] if datachannel else [])
     lines = ["v=0", f"o=- {sid} 2 IN IP4 0.0.0.0", "s=-", "t=0 0",
-             "a=group:BUNDLE " + " ".join(mids), "a=msid-semantic: WMS *"]
+             "a=group:BUNDLE " + " ".join(bundle), "a=msid-semantic: WMS *"]
     if ice_lite:
         lines.append("a=ice-lite")
     for i in range(n):
@@ -184,12 +192,25 @@ def build_offer(ufrag: str, pwd: str, fingerprint: Fingerprint, candidates: Sequ
         lines += [f"a=candidate:{c.to_sdp()}" for c in udp]
         if end_of_candidates:
             lines.append("a=end-of-candidates")
+    if datachannel:
+        lines += [f"m=application {port} UDP/DTLS/SCTP webrtc-datachannel", f"c=IN IP4 {ip}",
+                  f"a=ice-ufrag:{ufrag}", f"a=ice-pwd:{pwd}",
+                  f"a=fingerprint:{fingerprint.hash} {fingerprint.value}", "a=setup:actpass",
+                  f"a=mid:{DATA_MID}", f"a=sctp-port:{sctp_port}"]
+        lines += [f"a=candidate:{c.to_sdp()}" for c in udp]
+        if end_of_candidates:
+            lines.append("a=end-of-candidates")
     return "\r\n".join(lines) + "\r\n"
 
 
 def offer_from_bridge(transport, remote_sources: Sequence[RemoteSource] = (),
                       use_feedback_source: bool = True, **kw) -> str:
-    """build_offer() from a colibri2_focus.BridgeTransport."""
+    """build_offer() from a colibri2_focus.BridgeTransport. When the bridge answered <sctp/>,
+    the offer gets the data channel section on that port (unless datachannel= is given)."""
+    sctp = getattr(transport, "sctp", None)
+    if sctp is not None and "datachannel" not in kw:
+        kw["datachannel"] = True
+        kw.setdefault("sctp_port", int(sctp.get("port", 5000)))
     return build_offer(transport.ufrag, transport.pwd, transport.fingerprint, transport.candidates,
                        remote_sources,
                        transport.feedback_ssrc("audio") if use_feedback_source else None, **kw)
