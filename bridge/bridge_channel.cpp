@@ -368,8 +368,11 @@ void BridgeChannelHub::attach(const std::string& meetingId, const std::string& e
   std::vector<std::pair<SendPtr, std::string>> out;
   if (t == ChannelTransport::kWebSocket) {
     ep.wsLastActive = true;
-    out.emplace_back(slot.send, channel::serverHello(options_.version));
   }
+  // ServerHello on every transport as it opens (JVB sends it at once on a
+  // websocket and answers ClientHello on the data channel; lib-jitsi-meet
+  // sends no ClientHello, so the data channel gets it unasked here too).
+  out.emplace_back(slot.send, channel::serverHello(options_.version));
   const SendPtr target = *active(ep);
   out.emplace_back(target, channel::forwardedSources());
   for (const auto& id : nonVisitorInactive) {

@@ -376,17 +376,18 @@ TEST_F(HubTest, ServerHelloCarriesConfiguredVersion) {
   EXPECT_EQ(json::parse(a.sent[0])["version"], "1.2.3");
 }
 
-TEST_F(HubTest, SctpOpenGetsNoServerHello) {
+TEST_F(HubTest, SctpOpenGetsServerHelloToo) {
   FakeTransport a;
   hub->attach(kMeeting, "a", kSctp, 7, a.fn());
-  EXPECT_EQ(a.classes(), (Classes{"ForwardedSources"}));
+  EXPECT_EQ(a.classes(), (Classes{"ServerHello", "ForwardedSources"}));
 }
 
 TEST_F(HubTest, OpenGetsCurrentDominantSpeaker) {
   hub->dominantSpeakerChanged(kMeeting, "b", {"c", "b"}, false);
   FakeTransport a;
   hub->attach(kMeeting, "a", kSctp, 1, a.fn());
-  EXPECT_EQ(a.classes(), (Classes{"ForwardedSources", "DominantSpeakerEndpointChangeEvent"}));
+  EXPECT_EQ(a.classes(),
+            (Classes{"ServerHello", "ForwardedSources", "DominantSpeakerEndpointChangeEvent"}));
   EXPECT_EQ(a.last()["dominantSpeakerEndpoint"], "b");
   EXPECT_EQ(a.last()["previousSpeakers"], json::parse(R"(["c"])"));
   EXPECT_EQ(a.last()["silence"], false);
@@ -439,9 +440,10 @@ TEST_F(HubTest, DataChannelOpeningUsesActiveTransportForItsGreeting) {
   FakeTransport ws, sctp;
   open("a", ws, kWs, 1);
   hub->attach(kMeeting, "a", kSctp, 2, sctp.fn());
-  // JVB sends the "transport connected" messages on the active transport.
+  // JVB sends the "transport connected" messages on the active transport;
+  // the new channel itself gets only its ServerHello.
   EXPECT_EQ(ws.classes(), (Classes{"ForwardedSources"}));
-  EXPECT_TRUE(sctp.sent.empty());
+  EXPECT_EQ(sctp.classes(), (Classes{"ServerHello"}));
 }
 
 TEST_F(HubTest, NewerWebSocketReplacesOlder) {
@@ -741,14 +743,15 @@ TEST_F(HubTest, ConnectivityStatusBroadcastAndReplayedToNewcomers) {
   visitors = {"v"};
   hub->connectivityChanged(kMeeting, "v", false);
   hub->attach(kMeeting, "c", kSctp, 1, c.fn());
-  EXPECT_EQ(c.classes(), (Classes{"ForwardedSources", "EndpointConnectivityStatusChangeEvent"}));
+  EXPECT_EQ(c.classes(),
+            (Classes{"ServerHello", "ForwardedSources", "EndpointConnectivityStatusChangeEvent"}));
   EXPECT_EQ(c.last()["endpoint"], "b");
   hub->connectivityChanged(kMeeting, "b", true);
   EXPECT_EQ(a.last()["active"], "true");
   hub->endpointExpired(kMeeting, "c");
   FakeTransport d;
   hub->attach(kMeeting, "d", kSctp, 1, d.fn());
-  EXPECT_EQ(d.classes(), (Classes{"ForwardedSources"}));
+  EXPECT_EQ(d.classes(), (Classes{"ServerHello", "ForwardedSources"}));
 }
 
 TEST_F(HubTest, SendFailuresAreCounted) {

@@ -16,7 +16,7 @@ one is reported with diagnostics, the later ones that do not depend on it still 
     has a web-socket URL ws://127.0.0.1:<public port>/colibri-ws/default-id/<conf>/<ep>?pwd=...,
     C's also <sctp port='5000'/>.
  3. channels: A's and B's websockets open and get ServerHello; C's data channel opens (DCEP)
-    and answers ClientHello with ServerHello (JVB sends it unsolicited on websockets only).
+    with ServerHello, and answers ClientHello with ServerHello.
  4. dominant speaker: every channel (A, B over ws, C over SCTP) gets a
     DominantSpeakerEndpointChangeEvent naming A; then B talks and A goes quiet, and every
     channel gets one naming B with A in previousSpeakers.
@@ -466,9 +466,11 @@ async def scenario(binary, prosody, work):
             await C.wait_event(lambda e: e.get("event") == "dc_state" and e.get("state") == "open",
                                "data channel open", CHANNEL_TIMEOUT, "data channel",
                                fail_pred=lambda e: e.get("event") == "dc_state" and e.get("state") == "closed")
-            # JVB sends ServerHello unsolicited on a websocket only; on the data channel it answers
-            # ClientHello. Either is fine here; the answer to ClientHello is required.
-            unsolicited = [m for m in C.channel.messages() if m.get("colibriClass") == "ServerHello"]
+            # ServerHello as the channel opens (lib-jitsi-meet sends no ClientHello), and again
+            # in answer to a ClientHello.
+            await C.channel.wait_message(lambda m: m.get("colibriClass") == "ServerHello",
+                                         "ServerHello on open", CHANNEL_TIMEOUT, "data channel")
+            unsolicited = True
             mark = len(C.channel.messages())
             await C.channel.send({"colibriClass": "ClientHello"})
             await C.channel.wait_message(lambda m: m.get("colibriClass") == "ServerHello",
