@@ -12,19 +12,20 @@ constexpr uint16_t kCloseReplaced = 4000;   // an application code: a newer sock
 }  // namespace
 
 BridgeChannels::BridgeChannels(const ConferenceRegistry& conferences, std::string serverId,
-                               MediaLoop* media)
+                               MediaLoop* media, BridgeChannelOptions options)
     : conferences_(conferences),
       serverId_(std::move(serverId)),
       media_(media),
       hub_(BridgeChannelHub::Hooks{[this](const std::string& meetingId,
                                           const std::string& endpointId,
                                           const AudioSubscription& subscription) {
-        if (media_ != nullptr) {
-          media_->postToRouter([meetingId, endpointId, subscription](MediaRouter& r) {
-            r.setAudioSubscription(meetingId, endpointId, subscription);
-          });
-        }
-      }}) {}
+             if (media_ != nullptr) {
+               media_->postToRouter([meetingId, endpointId, subscription](MediaRouter& r) {
+                 r.setAudioSubscription(meetingId, endpointId, subscription);
+               });
+             }
+           }},
+           std::move(options)) {}
 
 ColibriWsVerdict BridgeChannels::authorize(std::string_view target) {
   auto v = authorizeColibriWs(target, serverId_, conferences_);

@@ -37,7 +37,8 @@ class BridgeChannels : public ConferenceListener {
   };
 
   // `media` may be null (tests): SCTP sends and audio subscriptions go nowhere.
-  BridgeChannels(const ConferenceRegistry& conferences, std::string serverId, MediaLoop* media);
+  BridgeChannels(const ConferenceRegistry& conferences, std::string serverId, MediaLoop* media,
+                 BridgeChannelOptions options = {});
 
   // colibri-ws.
   [[nodiscard]] ColibriWsVerdict authorize(std::string_view target);

@@ -172,7 +172,9 @@ int run(const config::BridgeConfig& cfg) {
   // a ConferenceListener that mirrors endpoints onto the media thread.
   bridge::ConferenceRegistry conferences;
   bridge::MediaMirror mirror(media);
-  bridge::BridgeChannels channels(conferences, cfg.websocketsServerId, &media);
+  bridge::BridgeChannelOptions channelOptions;
+  channelOptions.routeLoudestOnly = cfg.routeLoudestOnly;  // JVB's EndpointStats filter
+  bridge::BridgeChannels channels(conferences, cfg.websocketsServerId, &media, channelOptions);
   bridge::ConferenceListeners listeners;
   listeners.add(&mirror);
   listeners.add(&channels);
