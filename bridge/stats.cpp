@@ -1,6 +1,7 @@
 #include "bridge/stats.hpp"
 
 #include <fmt/format.h>
+#include <malloc.h>
 
 #include <array>
 #include <ctime>
@@ -185,6 +186,11 @@ nlohmann::json StatsCollector::snapshot(const Health& health) const {
     unknown += load(d);
   }
   j["packets_dropped_unknown_source"] = unknown;
+  // Heap in use (all malloc arenas) next to what the process holds: RSS
+  // minus this is mostly freed-but-kept heap and code.
+  const struct mallinfo2 heap = ::mallinfo2();
+  j["heap_bytes_in_use"] = static_cast<uint64_t>(heap.uordblks);
+  j["heap_bytes_free_kept"] = static_cast<uint64_t>(heap.fordblks);
   j["rtp_packets_forwarded"] = load(c.rtpForwarded);
   j["rtp_packets_dropped"] = load(c.rtpDropped);
   j["video_packets_dropped"] = load(c.videoDropped);

@@ -21,6 +21,7 @@
 #   JVB_BUILD_DIR      build directory (default <repo>/build; configured if missing)
 #   JVB_LOAD_NO_BUILD  1: do not build, use what JVB_BUILD_DIR holds
 #   JVB_LOAD_KEEP      1: keep the temporary directory (Prosody, jvb.conf, bridge.log)
+#   JVB_BRIDGE_WRAPPER a command to run the bridge under (heaptrack, perf record ...)
 # Exit status: jvb-audio-load's (0 ok, 1 failure, 2 bad command line, 130
 # interrupted), or 1 when the set-up failed. Needs root (Prosody runs as user prosody).
 set -euo pipefail
@@ -178,7 +179,10 @@ videobridge {
 EOF
 chmod 600 "$tmp/jvb.conf"
 # Its own session: a Ctrl-C meant for the tool does not reach the bridge.
-setsid "$bridge_bin" --config "$tmp/jvb.conf" --log-level "$bridge_log_level" \
+# JVB_BRIDGE_WRAPPER (e.g. "heaptrack -o /tmp/bridge"): a profiler to run it
+# under; the CPU and RSS figures are then the wrapper's process.
+# shellcheck disable=SC2086
+setsid ${JVB_BRIDGE_WRAPPER:-} "$bridge_bin" --config "$tmp/jvb.conf" --log-level "$bridge_log_level" \
   </dev/null >/dev/null 2>"$tmp/bridge.log" &
 bridge_pid=$!
 health_ok() {
