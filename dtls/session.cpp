@@ -343,9 +343,6 @@ void Session::Impl::completeHandshake() {
   cipher = name == nullptr ? "" : name;
   LOG_INFO("dtls", "{}{}DTLS connected as {}: {}, {}", options.logTag,
            options.logTag.empty() ? "" : ": ", roleName(role), cipher, srtpProfileName(*profile));
-  // The record buffers (~2 x 17 KiB) are not needed between the rare
-  // data-channel records; OpenSSL allocates them again when one comes.
-  SSL_free_buffers(ssl.get());
   setState(State::kConnected);
 }
 
@@ -365,7 +362,6 @@ void Session::Impl::readApplicationData() {
     const int err = SSL_get_error(ssl.get(), ret);
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
       drainOpenSslErrors();
-      SSL_free_buffers(ssl.get());  // no-op while a record is pending
       return;
     }
     if (err == SSL_ERROR_ZERO_RETURN) {
