@@ -1,5 +1,8 @@
 #include "bridge/media_loop.hpp"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -46,8 +49,20 @@ void MediaLoop::start() {
   thread_ = std::thread([this] { run(); });
 }
 
+namespace {
+constexpr int kMediaNice = 5;
+}  // namespace
+
 void MediaLoop::run() {
   pthread_setname_np(pthread_self(), "jvb-media");
+  // The control plane must never starve behind media (a late health-check
+  // answer gets a working bridge declared dead): where the two threads share
+  // a core, a nice of +5 on this thread lets the control thread run first
+  // when both are runnable. The media thread still gets every cycle the
+  // control thread does not use. (Linux: setpriority on a thread id.)
+  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kMediaNice) != 0) {
+    LOG_WARN("media", "cannot lower the media thread's priority");
+  }
   auto guard = asio::make_work_guard(io_);
   while (!io_.stopped()) {
     try {
