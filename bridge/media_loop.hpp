@@ -41,7 +41,11 @@ struct MediaCounters {
   std::atomic<uint64_t> iceSucceeded{0};  // total_ice_succeeded
   std::atomic<uint64_t> iceFailed{0};     // total_ice_failed (failed or consent expired)
   std::atomic<uint64_t> dtlsSucceeded{0};
-  std::atomic<uint64_t> dtlsFailed{0};    // dtls_failed_endpoints
+  std::atomic<uint64_t> dtlsFailed{0};  // dtls_failed_endpoints
+  // DTLS sessions freed once SRTP flows and no data channel needs them, and
+  // DTLS datagrams that arrived for such an endpoint afterwards (dropped).
+  std::atomic<uint64_t> dtlsReleased{0};
+  std::atomic<uint64_t> dtlsAfterRelease{0};
   std::atomic<uint64_t> srtpFailed{0};    // authentication / replay failures
   std::atomic<uint64_t> rtpForwarded{0};  // packets sent to receivers
   std::atomic<uint64_t> rtpDropped{0};    // unsignalled SSRC, muted, not ready, malformed

@@ -67,6 +67,7 @@ struct MediaRouter::Media {
   Endpoint cfg;
   std::unique_ptr<ice::IceAgent> ice;
   std::unique_ptr<dtls::Session> dtls;
+  bool dtlsReleased = false;  // released once no longer needed (releaseDtlsIfDone)
   std::optional<srtp::Session> rtpIn;
   std::optional<srtp::Session> rtpOut;
   std::vector<UdpEndpoint> tuples;      // 5-tuples bound to this endpoint
@@ -362,6 +363,10 @@ void MediaRouter::onDatagram(std::span<const uint8_t> datagram, const UdpEndpoin
   Media& ep = *it->second;
   switch (kind) {
     case rtp::PacketKind::kDtls:
+      if (ep.dtlsReleased) {
+        bump(counters_.dtlsAfterRelease);  // see releaseDtlsIfDone()
+        return;
+      }
       ep.dtlsPeer = from;
       // A ClientHello may come before our side of ICE has nominated: the
       // 5-tuple already passed a check, so serve it.
@@ -442,6 +447,9 @@ bool MediaRouter::ensureDtls(Media& ep, Clock::time_point now) {
   if (ep.dtls) {
     return true;
   }
+  if (ep.dtlsReleased) {
+    return false;
+  }
   // DTLS role from Colibri2: our setup 'active' makes us the client; 'passive'
   // (or a setup not known yet) the server, which waits for the ClientHello.
   const auto role = ep.cfg.dtlsSetup == "active" ? dtls::Role::kClient : dtls::Role::kServer;
@@ -478,6 +486,23 @@ bool MediaRouter::ensureDtls(Media& ep, Clock::time_point now) {
   });
   ep.dtls->start(now);
   return true;
+}
+
+void MediaRouter::releaseDtlsIfDone(Media& ep) {
+  // An authenticated SRTP/SRTCP packet from the endpoint proves it finished
+  // its side of the handshake (it holds the keys), so no retransmission of
+  // our last flight can be asked for any more. Without a data channel the
+  // DTLS session has nothing left to carry (DTLS 1.2 in WebRTC never
+  // renegotiates or rekeys), and OpenSSL keeps ~60 KiB per session (its DTLS
+  // read buffer is never released): with hundreds of endpoints that is most
+  // of the bridge's memory. The SRTP sessions hold their own keys.
+  if (!ep.dtls || ep.cfg.sctpRequested || ep.dtls->state() != dtls::State::kConnected) {
+    return;
+  }
+  ep.dtls.reset();
+  ep.dtlsReleased = true;
+  bump(counters_.dtlsReleased);
+  LOG_DEBUG("media", "{}: DTLS session released (SRTP keyed, no data channel)", ep.tag);
 }
 
 void MediaRouter::onDtlsConnected(Media& ep) {
@@ -590,6 +615,7 @@ void MediaRouter::onRtp(Media& ep, std::span<const uint8_t> datagram) {
     return;
   }
   ep.lastDecrypted[view->ssrc()] = view->sequenceNumber();
+  releaseDtlsIfDone(ep);
   if (route == Route::kDecryptOnly) {
     return;
   }
@@ -675,6 +701,7 @@ void MediaRouter::onRtcp(Media& ep, std::span<const uint8_t> datagram) {
   // their lip-sync and statistics), without the sender's report blocks,
   // which describe what the sender receives from the bridge.
   bump(counters_.rtcpTerminated);
+  releaseDtlsIfDone(ep);
   const auto compound =
       rtp::RtcpCompoundView::parse(std::span<const uint8_t>(rxBuf_.data(), res.length));
   if (!compound) {

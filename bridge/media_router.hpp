@@ -103,6 +103,7 @@ class MediaRouter {
   void sendReceiverReport(Media& ep, Clock::time_point now);
   bool sendRtcp(Media& to, size_t length);
   void onDtlsConnected(Media& ep);
+  void releaseDtlsIfDone(Media& ep);
   void bindTuple(Media& ep, const UdpEndpoint& from);
   // From the cleartext header: whether the packet is to be decrypted and
   // forwarded (false: dropped and counted, or decrypted only to keep the

@@ -196,6 +196,8 @@ nlohmann::json StatsCollector::snapshot(const Health& health) const {
   j["video_packets_dropped"] = load(c.videoDropped);
   j["srtp_failures"] = load(c.srtpFailed);
   j["stun_rejected"] = load(c.stunRejected);
+  j["dtls_sessions_released"] = load(c.dtlsReleased);
+  j["dtls_packets_after_release"] = load(c.dtlsAfterRelease);
   j["audio_packets_dropped_not_loudest"] = load(c.audioNotLoudestDropped);
   j["audio_packets_dropped_silence"] = load(c.audioSilenceDropped);
   j["audio_packets_dropped_muted"] = load(c.audioMutedDropped);

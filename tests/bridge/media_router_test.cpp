@@ -300,6 +300,16 @@ TEST_F(MediaRouterTest, IceDtlsSrtpAndAudioForwardingBetweenTwoEndpoints) {
   // And the other way.
   b.sendRtp(2222, 111, 7, "from b");
   ASSERT_TRUE(pump({&a, &b}, [&] { return a.received.size() == 1; }));
+  // Both proved they finished the handshake (authenticated SRTP) and asked
+  // for no data channel: their DTLS sessions are released; a DTLS datagram
+  // that still comes is dropped and counted (no new session).
+  EXPECT_TRUE(pump({&a, &b}, [&] { return c.dtlsReleased.load() == 2; }));
+  {
+    std::array<uint8_t, 13> record{22, 0xFE, 0xFD};  // a DTLS 1.2 handshake record header
+    a.socket.send_to(asio::buffer(record), bridgeAddr);
+  }
+  EXPECT_TRUE(pump({&a, &b}, [&] { return c.dtlsAfterRelease.load() == 1; }));
+  EXPECT_EQ(c.dtlsFailed.load(), 0u);
 
   // Unsignalled SSRC and video: dropped and counted, nothing reaches b.
   const auto droppedBefore = c.rtpDropped.load();
