@@ -15,6 +15,7 @@
 #include "rtp/audio_level.hpp"
 #include "rtp/bytes.hpp"
 #include "rtp/demux.hpp"
+#include "rtp/rtcp_builder.hpp"
 #include "rtp/rtp_packet.hpp"
 #include "speech.hpp"
 #include "srtp/session.hpp"
@@ -33,6 +34,9 @@ constexpr size_t kStampSize = 4 + 4 + 8 + 4 + 1 + 1;  // magic, endpoint, ns, fr
 constexpr int kSlots = 10;                            // 2 ms slots of the 20 ms frame
 constexpr auto kSlot = std::chrono::milliseconds(2);
 constexpr auto kTick = std::chrono::milliseconds(10);
+// Every endpoint sends an RTCP receiver report about once a second, as a
+// WebRTC receiver does (RFC 3550 section 6.2), staggered by endpoint.
+constexpr auto kRtcpInterval = std::chrono::milliseconds(1000);
 constexpr int kMaxReadsPerWakeup = 64;
 
 enum FrameFlag : uint8_t { kSent = 1, kLoudest = 2, kSilent = 4 };
@@ -51,6 +55,7 @@ struct MediaEngine::Peer {
   std::optional<srtp::Session> out;
   bool dtlsStarted = false;
   bool done = false;  // ICE + DTLS + SRTP up
+  std::chrono::steady_clock::time_point nextRtcp{};
   bool dead = false;  // failed
   int64_t connectedAtNs = 0;
   alignas(16) std::array<uint8_t, 2048> buf{};
@@ -409,8 +414,37 @@ void MediaEngine::onTick() {
       p.dtls->onTimer(now);
     }
     updateState(p, now);
+    if (p.done && now >= p.nextRtcp) {
+      if (p.nextRtcp != Clock::time_point{}) {
+        sendReceiverReport(p);
+      }
+      p.nextRtcp = now + kRtcpInterval / 2 +
+                   std::chrono::milliseconds(static_cast<int64_t>(p.index * 37) % 1000);
+    }
   }
   armTick();
+}
+
+void MediaEngine::sendReceiverReport(Peer& p) {
+  std::array<uint8_t, 256> b{};
+  const size_t rr = rtp::writeReceiverReport(b, p.local.ssrc, {});
+  const size_t sdes = rr == 0 ? 0
+                              : rtp::writeSdesCname(std::span<uint8_t>(b).subspan(rr), p.local.ssrc,
+                                                    fmt::format("load-{}", p.index));
+  if (sdes == 0) {
+    return;
+  }
+  const auto r = p.out->protectRtcp(std::span<uint8_t>(b.data(), b.size()), rr + sdes);
+  if (!r.ok()) {
+    ++acc_.sendErrors;
+    return;
+  }
+  boost::system::error_code ec;
+  const auto to = p.agent->selectedRemote().value_or(p.bridge);
+  p.socket.send_to(asio::buffer(b.data(), r.length), to, 0, ec);
+  if (ec) {
+    ++acc_.sendErrors;
+  }
 }
 
 void MediaEngine::startSending(Clock::time_point at, uint32_t frames) {

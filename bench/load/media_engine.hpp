@@ -186,6 +186,7 @@ class MediaEngine {
   uint32_t frames_ = 0;
   uint64_t sendTick_ = 0;
   struct SenderState;
+  void sendReceiverReport(Peer& p);
   std::vector<SenderState> senders_;
   std::vector<std::vector<int>> slots_;  // sender indices per 2 ms slot of the 20 ms frame
 
