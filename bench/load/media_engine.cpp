@@ -435,16 +435,22 @@ void MediaEngine::sendReceiverReport(Peer& p) {
     return;
   }
   const auto r = p.out->protectRtcp(std::span<uint8_t>(b.data(), b.size()), rr + sdes);
-  if (!r.ok()) {
+  sendProtected(p, r.ok(), std::span<const uint8_t>(b.data(), r.ok() ? r.length : 0));
+}
+
+bool MediaEngine::sendProtected(Peer& p, bool protectedOk, std::span<const uint8_t> datagram) {
+  if (!protectedOk) {
     ++acc_.sendErrors;
-    return;
+    return false;
   }
   boost::system::error_code ec;
   const auto to = p.agent->selectedRemote().value_or(p.bridge);
-  p.socket.send_to(asio::buffer(b.data(), r.length), to, 0, ec);
+  p.socket.send_to(asio::buffer(datagram.data(), datagram.size()), to, 0, ec);
   if (ec) {
     ++acc_.sendErrors;
+    return false;
   }
+  return true;
 }
 
 void MediaEngine::startSending(Clock::time_point at, uint32_t frames) {
@@ -533,15 +539,7 @@ void MediaEngine::sendFrame(int sender, uint32_t frame) {
   const auto r = p.out->protectRtp(std::span<uint8_t>(b.data(), b.size()), len);
   ++st.seq;
   st.timestamp += 960;  // 20 ms at 48 kHz
-  if (!r.ok()) {
-    ++acc_.sendErrors;
-    return;
-  }
-  boost::system::error_code ec;
-  const auto to = p.agent->selectedRemote().value_or(p.bridge);
-  p.socket.send_to(asio::buffer(b.data(), r.length), to, 0, ec);
-  if (ec) {
-    ++acc_.sendErrors;
+  if (!sendProtected(p, r.ok(), std::span<const uint8_t>(b.data(), r.ok() ? r.length : 0))) {
     return;
   }
   st.flags[frame] = flags;

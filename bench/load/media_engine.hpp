@@ -187,6 +187,8 @@ class MediaEngine {
   uint64_t sendTick_ = 0;
   struct SenderState;
   void sendReceiverReport(Peer& p);
+  // Sends an SRTP/SRTCP datagram to the bridge; counts a failed protect or send.
+  bool sendProtected(Peer& p, bool protectedOk, std::span<const uint8_t> datagram);
   std::vector<SenderState> senders_;
   std::vector<std::vector<int>> slots_;  // sender indices per 2 ms slot of the 20 ms frame
 
