@@ -21,6 +21,8 @@ PACKAGES=(
   python3-slixmpp curl iproute2 procps
   # real WebRTC peers for the media tests (tests/media): aiortc 1.4, numpy for the tone FFT
   python3-aiortc python3-numpy
+  # colibri-ws client in the bridge-channel end-to-end test (tests/media/test_bridge_channel.py)
+  python3-websockets
   # headless Chromium as a real browser peer (tests/media/test_chromium_forwarding.py)
   chromium
 )
