@@ -84,18 +84,20 @@ cleanup() {
     kill -TERM "$tool_pid" 2>/dev/null || true
     wait "$tool_pid" 2>/dev/null || true
   fi
-  if [ -n "$bridge_pid" ] && kill -0 "$bridge_pid" 2>/dev/null; then
+  if [ -n "$bridge_pid" ] && kill -0 -- "-$bridge_pid" 2>/dev/null; then
     # SIGTERM: graceful shutdown, immediate without endpoints; then SIGINT
-    # (skip to shutting down), then KILL.
-    kill -TERM "$bridge_pid" 2>/dev/null || true
+    # (skip to shutting down), then KILL. To the bridge's whole process group
+    # (setsid made it the leader), so that a JVB_BRIDGE_WRAPPER that forks
+    # (heaptrack) does not leave the bridge behind.
+    kill -TERM -- "-$bridge_pid" 2>/dev/null || true
     for sig in INT KILL; do
       for _ in $(seq 50); do
-        kill -0 "$bridge_pid" 2>/dev/null || break
+        kill -0 -- "-$bridge_pid" 2>/dev/null || break
         sleep 0.1
       done
-      kill -0 "$bridge_pid" 2>/dev/null || break
-      echo "load.sh: bridge (pid $bridge_pid) still running; sending SIG$sig" >&2
-      kill -"$sig" "$bridge_pid" 2>/dev/null || true
+      kill -0 -- "-$bridge_pid" 2>/dev/null || break
+      echo "load.sh: bridge (process group $bridge_pid) still running; sending SIG$sig" >&2
+      kill -"$sig" -- "-$bridge_pid" 2>/dev/null || true
     done
     wait "$bridge_pid" 2>/dev/null || true
   fi
