@@ -314,6 +314,22 @@ const BridgeChannelHub::SendPtr* BridgeChannelHub::active(const EndpointState& e
   return nullptr;
 }
 
+std::vector<BridgeChannelHub::SendPtr> BridgeChannelHub::activeTargets(const ConferenceState& conf,
+                                                                       const std::string& except) {
+  std::vector<SendPtr> targets;
+  for (const auto& [id, ep] : conf.endpoints) {
+    if (!except.empty() && id == except) {
+      continue;
+    }
+    if (const SendPtr* a = active(ep)) {
+      targets.push_back(*a);
+    } else {
+      ++counters_.noTransport;
+    }
+  }
+  return targets;
+}
+
 BridgeChannelHub::Tally BridgeChannelHub::deliver(const std::string& meetingId,
                                                   const std::vector<SendPtr>& targets,
                                                   const std::string& text) {
@@ -472,16 +488,7 @@ void BridgeChannelHub::onEndpointMessage(const std::string& meetingId,
   auto& conf = c->second;
   std::vector<SendPtr> targets;
   if (msg.isBroadcast()) {
-    for (const auto& [id, ep] : conf.endpoints) {
-      if (id == endpointId) {
-        continue;
-      }
-      if (const SendPtr* a = active(ep)) {
-        targets.push_back(*a);
-      } else {
-        ++counters_.noTransport;
-      }
-    }
+    targets = activeTargets(conf, endpointId);
   } else {
     auto e = conf.endpoints.find(msg.to);
     if (e == conf.endpoints.end()) {
@@ -523,17 +530,7 @@ void BridgeChannelHub::onEndpointStats(const std::string& meetingId, const std::
     ++counters_.statsFiltered;
     return;
   }
-  std::vector<SendPtr> targets;
-  for (const auto& [id, ep] : conf.endpoints) {
-    if (id == endpointId) {
-      continue;
-    }
-    if (const SendPtr* a = active(ep)) {
-      targets.push_back(*a);
-    } else {
-      ++counters_.noTransport;
-    }
-  }
+  const std::vector<SendPtr> targets = activeTargets(conf, endpointId);
   if (targets.empty()) {
     return;
   }
@@ -583,14 +580,7 @@ void BridgeChannelHub::dominantSpeakerChanged(const std::string& meetingId,
       others.push_back(id);
     }
   }
-  std::vector<SendPtr> targets;
-  for (const auto& [id, ep] : conf.endpoints) {
-    if (const SendPtr* a = active(ep)) {
-      targets.push_back(*a);
-    } else {
-      ++counters_.noTransport;
-    }
-  }
+  const std::vector<SendPtr> targets = activeTargets(conf);
   if (!targets.empty()) {
     deliver(meetingId, targets, channel::dominantSpeaker(dominant, others, silence));
   }

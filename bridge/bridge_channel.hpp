@@ -249,6 +249,9 @@ class BridgeChannelHub {
   };
 
   static const SendPtr* active(const EndpointState& ep);
+  // The active transport of every endpoint of `conf` but `except` (empty:
+  // none left out); endpoints without one are counted in noTransport.
+  std::vector<SendPtr> activeTargets(const ConferenceState& conf, const std::string& except = {});
   // Calls every target, then counts (targets may re-enter the hub).
   Tally deliver(const std::string& meetingId, const std::vector<SendPtr>& targets,
                 const std::string& text);
