@@ -1,5 +1,7 @@
 #pragma once
-// An HTTP/1.1 server (Boost.Beast) that answers every request with a Router.
+// An HTTP/1.1 server (Boost.Beast) that answers every request with a Router
+// (http_server.cpp: listener and HTTP sessions; websocket_session.cpp: the
+// upgraded connections).
 // The bridge runs one on the private port (REST: health, version, stats,
 // drain, shutdown); the public port (colibri-ws) will be a second instance.
 // With a WebSocketService set, a GET with "Upgrade: websocket" goes to the
