@@ -2,14 +2,12 @@
 
 #include <algorithm>
 #include <cstring>
-#include <set>
 
 #include "bridge/media_loop.hpp"
+#include "bridge/media_router_state.hpp"
 #include "common/log.hpp"
 #include "ice/stun.hpp"
-#include "rtp/audio_level.hpp"
 #include "rtp/demux.hpp"
-#include "rtp/rtcp_builder.hpp"
 #include "rtp/rtp_packet.hpp"
 #include "sctp/association.hpp"
 
@@ -23,15 +21,6 @@ constexpr std::chrono::milliseconds kTick{20};
 constexpr const char* kSdesMidUri = "urn:ietf:params:rtp-hdrext:sdes:mid";
 constexpr const char* kAudioLevelUri = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 constexpr std::chrono::seconds kStatsInterval{1};
-// RFC 6464 level 127 is silence; JVB forwards at most this many in a row
-// (jmt.audio.level.forwarded-silence-packets-limit).
-constexpr uint8_t kSilenceLevel = 127;
-constexpr uint32_t kForwardedSilenceLimit = 3;
-// A stream that is dropped before decryption for long (a quiet participant
-// under route-loudest-only) still gets one packet decrypted per this many
-// sequence numbers, so libsrtp's rollover-counter estimate (RFC 3711 section
-// 3.3.1, within 2^15 of the last authenticated one) stays right.
-constexpr uint16_t kRocRefreshDistance = 8192;
 
 std::vector<dtls::RemoteFingerprint> fingerprintsOf(const Endpoint& e) {
   std::vector<dtls::RemoteFingerprint> out;
@@ -41,79 +30,9 @@ std::vector<dtls::RemoteFingerprint> fingerprintsOf(const Endpoint& e) {
   return out;
 }
 
-bool isAudioPayloadType(const Endpoint& e, uint8_t pt) {
-  return std::any_of(e.audioPayloadTypes.begin(), e.audioPayloadTypes.end(),
-                     [pt](const PayloadType& p) { return p.id == pt; });
-}
-
-void bump(std::atomic<uint64_t>& c) {
-  c.fetch_add(1, std::memory_order_relaxed);
-}
-
 }  // namespace
 
-struct MediaRouter::ConferenceMedia {
-  explicit ConferenceMedia(const SpeechActivityConfig& cfg) : speech(cfg) {}
-  SpeechActivity speech;
-  std::map<SpeechActivity::Handle, Media*> bySpeaker;
-  Clock::time_point nextDecision{};
-  // Sources some receiver asked for by name (ReceiverAudioSubscription
-  // include): routed even when not among the loudest, as JVB does.
-  std::set<std::string> explicitIncludes;
-};
-
-struct MediaRouter::Media {
-  std::string meetingId;
-  Endpoint cfg;
-  std::unique_ptr<ice::IceAgent> ice;
-  std::unique_ptr<dtls::Session> dtls;
-  bool dtlsReleased = false;  // released once no longer needed (releaseDtlsIfDone)
-  std::optional<srtp::Session> rtpIn;
-  std::optional<srtp::Session> rtpOut;
-  std::vector<UdpEndpoint> tuples;      // 5-tuples bound to this endpoint
-  std::optional<UdpEndpoint> dtlsPeer;  // where DTLS came from / goes to
-  ice::IceState lastIceState = ice::IceState::kNew;
-  // Header extensions as negotiated with this endpoint: the interned id of
-  // its (id, uri) pairs other than sdes:mid (endpoints with equal ids
-  // negotiated the same IDs), its sdes:mid id (0: none), and the map that
-  // strips sdes:mid from packets it sends (the receiver's m-lines have their
-  // own mids; without it a receiver demuxes by SSRC).
-  uint32_t extProfile = 0;
-  uint8_t midId = 0;
-  rtp::ExtensionIdMap stripMid;
-  // Per signalled audio SSRC the endpoint sends (bounded by its sources).
-  std::map<uint32_t, ReceptionStats> reception;
-  std::map<uint32_t, uint16_t> lastDecrypted;  // sequence number, see kRocRefreshDistance
-  // Audio routing: its handle in the conference's SpeechActivity, the
-  // audio-level extension id (0: not negotiated), silent packets in a row,
-  // and what it wants to receive.
-  SpeechActivity::Handle speaker{};
-  uint8_t levelId = 0;
-  uint32_t silentRun = 0;
-  AudioSubscription subscription;
-  EndpointAudioStats stats;
-  // The bridge channel over SCTP (Colibri2 <sctp/>): the association, the
-  // stream of the channel the client opened, and this channel's id for the
-  // control thread (a new association gets a new one).
-  std::unique_ptr<sctp::Association> sctp;
-  std::optional<uint16_t> channelStream;
-  uint64_t channelId = 0;
-  Clock::time_point nextReport{};
-  std::string tag;  // "<meeting-id>/<endpoint-id>" for logs
-
-  std::optional<UdpEndpoint> destination() const {
-    if (ice &&
-        (ice->state() == ice::IceState::kDisconnected || ice->state() == ice::IceState::kFailed)) {
-      return std::nullopt;  // consent lost: nothing more is sent to it (RFC 7675)
-    }
-    if (ice) {
-      if (auto r = ice->selectedRemote()) {
-        return r;
-      }
-    }
-    return dtlsPeer;
-  }
-};
+using media_detail::bump;
 
 MediaRouter::MediaRouter(boost::asio::io_context& io, ice::UdpPort& port, const dtls::Context& dtls,
                          MediaCounters& counters, SpeechActivityConfig speech)
@@ -241,16 +160,6 @@ void MediaRouter::removeEndpoint(const std::string& meetingId, const std::string
   }
 }
 
-void MediaRouter::setAudioSubscription(const std::string& meetingId, const std::string& endpointId,
-                                       const AudioSubscription& subscription) {
-  auto it = endpoints_.find(Key{meetingId, endpointId});
-  if (it == endpoints_.end()) {
-    return;
-  }
-  it->second->subscription = subscription;
-  recomputeIncludes(meetingId);
-}
-
 bool MediaRouter::sendChannelMessage(const std::string& meetingId, const std::string& endpointId,
                                      const std::string& text) {
   auto it = endpoints_.find(Key{meetingId, endpointId});
@@ -316,20 +225,6 @@ void MediaRouter::startSctp(Media& ep) {
   ep.sctp = std::make_unique<sctp::Association>(sctp::Role::kClient, std::move(cb), options);
   ep.sctp->start();
   LOG_DEBUG("media", "{}: SCTP association started", ep.tag);
-}
-
-void MediaRouter::recomputeIncludes(const std::string& meetingId) {
-  auto c = conferences_.find(meetingId);
-  if (c == conferences_.end()) {
-    return;
-  }
-  auto& includes = c->second.explicitIncludes;
-  includes.clear();
-  for (auto it = endpoints_.lower_bound(Key{meetingId, std::string()});
-       it != endpoints_.end() && it->first.first == meetingId; ++it) {
-    const auto& included = it->second->subscription.included;
-    includes.insert(included.begin(), included.end());
-  }
 }
 
 void MediaRouter::bindTuple(Media& ep, const UdpEndpoint& from) {
@@ -525,74 +420,6 @@ void MediaRouter::onDtlsConnected(Media& ep) {
   startSctp(ep);
 }
 
-MediaRouter::Route MediaRouter::routeOf(Media& ep, std::span<const uint8_t> datagram,
-                                        Clock::time_point now) {
-  const auto header = rtp::ConstRtpPacketView::parseHeader(datagram);
-  if (!header) {
-    bump(counters_.rtpDropped);
-    return Route::kDrop;
-  }
-  if (!isAudioPayloadType(ep.cfg, header->payloadType())) {
-    bump(counters_.videoDropped);  // video (or an unknown codec): never forwarded
-    return Route::kDrop;
-  }
-  const auto source = ep.cfg.audioSources.find(header->ssrc());
-  if (source == ep.cfg.audioSources.end()) {
-    bump(counters_.rtpDropped);  // an SSRC not signalled in Colibri2
-    return Route::kDrop;
-  }
-  uint32_t clockRate = 48000;
-  for (const auto& pt : ep.cfg.audioPayloadTypes) {
-    if (pt.id == header->payloadType() && pt.clockrate != 0) {
-      clockRate = pt.clockrate;
-    }
-  }
-  // Received, whatever happens next: the sender's loss figures in our
-  // receiver reports must not count what the bridge chose not to forward.
-  ep.reception[header->ssrc()].onPacket(header->sequenceNumber(), header->timestamp(), clockRate,
-                                        now);
-  auto conf = conferences_.find(ep.meetingId);
-  const bool synthetic = source->second.synthetic;
-  Route drop = Route::kDrop;
-  if (auto last = ep.lastDecrypted.find(header->ssrc());
-      last == ep.lastDecrypted.end() ||
-      static_cast<uint16_t>(header->sequenceNumber() - last->second) >= kRocRefreshDistance) {
-    drop = Route::kDecryptOnly;
-  }
-  if (ep.cfg.forceMuteAudio) {
-    ++ep.stats.droppedMuted;
-    bump(counters_.audioMutedDropped);
-    return drop;
-  }
-  if (const auto level = ep.levelId != 0 ? rtp::readAudioLevel(*header, ep.levelId)
-                                         : std::optional<rtp::AudioLevel>{}) {
-    if (level->level == kSilenceLevel) {
-      if (++ep.silentRun > kForwardedSilenceLimit) {
-        // Discarded before speech activity sees it, as JVB does: the
-        // speaker's levels go stale and count as silence there.
-        ++ep.stats.droppedSilence;
-        bump(counters_.audioSilenceDropped);
-        return drop;
-      }
-    } else {
-      ep.silentRun = 0;
-    }
-    if (!synthetic && conf != conferences_.end()) {
-      conf->second.speech.levelChanged(ep.speaker, level->level, now);
-    }
-  }
-  if (speechConfig_.routeLoudestOnly && !synthetic && conf != conferences_.end() &&
-      !conf->second.speech.shouldRoute(ep.speaker) &&
-      (conf->second.explicitIncludes.empty() ||
-       conf->second.explicitIncludes.count(source->second.name) == 0)) {
-    ++ep.stats.droppedNotLoudest;
-    bump(counters_.audioNotLoudestDropped);
-    return drop;
-  }
-  ++ep.stats.packetsRouted;
-  return Route::kForward;
-}
-
 void MediaRouter::onRtp(Media& ep, std::span<const uint8_t> datagram) {
   if (!ep.rtpIn || datagram.size() > rxBuf_.size()) {
     bump(counters_.rtpDropped);
@@ -685,119 +512,6 @@ void MediaRouter::flushFanOut() {
   }
 }
 
-void MediaRouter::onRtcp(Media& ep, std::span<const uint8_t> datagram) {
-  if (!ep.rtpIn || datagram.size() > rxBuf_.size()) {
-    bump(counters_.rtpDropped);
-    return;
-  }
-  std::memcpy(rxBuf_.data(), datagram.data(), datagram.size());
-  const auto res = ep.rtpIn->unprotectRtcp(std::span<uint8_t>(rxBuf_.data(), datagram.size()));
-  if (!res.ok()) {
-    bump(counters_.srtpFailed);
-    return;
-  }
-  // Terminated here: the bridge answers with its own receiver reports, and
-  // passes each signalled stream's sender info on to the receivers (for
-  // their lip-sync and statistics), without the sender's report blocks,
-  // which describe what the sender receives from the bridge.
-  bump(counters_.rtcpTerminated);
-  releaseDtlsIfDone(ep);
-  const auto compound =
-      rtp::RtcpCompoundView::parse(std::span<const uint8_t>(rxBuf_.data(), res.length));
-  if (!compound) {
-    return;
-  }
-  std::string_view cname;
-  for (const auto& packet : *compound) {
-    if (packet.type() != rtp::rtcp_type::kSdes) {
-      continue;
-    }
-    if (const auto sdes = rtp::SdesView::from(packet)) {
-      for (const auto& chunk : *sdes) {
-        if (const auto item = chunk.find(rtp::sdes_item::kCname)) {
-          cname = item->text();
-        }
-      }
-    }
-  }
-  const auto now = Clock::now();
-  for (const auto& packet : *compound) {
-    if (packet.type() != rtp::rtcp_type::kSr) {
-      continue;
-    }
-    const auto sr = rtp::SenderReportView::from(packet);
-    if (!sr || ep.cfg.audioSources.count(sr->senderSsrc()) == 0) {
-      continue;
-    }
-    const auto info = sr->senderInfo();
-    ep.reception[sr->senderSsrc()].onSenderReport(info.ntpTimestamp, now);
-    forwardSenderReport(ep, sr->senderSsrc(), info, cname.empty() ? ep.cfg.id : cname);
-  }
-}
-
-bool MediaRouter::sendRtcp(Media& to, size_t length) {
-  const auto dest = to.destination();
-  if (!dest || !to.rtpOut) {
-    return false;
-  }
-  const auto r =
-      to.rtpOut->protectRtcp(std::span<uint8_t>(rtcpBuf_.data(), rtcpBuf_.size()), length);
-  if (!r.ok()) {
-    bump(counters_.srtpFailed);
-    return false;
-  }
-  if (!port_.sendTo(std::span<const uint8_t>(rtcpBuf_.data(), r.length), *dest)) {
-    return false;
-  }
-  bump(counters_.packetsSent);
-  bump(counters_.rtcpSent);
-  counters_.bytesSent.fetch_add(r.length, std::memory_order_relaxed);
-  return true;
-}
-
-void MediaRouter::forwardSenderReport(Media& from, uint32_t ssrc, const rtp::SenderInfo& info,
-                                      std::string_view cname) {
-  std::array<uint8_t, 512> packet{};
-  const size_t srLen = rtp::writeSenderReport(packet, ssrc, info, {});
-  const size_t sdesLen =
-      srLen == 0 ? 0 : rtp::writeSdesCname(std::span<uint8_t>(packet).subspan(srLen), ssrc, cname);
-  if (sdesLen == 0) {
-    return;
-  }
-  const size_t length = srLen + sdesLen;
-  for (auto it = endpoints_.lower_bound(Key{from.meetingId, std::string()});
-       it != endpoints_.end() && it->first.first == from.meetingId; ++it) {
-    Media& rx = *it->second;
-    if (&rx == &from || !rx.cfg.acceptsAudio) {
-      continue;
-    }
-    std::memcpy(rtcpBuf_.data(), packet.data(), length);
-    sendRtcp(rx, length);
-  }
-}
-
-void MediaRouter::sendReceiverReport(Media& ep, Clock::time_point now) {
-  std::array<rtp::ReportBlock, rtp::kMaxReportBlocks> blocks{};
-  size_t n = 0;
-  for (auto& [ssrc, stats] : ep.reception) {
-    if (n < blocks.size() && stats.hasPackets()) {
-      blocks[n++] = stats.makeReportBlock(ssrc, now);
-    }
-  }
-  if (n == 0) {
-    return;
-  }
-  const size_t rrLen = rtp::writeReceiverReport(
-      rtcpBuf_, bridgeSsrc_, std::span<const rtp::ReportBlock>(blocks.data(), n));
-  const size_t sdesLen = rrLen == 0
-                             ? 0
-                             : rtp::writeSdesCname(std::span<uint8_t>(rtcpBuf_).subspan(rrLen),
-                                                   bridgeSsrc_, "jvb-audio");
-  if (sdesLen != 0) {
-    sendRtcp(ep, rrLen + sdesLen);
-  }
-}
-
 void MediaRouter::armTimer() {
   timer_.expires_after(kTick);
   timer_.async_wait([this](const boost::system::error_code& ec) {
@@ -805,62 +519,6 @@ void MediaRouter::armTimer() {
       tick();
     }
   });
-}
-
-void MediaRouter::decideSpeakers(ConferenceMedia& conf, const std::string& meetingId,
-                                 Clock::time_point now) {
-  conf.nextDecision = now + SpeechActivity::kDecisionInterval;
-  if (conf.speech.decide(now)) {
-    reportDominant(conf, meetingId);
-  }
-}
-
-void MediaRouter::reportDominant(ConferenceMedia& conf, const std::string& meetingId) {
-  bump(counters_.dominantSpeakerChanges);
-  const auto dominant = conf.speech.dominant();
-  std::string dominantId;
-  if (dominant) {
-    dominantId = std::string(conf.speech.endpointId(*dominant));
-    if (auto m = conf.bySpeaker.find(*dominant); m != conf.bySpeaker.end()) {
-      ++m->second->stats.speakerChanges;
-    }
-  }
-  LOG_DEBUG("media", "{}: dominant speaker {}", meetingId,
-            dominantId.empty() ? "(none)" : dominantId);
-  if (!events_.dominantSpeakerChanged) {
-    return;
-  }
-  std::vector<std::string> previous;
-  for (const auto h : conf.speech.recentSpeakers()) {
-    if (!dominant || h != *dominant) {
-      previous.emplace_back(conf.speech.endpointId(h));
-    }
-  }
-  events_.dominantSpeakerChanged(meetingId, dominantId, previous, !dominant.has_value());
-}
-
-void MediaRouter::publishAudioStats() {
-  if (!events_.audioStats) {
-    return;
-  }
-  std::vector<ConferenceAudioStats> all;
-  all.reserve(conferences_.size());
-  for (auto& [meetingId, conf] : conferences_) {
-    ConferenceAudioStats c;
-    c.meetingId = meetingId;
-    c.speakerChanges = conf.speech.dominantSpeakerChanges();
-    const auto dominant = conf.speech.dominant();
-    if (dominant) {
-      c.dominantSpeaker = std::string(conf.speech.endpointId(*dominant));
-    }
-    c.endpoints.reserve(conf.bySpeaker.size());
-    for (const auto& [handle, m] : conf.bySpeaker) {
-      c.endpoints.push_back(m->stats);
-      c.endpoints.back().dominant = dominant && *dominant == handle;
-    }
-    all.push_back(std::move(c));
-  }
-  events_.audioStats(std::move(all));
 }
 
 void MediaRouter::tick() {
