@@ -213,11 +213,13 @@ class Chromium:
             raise RuntimeError(f"DevTools {method}: {slot[1]['error']}")
         return slot[1].get("result", {})
 
-    def open_page(self, url, timeout=20.0):
+    def open_page(self, url, timeout=60.0):
         deadline = time.monotonic() + timeout
         target = None
         while time.monotonic() < deadline and target is None:
-            infos = self.call("Target.getTargets")["targetInfos"]
+            # The first answer waits for the browser's start-up, slow on a busy host.
+            infos = self.call("Target.getTargets",
+                              timeout=max(5.0, deadline - time.monotonic()))["targetInfos"]
             target = next((t["targetId"] for t in infos if t["type"] == "page"), None)
             if target is None:
                 time.sleep(0.2)
