@@ -281,6 +281,19 @@ std::string forwardedSources(const std::vector<std::string>& sources) {
   return dump(j);
 }
 
+std::string audioSourcesMap(const std::vector<MappedSource>& mapped) {
+  json list = json::array();
+  for (const auto& m : mapped) {
+    json e = {{"source", m.source}, {"owner", m.owner}, {"ssrc", m.ssrc}};
+    if (!m.mid.empty()) {
+      e["mid"] = m.mid;
+    }
+    list.push_back(std::move(e));
+  }
+  json j = {{"colibriClass", "AudioSourcesMap"}, {"mappedSources", std::move(list)}};
+  return dump(j);
+}
+
 std::string connectivityStatus(std::string_view endpoint, bool active) {
   json j = {{"colibriClass", "EndpointConnectivityStatusChangeEvent"},
             {"endpoint", std::string(endpoint)},

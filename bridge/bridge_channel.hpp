@@ -110,6 +110,18 @@ std::string dominantSpeaker(std::string_view dominant, const std::vector<std::st
 std::string relayed(nlohmann::json fields, std::string_view from);
 // {"colibriClass":"ForwardedSources","forwardedSources":[...]} (video; empty here).
 std::string forwardedSources(const std::vector<std::string>& sources = {});
+// One slot of an SSRC-rewriting receiver (JVB BridgeChannelMessage.kt
+// AudioSourceMapping): the sender's media-source name, its endpoint id, the
+// slot's SSRC, and its mid (left out when empty: only with rtp-mid-demux).
+struct MappedSource {
+  std::string source;
+  std::string owner;
+  uint32_t ssrc = 0;
+  std::string mid;
+};
+// {"colibriClass":"AudioSourcesMap","mappedSources":[{"source","owner",
+// "ssrc" (a JSON number: lib-jitsi-meet's getTrackBySSRC needs one), "mid"?}]}.
+std::string audioSourcesMap(const std::vector<MappedSource>& mapped);
 // `active` is sent as the string "true"/"false", as JVB does.
 std::string connectivityStatus(std::string_view endpoint, bool active);
 

@@ -16,16 +16,64 @@ BridgeChannels::BridgeChannels(const ConferenceRegistry& conferences, std::strin
     : conferences_(conferences),
       serverId_(std::move(serverId)),
       media_(media),
-      hub_(BridgeChannelHub::Hooks{[this](const std::string& meetingId,
-                                          const std::string& endpointId,
-                                          const AudioSubscription& subscription) {
-             if (media_ != nullptr) {
-               media_->postToRouter([meetingId, endpointId, subscription](MediaRouter& r) {
-                 r.setAudioSubscription(meetingId, endpointId, subscription);
-               });
-             }
-           }},
+      hub_(BridgeChannelHub::Hooks{
+               [this](const std::string& meetingId, const std::string& endpointId,
+                      const AudioSubscription& subscription) {
+                 if (media_ != nullptr) {
+                   media_->postToRouter([meetingId, endpointId, subscription](MediaRouter& r) {
+                     r.setAudioSubscription(meetingId, endpointId, subscription);
+                   });
+                 }
+               },
+               {},
+               [this](const std::string& meetingId, const std::string& endpointId) {
+                 sendAllMappings(meetingId, endpointId);
+               }},
            std::move(options)) {}
+
+void BridgeChannels::audioSlotsChanged(const std::string& meetingId,
+                                       const std::vector<AudioSlotMapping>& changes) {
+  std::map<std::string, std::vector<channel::MappedSource>> announce;
+  for (const auto& c : changes) {
+    if (conferences_.findEndpoint(meetingId, c.receiver) == nullptr) {
+      continue;  // expired while the event was on its way
+    }
+    auto& slots = mappings_[Key{meetingId, c.receiver}];
+    if (c.freed) {
+      slots.erase(c.slot);
+      continue;
+    }
+    channel::MappedSource m{c.source, c.owner, c.ssrc, c.mid};
+    slots[c.slot] = m;
+    announce[c.receiver].push_back(std::move(m));
+  }
+  for (const auto& [receiver, mapped] : announce) {
+    mappingsAnnounced_ += mapped.size();
+    if (hub_.sendTo(meetingId, receiver, channel::audioSourcesMap(mapped))) {
+      ++mapsSent_;
+    } else {
+      ++mapsDropped_;  // no channel yet: the full map goes out when one opens
+    }
+  }
+}
+
+void BridgeChannels::sendAllMappings(const std::string& meetingId, const std::string& endpointId) {
+  auto it = mappings_.find(Key{meetingId, endpointId});
+  if (it == mappings_.end() || it->second.empty()) {
+    return;
+  }
+  std::vector<channel::MappedSource> all;
+  all.reserve(it->second.size());
+  for (const auto& [slot, m] : it->second) {
+    all.push_back(m);
+  }
+  if (hub_.sendTo(meetingId, endpointId, channel::audioSourcesMap(all))) {
+    ++mapsSent_;
+    ++fullMapsSent_;
+  } else {
+    ++mapsDropped_;
+  }
+}
 
 ColibriWsVerdict BridgeChannels::authorize(std::string_view target) {
   auto v = authorizeColibriWs(target, serverId_, conferences_);
@@ -130,6 +178,7 @@ void BridgeChannels::dominantSpeakerChanged(const std::string& meetingId,
 
 void BridgeChannels::endpointExpired(const std::string& meetingId, const std::string& endpointId) {
   hub_.endpointExpired(meetingId, endpointId);
+  mappings_.erase(Key{meetingId, endpointId});
   auto s = socketOf_.find(Key{meetingId, endpointId});
   if (s == socketOf_.end()) {
     return;
@@ -145,6 +194,10 @@ void BridgeChannels::endpointExpired(const std::string& meetingId, const std::st
 
 void BridgeChannels::conferenceExpired(const std::string& meetingId) {
   hub_.conferenceExpired(meetingId);
+  for (auto it = mappings_.lower_bound(Key{meetingId, std::string()});
+       it != mappings_.end() && it->first.first == meetingId;) {
+    it = mappings_.erase(it);
+  }
 }
 
 BridgeChannelTotals BridgeChannels::totals() const {
@@ -164,7 +217,11 @@ BridgeChannelTotals BridgeChannels::totals() const {
                {"endpoint_messages_relayed", c.endpointMessagesRelayed},
                {"endpoint_stats_relayed", c.endpointStatsRelayed},
                {"dominant_speaker_events", c.dominantSpeakerEvents},
-               {"send_failures", c.sendFailures}};
+               {"send_failures", c.sendFailures},
+               {"audio_sources_maps_sent", mapsSent_},
+               {"audio_sources_full_maps_sent", fullMapsSent_},
+               {"audio_sources_maps_dropped", mapsDropped_},
+               {"audio_sources_mappings_announced", mappingsAnnounced_}};
   return t;
 }
 

@@ -20,6 +20,7 @@
 #include "bridge/bridge_channel.hpp"
 #include "bridge/colibri_ws.hpp"
 #include "bridge/conference.hpp"
+#include "bridge/media_events.hpp"
 #include "bridge/stats.hpp"
 
 namespace jvb::bridge {
@@ -56,6 +57,14 @@ class BridgeChannels : public ConferenceListener {
 
   void dominantSpeakerChanged(const std::string& meetingId, const std::string& dominant,
                               const std::vector<std::string>& previous, bool silence);
+  // From the media side: slots of rewriting receivers changed owner. Each
+  // new mapping goes out at once in an AudioSourcesMap (one message per
+  // receiver per call); all of a receiver's current mappings go out again
+  // whenever one of its channels opens or its websocket is replaced (JVB
+  // Endpoint.kt sendAllMappings). Without a channel the message is dropped
+  // and counted (JVB does not queue either); the next open sends all.
+  void audioSlotsChanged(const std::string& meetingId,
+                         const std::vector<AudioSlotMapping>& changes);
 
   // ConferenceListener.
   void endpointChanged(const std::string&, const Endpoint&) override {}
@@ -82,6 +91,12 @@ class BridgeChannels : public ConferenceListener {
   std::map<Key, uint64_t> socketOf_;
   uint64_t wsIn_ = 0, wsOut_ = 0, sctpIn_ = 0, sctpOut_ = 0;
   uint64_t socketsReplaced_ = 0, socketsRefused_ = 0;
+
+  // The slot mappings of rewriting receivers, by slot, as last reported by
+  // the media side (ordered: events are posted in order).
+  std::map<Key, std::map<uint32_t, channel::MappedSource>> mappings_;
+  void sendAllMappings(const std::string& meetingId, const std::string& endpointId);
+  uint64_t mapsSent_ = 0, mapsDropped_ = 0, fullMapsSent_ = 0, mappingsAnnounced_ = 0;
 };
 
 }  // namespace jvb::bridge

@@ -31,6 +31,7 @@ namespace jvb::bridge {
 inline constexpr int kSctpPort = 5000;  // JVB DcSctpTransport.DEFAULT_SCTP_PORT
 inline constexpr const char* kCapSourceNames = "source-names";
 inline constexpr const char* kCapSsrcRewriting = "ssrc-rewriting";
+inline constexpr const char* kCapRtpMidDemux = "rtp-mid-demux";
 inline constexpr const char* kCapPrivateAddresses = "private-address-connectivity";
 
 // One audio source of an endpoint: the media-source id is the source name.
@@ -78,7 +79,11 @@ struct Endpoint {
   std::string websocketPassword;  // 24 random [A-Za-z0-9], fixed for the endpoint's life
 
   bool hasCapability(const std::string& name) const { return capabilities.count(name) != 0; }
+  // As JVB decides it from the create request's capabilities, which are
+  // never updated afterwards (Colibri2ConferenceHandler.kt: midDemux =
+  // ssrc-rewriting && rtp-mid-demux). Per receiver; senders are unaffected.
   bool ssrcRewriting() const { return hasCapability(kCapSsrcRewriting); }
+  bool rtpMidDemux() const { return ssrcRewriting() && hasCapability(kCapRtpMidDemux); }
 };
 
 struct Conference {

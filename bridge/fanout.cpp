@@ -22,7 +22,26 @@ bool FanOut::add(std::span<const uint8_t> plain, srtp::Session& out,
       ++totals_.remapFailures;
     }
   }
-  const auto r = out.protectRtp(std::span<uint8_t>(slab.data(), slab.size()), plain.size());
+  return enqueue(plain.size(), out, to);
+}
+
+bool FanOut::addRewritten(const rtp::ConstRtpPacketView& plain, const rtp::AudioRewrite& rewrite,
+                          srtp::Session& out, const boost::asio::ip::udp::endpoint& to) noexcept {
+  auto& slab = slabs_[count_];
+  const size_t room = kSlab - out.rtpTrailer();
+  const size_t length =
+      rtp::writeRewrittenAudio(std::span<uint8_t>(slab.data(), room), plain, rewrite);
+  if (length == 0) {
+    ++totals_.protectFailures;
+    return false;
+  }
+  return enqueue(length, out, to);
+}
+
+bool FanOut::enqueue(size_t length, srtp::Session& out,
+                     const boost::asio::ip::udp::endpoint& to) noexcept {
+  auto& slab = slabs_[count_];
+  const auto r = out.protectRtp(std::span<uint8_t>(slab.data(), slab.size()), length);
   if (!r.ok()) {
     ++totals_.protectFailures;
     return false;

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <span>
 
+#include "rtp/audio_rewrite.hpp"
 #include "rtp/header_extensions.hpp"
 #include "srtp/session.hpp"
 
@@ -43,6 +44,11 @@ class FanOut {
   bool add(std::span<const uint8_t> plain, srtp::Session& out,
            const boost::asio::ip::udp::endpoint& to,
            const rtp::ExtensionIdMap* extensions = nullptr) noexcept;
+  // The same for an SSRC-rewriting receiver: the copy is written by
+  // rtp::writeRewrittenAudio (slot SSRC, sequence number, timestamp, the
+  // receiver's extensions) instead of copied.
+  bool addRewritten(const rtp::ConstRtpPacketView& plain, const rtp::AudioRewrite& rewrite,
+                    srtp::Session& out, const boost::asio::ip::udp::endpoint& to) noexcept;
   // Sends what is queued.
   void flush() noexcept;
 
@@ -55,6 +61,10 @@ class FanOut {
   }
 
  private:
+  // Protects the slab of the next datagram (`length` plain bytes) and queues it.
+  bool enqueue(size_t length, srtp::Session& out,
+               const boost::asio::ip::udp::endpoint& to) noexcept;
+
   int fd_;
   size_t count_ = 0;
   Totals totals_;

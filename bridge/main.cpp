@@ -226,6 +226,12 @@ int run(const config::BridgeConfig& cfg) {
         channels.channelClosed(meetingId, endpointId, id);
       });
     };
+    events.audioSlotsChanged = [&io, &channels](const std::string& meetingId,
+                                                std::vector<bridge::AudioSlotMapping> changes) {
+      boost::asio::post(io, [&channels, meetingId, changes = std::move(changes)] {
+        channels.audioSlotsChanged(meetingId, changes);
+      });
+    };
     events.audioStats = [&io, &stats](std::vector<bridge::ConferenceAudioStats> audio) {
       boost::asio::post(io, [&stats, audio = std::move(audio)]() mutable {
         stats.setConferenceAudio(std::move(audio));

@@ -21,6 +21,26 @@ struct EndpointAudioStats {
   uint64_t droppedMuted = 0;       // force-muted by Colibri2
   uint64_t forwarded = 0;          // copies sent to receivers
   bool dominant = false;
+  // As a receiver with SSRC rewriting (audio_ssrc_cache.hpp); all 0 without.
+  bool ssrcRewriting = false;
+  uint64_t slotsUsed = 0;  // slots with an owner now
+  uint64_t slotsCreated = 0;
+  uint64_t remappings = 0;
+  uint64_t delayedPackets = 0;  // held back while a new SSRC was being announced
+  uint64_t noSlotDropped = 0;   // no slot free or idle long enough
+};
+
+// One slot of a rewriting receiver that got a new owner (announce it in
+// AudioSourcesMap) or lost its owner (`freed`: nothing to announce; the
+// slot's SSRC carries nothing until its next owner).
+struct AudioSlotMapping {
+  std::string receiver;  // endpoint id
+  uint32_t slot = 0;
+  uint32_t ssrc = 0;
+  std::string mid;     // empty without rtp-mid-demux
+  std::string source;  // the sender's media-source name
+  std::string owner;   // the sender's endpoint id
+  bool freed = false;
 };
 
 struct ConferenceAudioStats {
@@ -46,6 +66,9 @@ struct MediaEvents {
   std::function<void(const std::string& meetingId, const std::string& endpointId,
                      uint64_t channelId)>
       channelClosed;
+  // Slots of rewriting receivers changed owner (in the order they did).
+  std::function<void(const std::string& meetingId, std::vector<AudioSlotMapping>)>
+      audioSlotsChanged;
   // Every second: the routing figures of every conference.
   std::function<void(std::vector<ConferenceAudioStats>)> audioStats;
 };

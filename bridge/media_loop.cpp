@@ -42,6 +42,11 @@ void MediaLoop::start() {
   speech.energyExpireTime = cfg_.energyExpireTime;
   speech.energyAlphaPct = cfg_.energyAlphaPct;
   router_ = std::make_unique<MediaRouter>(io_, *port_, *dtls_, counters_, speech);
+  SsrcRewriteConfig rewrite;
+  rewrite.limit = static_cast<size_t>(cfg_.ssrcLimitAudio);
+  rewrite.newSsrcDelay = cfg_.newSsrcDelay;
+  rewrite.remapMinIdle = cfg_.remapMinIdle;
+  router_->setSsrcRewriteConfig(rewrite);
   heartbeatTimer_ = std::make_unique<asio::steady_timer>(io_);
   heartbeatNs_.store(Clock::now().time_since_epoch().count());
   armHeartbeat();

@@ -45,6 +45,9 @@ MediaRouter::MediaRouter(boost::asio::io_context& io, ice::UdpPort& port, const 
   std::array<uint8_t, 4> r{};
   RAND_bytes(r.data(), static_cast<int>(r.size()));
   bridgeSsrc_ = (uint32_t{r[0]} << 24) | (uint32_t{r[1]} << 16) | (uint32_t{r[2]} << 8) | r[3];
+  std::array<uint8_t, 8> seed{};
+  RAND_bytes(seed.data(), static_cast<int>(seed.size()));
+  std::memcpy(&rewriteSeed_, seed.data(), sizeof(rewriteSeed_));
   const UdpEndpoint v4(boost::asio::ip::address_v4::loopback(), 9);
   const UdpEndpoint v6(boost::asio::ip::address_v6::loopback(), 9);
   fanout4_ = std::make_unique<FanOut>(port_.nativeHandleFor(v4));
@@ -65,7 +68,8 @@ size_t MediaRouter::connectedCount() const {
 void MediaRouter::upsertEndpoint(const std::string& meetingId, const Endpoint& endpoint) {
   const Key key{meetingId, endpoint.id};
   auto it = endpoints_.find(key);
-  if (it == endpoints_.end()) {
+  const bool created = it == endpoints_.end();
+  if (created) {
     auto m = std::make_unique<Media>();
     m->meetingId = meetingId;
     m->tag = meetingId + "/" + endpoint.id;
@@ -91,6 +95,18 @@ void MediaRouter::upsertEndpoint(const std::string& meetingId, const Endpoint& e
   }
   Media& m = *it->second;
   m.cfg = endpoint;
+  if (created && endpoint.ssrcRewriting()) {
+    // Decided once, from the create request (as JVB).
+    rewriteSeed_ += 0x9E3779B97F4A7C15ULL;
+    m.rewrite =
+        std::make_unique<AudioSsrcCache>(rewriteConfig_, endpoint.rtpMidDemux(), rewriteSeed_);
+    LOG_DEBUG("media", "{}: SSRC rewriting on (ssrc-limit.audio {}, mid demux {})", m.tag,
+              rewriteConfig_.limit, endpoint.rtpMidDemux());
+  }
+  if (auto c = conferences_.find(meetingId); c != conferences_.end()) {
+    syncSources(c->second, m, false);
+    flushMappings(meetingId);
+  }
   std::string signature;
   m.midId = 0;
   m.levelId = 0;
@@ -140,6 +156,8 @@ void MediaRouter::removeEndpoint(const std::string& meetingId, const std::string
   byUfrag_.erase(m->cfg.localIce.ufrag);
   if (auto c = conferences_.find(meetingId); c != conferences_.end()) {
     c->second.bySpeaker.erase(m->speaker);
+    syncSources(c->second, *m, true);  // the receivers' slots for it are freed
+    flushMappings(meetingId);
     if (c->second.bySpeaker.empty()) {
       conferences_.erase(c);
     } else if (c->second.speech.removeSpeaker(m->speaker)) {
@@ -425,7 +443,8 @@ void MediaRouter::onRtp(Media& ep, std::span<const uint8_t> datagram) {
     bump(counters_.rtpDropped);
     return;
   }
-  const auto route = routeOf(ep, datagram, Clock::now());
+  const auto now = Clock::now();
+  const auto route = routeOf(ep, datagram, now);
   if (route == Route::kDrop) {
     return;
   }
@@ -447,6 +466,8 @@ void MediaRouter::onRtp(Media& ep, std::span<const uint8_t> datagram) {
     return;
   }
   const auto& source = ep.cfg.audioSources.find(view->ssrc())->second;
+  const auto sourceIndex = ep.sourceIndex.find(view->ssrc());
+  const ConferenceMedia* conf = nullptr;
   uint64_t copies = 0;
   // Fan out to the other endpoints of the conference.
   for (auto it = endpoints_.lower_bound(Key{ep.meetingId, std::string()});
@@ -464,6 +485,35 @@ void MediaRouter::onRtp(Media& ep, std::span<const uint8_t> datagram) {
     }
     const auto to = rx.destination();
     if (!to) {
+      continue;
+    }
+    auto& fanout = to->address().is_v4() ? *fanout4_ : *fanout6_;
+    if (rx.rewrite) {
+      // SSRC rewriting: the receiver's slot for this source (JVB's
+      // AudioSsrcCache), its own extension IDs, the slot's mid.
+      if (sourceIndex == ep.sourceIndex.end()) {
+        continue;
+      }
+      const auto rw =
+          rx.rewrite->rewrite(sourceIndex->second, view->sequenceNumber(), view->timestamp(), now);
+      if (rw.mappingChanged) {
+        if (conf == nullptr) {
+          conf = &conferences_.find(ep.meetingId)->second;
+        }
+        queueMapping(rx, rw.slot, *conf);
+      }
+      if (rw.outcome != AudioSsrcCache::Outcome::kSend) {
+        continue;
+      }
+      const auto& slot = rx.rewrite->slots()[static_cast<size_t>(rw.slot)];
+      const rtp::AudioRewrite spec{rw.ssrc,      rw.sequenceNumber,
+                                   rw.timestamp, ep.levelId,
+                                   rx.levelId,   rx.rewrite->midDemux() ? rx.midId : uint8_t{0},
+                                   slot.mid};
+      if (fanout.addRewritten(*view, spec, *rx.rtpOut, *to)) {
+        rx.rewrite->onSent(rw.slot, view->payload().size());
+        ++copies;
+      }
       continue;
     }
     // Header-extension IDs for this receiver: the same negotiation (the
@@ -489,11 +539,12 @@ void MediaRouter::onRtp(Media& ep, std::span<const uint8_t> datagram) {
       }
       map = &crossMap_;
     }
-    if ((to->address().is_v4() ? *fanout4_ : *fanout6_).add(plain, *rx.rtpOut, *to, map)) {
+    if (fanout.add(plain, *rx.rtpOut, *to, map)) {
       ++copies;
     }
   }
   ep.stats.forwarded += copies;
+  flushMappings(ep.meetingId);  // before the packets, as JVB does
   flushFanOut();
 }
 

@@ -36,6 +36,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bridge/audio_ssrc_cache.hpp"
 #include "bridge/audio_subscription.hpp"
 #include "bridge/conference.hpp"
 #include "bridge/fanout.hpp"
@@ -69,6 +70,8 @@ class MediaRouter {
   // Creates or updates the endpoint from its Colibri2 state.
   void upsertEndpoint(const std::string& meetingId, const Endpoint& endpoint);
   void removeEndpoint(const std::string& meetingId, const std::string& endpointId);
+  // SSRC rewriting for receivers added from now on.
+  void setSsrcRewriteConfig(const SsrcRewriteConfig& config) { rewriteConfig_ = config; }
   // ICE timing for endpoints added from now on (tests shorten consent).
   void setIceConfig(const ice::IceConfig& config) { iceConfig_ = config; }
   // Where dominant-speaker changes, SCTP channel traffic and routing stats go.
@@ -116,6 +119,12 @@ class MediaRouter {
   // DTLS is up and Colibri2 asked for <sctp/>.
   void startSctp(Media& ep);
   void recomputeIncludes(const std::string& meetingId);
+  // Gives the endpoint's signalled sources conference indices (and frees
+  // those of sources it no longer has); `gone`: all of them go.
+  void syncSources(ConferenceMedia& conf, Media& ep, bool gone);
+  void releaseSource(ConferenceMedia& conf, uint32_t index);
+  void queueMapping(Media& rx, int slot, const ConferenceMedia& conf);
+  void flushMappings(const std::string& meetingId);
   void publishAudioStats();
   void armTimer();
   void tick();
@@ -130,6 +139,10 @@ class MediaRouter {
   std::map<UdpEndpoint, Media*> byTuple_;
   boost::asio::steady_timer timer_;
   ice::IceConfig iceConfig_;
+  SsrcRewriteConfig rewriteConfig_;
+  uint64_t rewriteSeed_ = 0;
+  // Slot changes of rewriting receivers, reported after the packet that made them.
+  std::vector<AudioSlotMapping> pendingMappings_;
   SpeechActivityConfig speechConfig_;
   MediaEvents events_;
   std::map<std::string, ConferenceMedia> conferences_;  // by meeting-id

@@ -175,7 +175,17 @@ void MediaRouter::publishAudioStats() {
     c.endpoints.reserve(conf.bySpeaker.size());
     for (const auto& [handle, m] : conf.bySpeaker) {
       c.endpoints.push_back(m->stats);
-      c.endpoints.back().dominant = dominant && *dominant == handle;
+      auto& e = c.endpoints.back();
+      e.dominant = dominant && *dominant == handle;
+      if (m->rewrite) {
+        const auto& k = m->rewrite->counters();
+        e.ssrcRewriting = true;
+        e.slotsUsed = m->rewrite->slotsInUse();
+        e.slotsCreated = k.slotsCreated;
+        e.remappings = k.remappings;
+        e.delayedPackets = k.delayedPackets;
+        e.noSlotDropped = k.noSlotDropped;
+      }
     }
     all.push_back(std::move(c));
   }

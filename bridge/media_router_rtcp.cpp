@@ -95,10 +95,32 @@ void MediaRouter::forwardSenderReport(Media& from, uint32_t ssrc, const rtp::Sen
     return;
   }
   const size_t length = srLen + sdesLen;
+  const auto index = from.sourceIndex.find(ssrc);
   for (auto it = endpoints_.lower_bound(Key{from.meetingId, std::string()});
        it != endpoints_.end() && it->first.first == from.meetingId; ++it) {
     Media& rx = *it->second;
     if (&rx == &from || !rx.cfg.acceptsAudio) {
+      continue;
+    }
+    if (rx.rewrite) {
+      // Only for a source that holds one of its slots, on the slot's SSRC
+      // and timestamp base, with the counts of what went out on that SSRC
+      // (SsrcCache.kt rewriteRtcp, RtcpSrUpdater.kt); else dropped.
+      const auto sr = index == from.sourceIndex.end()
+                          ? std::nullopt
+                          : rx.rewrite->rewriteSenderReport(index->second, info.rtpTimestamp);
+      if (!sr) {
+        continue;
+      }
+      const rtp::SenderInfo translated{info.ntpTimestamp, sr->rtpTimestamp, sr->packetCount,
+                                       sr->octetCount};
+      const size_t n = rtp::writeSenderReport(rtcpBuf_, sr->ssrc, translated, {});
+      const size_t d =
+          n == 0 ? 0
+                 : rtp::writeSdesCname(std::span<uint8_t>(rtcpBuf_).subspan(n), sr->ssrc, cname);
+      if (d != 0) {
+        sendRtcp(rx, n + d);
+      }
       continue;
     }
     std::memcpy(rtcpBuf_.data(), packet.data(), length);

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bridge/audio_ssrc_cache.hpp"
 #include "bridge/media_router.hpp"
 #include "sctp/association.hpp"
 
@@ -31,6 +32,16 @@ struct MediaRouter::ConferenceMedia {
   // Sources some receiver asked for by name (ReceiverAudioSubscription
   // include): routed even when not among the loudest, as JVB does.
   std::set<std::string> explicitIncludes;
+  // Every signalled audio source of the conference under a small index
+  // (what rewriting receivers' slot caches key on); freed indices are
+  // reused. owner == nullptr: a free index.
+  struct Source {
+    Media* owner = nullptr;
+    uint32_t ssrc = 0;
+    std::string name;
+  };
+  std::vector<Source> sources;
+  std::vector<uint32_t> freeSources;
 };
 
 struct MediaRouter::Media {
@@ -63,6 +74,11 @@ struct MediaRouter::Media {
   uint32_t silentRun = 0;
   AudioSubscription subscription;
   EndpointAudioStats stats;
+  // Its signalled audio SSRCs -> the conference's source indices.
+  std::map<uint32_t, uint32_t> sourceIndex;
+  // As a receiver that asked for SSRC rewriting (Colibri2 capability):
+  // its slots; null otherwise.
+  std::unique_ptr<AudioSsrcCache> rewrite;
   // The bridge channel over SCTP (Colibri2 <sctp/>): the association, the
   // stream of the channel the client opened, and this channel's id for the
   // control thread (a new association gets a new one).

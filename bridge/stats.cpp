@@ -210,22 +210,47 @@ nlohmann::json StatsCollector::snapshot(const Health& health) const {
   // Per conference and endpoint: speaker changes and what routing did with
   // each sender's packets (as of the media thread's last report, <= 1 s old).
   auto confs = nlohmann::json::object();
+  // SSRC rewriting, over every rewriting receiver (and the maps the bridge
+  // channels sent).
+  uint64_t rwEndpoints = 0, rwSlots = 0, rwCreated = 0, rwRemaps = 0, rwDelayed = 0, rwNoSlot = 0;
   for (const auto& a : audio_) {
     auto eps = nlohmann::json::object();
     for (const auto& e : a.endpoints) {
-      eps[e.id] = {{"dominant", e.dominant},
-                   {"speaker_changes", e.speakerChanges},
-                   {"packets_routed", e.packetsRouted},
-                   {"packets_forwarded", e.forwarded},
-                   {"dropped_not_loudest", e.droppedNotLoudest},
-                   {"dropped_silence", e.droppedSilence},
-                   {"dropped_muted", e.droppedMuted}};
+      auto& ej = eps[e.id];
+      ej = {{"dominant", e.dominant},
+            {"speaker_changes", e.speakerChanges},
+            {"packets_routed", e.packetsRouted},
+            {"packets_forwarded", e.forwarded},
+            {"dropped_not_loudest", e.droppedNotLoudest},
+            {"dropped_silence", e.droppedSilence},
+            {"dropped_muted", e.droppedMuted}};
+      if (e.ssrcRewriting) {
+        ej["audio_ssrcs"] = {
+            {"max", cfg_.ssrcLimitAudio},          {"used", e.slotsUsed},
+            {"created", e.slotsCreated},           {"remappings", e.remappings},
+            {"delayed_packets", e.delayedPackets}, {"no_slot_dropped", e.noSlotDropped}};
+        ++rwEndpoints;
+        rwSlots += e.slotsUsed;
+        rwCreated += e.slotsCreated;
+        rwRemaps += e.remappings;
+        rwDelayed += e.delayedPackets;
+        rwNoSlot += e.noSlotDropped;
+      }
     }
     confs[a.meetingId] = {{"dominant_speaker", a.dominantSpeaker},
                           {"speaker_changes", a.speakerChanges},
                           {"endpoints", std::move(eps)}};
   }
   j["conference_audio"] = std::move(confs);
+  j["ssrc_rewriting"] = {
+      {"endpoints", rwEndpoints},
+      {"slots_used", rwSlots},
+      {"slots_created", rwCreated},
+      {"remappings", rwRemaps},
+      {"new_ssrc_delayed_packets", rwDelayed},
+      {"no_slot_dropped", rwNoSlot},
+      {"maps_sent", channel.details.value("audio_sources_maps_sent", uint64_t{0})},
+      {"maps_dropped", channel.details.value("audio_sources_maps_dropped", uint64_t{0})}};
   if (!cfg_.release.empty()) {
     j["release"] = cfg_.release;
   }

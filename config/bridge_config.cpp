@@ -305,6 +305,10 @@ class Loader {
     readInt("videobridge.loudest.energy-alpha-pct", c.energyAlphaPct, 0, 100,
             "an integer from 0 to 100");
 
+    readInt("videobridge.ssrc-limit.audio", c.ssrcLimitAudio, 1, 1024, "an integer from 1 to 1024");
+    readDuration("jvb-audio.ssrc-rewriting.new-ssrc-delay", c.newSsrcDelay, false);
+    readDuration("jvb-audio.ssrc-rewriting.remap-min-idle", c.remapMinIdle, false);
+
     readDuration("videobridge.health.interval", c.healthInterval, true);
     readDuration("videobridge.health.timeout", c.healthTimeout, true);
     readDuration("videobridge.health.max-check-duration", c.healthMaxCheckDuration, false);

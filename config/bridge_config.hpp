@@ -92,6 +92,15 @@ struct BridgeConfig {
   Millis energyExpireTime{150};
   int energyAlphaPct = 50;
 
+  // SSRC rewriting (receivers that asked for it in Colibri2):
+  // videobridge.ssrc-limit.audio (JVB's key and default), and the bridge's
+  // own rules on top of JVB's (README "SSRC rewriting"): how long a new
+  // SSRC's first media waits after its AudioSourcesMap, and how long a slot
+  // must be idle before it may change owner (0 ms for both: JVB's behaviour).
+  int ssrcLimitAudio = 50;
+  Millis newSsrcDelay{200};  // jvb-audio.ssrc-rewriting.new-ssrc-delay
+  Millis remapMinIdle{500};  // jvb-audio.ssrc-rewriting.remap-min-idle
+
   // videobridge.stats
   bool statsEnabled = true;
   Millis statsInterval{5000};

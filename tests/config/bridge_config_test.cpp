@@ -118,6 +118,9 @@ TEST(BridgeConfig, DefaultsWhenKeysAreAbsent) {
   EXPECT_TRUE(c.alwaysRouteDominant);
   EXPECT_EQ(c.energyExpireTime, Millis(150));
   EXPECT_EQ(c.energyAlphaPct, 50);
+  EXPECT_EQ(c.ssrcLimitAudio, 50);  // JVB reference.conf videobridge.ssrc-limit.audio
+  EXPECT_EQ(c.newSsrcDelay, Millis(200));
+  EXPECT_EQ(c.remapMinIdle, Millis(500));
   EXPECT_TRUE(c.statsEnabled);
   EXPECT_EQ(c.statsInterval, Millis(5000));
   EXPECT_EQ(c.healthInterval, Millis(60000));
@@ -335,6 +338,7 @@ videobridge {
     energy-expire-time = 300 milliseconds
     energy-alpha-pct = 70
   }
+  ssrc-limit { audio = 7, video = 20 }
   health { interval = 30 seconds, timeout = 1 minute, max-check-duration = 5s }
   shutdown {
     graceful-shutdown-max-duration = 2 hours
@@ -348,6 +352,7 @@ videobridge {
   video.enabled = true
 }
 jvb-audio.log-level = debug
+jvb-audio.ssrc-rewriting { new-ssrc-delay = 0 ms, remap-min-idle = 2 seconds }
 )",
                                     "jvb.conf");
   EXPECT_FALSE(c.statsEnabled);
@@ -376,6 +381,9 @@ jvb-audio.log-level = debug
   EXPECT_FALSE(c.alwaysRouteDominant);
   EXPECT_EQ(c.energyExpireTime, Millis(300));
   EXPECT_EQ(c.energyAlphaPct, 70);
+  EXPECT_EQ(c.ssrcLimitAudio, 7);
+  EXPECT_EQ(c.newSsrcDelay, Millis(0));
+  EXPECT_EQ(c.remapMinIdle, Millis(2000));
   EXPECT_EQ(c.healthInterval, Millis(30000));
   EXPECT_EQ(c.healthTimeout, Millis(60000));
   EXPECT_EQ(c.healthMaxCheckDuration, Millis(5000));
@@ -512,6 +520,10 @@ INSTANTIATE_TEST_SUITE_P(
                   "videobridge.loudest.num-loudest", ">= 1"},
         ErrorCase{"AlphaTooBig", "videobridge.loudest.energy-alpha-pct = 101", 1,
                   "videobridge.loudest.energy-alpha-pct", "0 to 100"},
+        ErrorCase{"SsrcLimitZero", "videobridge.ssrc-limit.audio = 0", 1,
+                  "videobridge.ssrc-limit.audio", "1 to 1024"},
+        ErrorCase{"NegativeNewSsrcDelay", "jvb-audio.ssrc-rewriting.new-ssrc-delay = -1 ms", 1,
+                  "jvb-audio.ssrc-rewriting.new-ssrc-delay", "non-negative"},
         ErrorCase{"BadLogLevel", "jvb-audio.log-level = loud", 1, "jvb-audio.log-level",
                   "expected a log level"},
         ErrorCase{"MissingMucJids", XMPP_BLOCK(""), 2, "videobridge.apis.xmpp-client.configs.tech",
