@@ -14,16 +14,31 @@ stdin, one JSON object a line:
                                         period from the next frame on (either key may be left out)
     {"cmd": "dc_send", "text": "..."} -> {"event": "dc_sent", "n": N} or an error event: one text
                                         (string PPID 51) on the bridge data channel (--datachannel)
+    {"cmd": "analyze", "from_tw": T1, "to_tw": T2, "timeline_s": S}
+                                     -> {"event": "analysis", "tw": now, "tracks": {mid: {...}}}:
+                                        each receive track's decoded audio between the wall-clock
+                                        times T1 and T2 (time.time(); either may be left out),
+                                        analysed like the report's tracks (plus "timeline": the
+                                        dominant candidate tone per S-second bucket when S > 0)
+    {"cmd": "rtp"}                   -> {"event": "rtp", "tw": now, "ssrcs": {ssrc: {...}}}: per
+                                        received SSRC the packet count, first/last seq, ts and
+                                        wall-clock arrival, and the discontinuities (see below)
     {"cmd": "quit"}                  -> closes the peer connection, exits 0
     EOF                              -> same as quit
+A second (third, ...) {"cmd": "offer"} is a renegotiation (lib-jitsi-meet re-offering with
+m-lines added for new remote sources): setRemoteDescription, createAnswer, setLocalDescription
+again, answered by another "answer" event ("n": the offer's number, 1 for the first); a
+track event follows for each m-line that is new. ICE/DTLS/data channel are set up once.
 stdout, one JSON object a line, unsolicited:
     {"event": "ready"}                                    once started
     {"event": "state", "what": "ice"|"dtls"|"pc", "state": "...", "t": seconds since start}
     {"event": "track", "mid": "1", "ssrc": [..]}         a receive track was created by the offer
-    {"event": "first_rtp", "ssrc": N, "t": ...}           first decrypted RTP packet of an SSRC
+    {"event": "first_rtp", "ssrc": N, "t": ..., "tw": ...}  first decrypted RTP packet of an SSRC
+                                                          (tw: wall clock, time.time(), comparable
+                                                          with the driver's clock)
     {"event": "first_frame", "mid": "1", "t": ...}        first decoded audio frame of a track
-    {"event": "dc_state", "state": "open"|"closing"|"closed", "id": N, "t": ...}   (--datachannel)
-    {"event": "dc_message", "data": "...", "t": ...}      a text received on the data channel
+    {"event": "dc_state", "state": "open"|"closing"|"closed", "id": N, "t": ..., "tw": ...}  (--datachannel)
+    {"event": "dc_message", "data": "...", "t": ..., "tw": ...}  a text on the data channel
                                                           (binary: {"binary_hex": "..."} instead)
     {"event": "error", "what": "..."}
 Diagnostics go to stderr (the driver shows them on failure).
@@ -43,6 +58,16 @@ Speech-like level variation (--pause-every-ms): a perfectly steady tone becomes 
 noise floor in the bridge's dominant speaker identification and reads as silence, so a
 talking peer replaces one 20 ms frame every N ms with a near-silent one (--pause-amplitude,
 not zero: the floor ignores level 127 = digital silence).
+
+Per-SSRC RTP log ({"cmd": "rtp"}): packets, first/last [seq, ts, audio level, tw] and up to
+the last 300 "breaks": a packet whose seq is not the previous seq + 1, whose ts is not the
+previous ts + 960 per seq step, or that arrived more than 0.25 s after the previous one, as
+{"prev": [seq, ts, level, tw], "next": [...]} (level: the ssrc-audio-level dBov, 127 =
+silence; None without the extension). A forwarded stream whose owner changes (an SFU
+rewriting SSRCs) shows its change there.
+
+--no-send: no local track; the first m-line is answered recvonly (a listener that sends no
+RTP, so that the focus allocates it without sources).
 
 --datachannel: when the offer has an m=application (UDP/DTLS/SCTP webrtc-datachannel)
 section, opens the bridge channel as lib-jitsi-meet does (DCEP, label "JVB data channel",
@@ -139,6 +164,7 @@ class Wire:
         self.rtp: Dict[int, dict] = {}  # ssrc -> {packets, pts, audio_levels, first_t, mids}
         self.rtcp: Dict[str, int] = {}  # packet type -> count
         self.rtcp_sender_ssrcs: Dict[int, int] = {}
+        self.rtcp_sr_ssrcs: Dict[int, int] = {}  # sender SSRCs of Sender Reports only
 
     @staticmethod
     def classify(data: bytes) -> str:
@@ -293,12 +319,36 @@ aioice.ice.Connection.check_start = _check_start
 _orig_route_rtp = _dtls_mod.RtpRouter.route_rtp
 
 
+MAX_BREAKS = 300
+BREAK_GAP_S = 0.25
+
+
+def _log_rtp(s: dict, packet, tw: float) -> None:
+    """First/last packet and the discontinuities of one SSRC (see the module docstring)."""
+    lvl = packet.extensions.audio_level
+    cur = [packet.sequence_number, packet.timestamp, lvl[1] if lvl is not None else None, round(tw, 4)]
+    prev = s.get("last")
+    if prev is None:
+        s["first"] = cur
+    else:
+        dseq = (cur[0] - prev[0]) & 0xFFFF
+        dts = (cur[1] - prev[1]) & 0xFFFFFFFF
+        if dseq != 1 or dts != (960 * dseq) & 0xFFFFFFFF or cur[3] - prev[3] > BREAK_GAP_S:
+            s["breaks"].append({"prev": prev, "next": cur})
+            if len(s["breaks"]) > MAX_BREAKS:
+                del s["breaks"][0]
+    s["last"] = cur
+
+
 def _route_rtp(self, packet):
     s = WIRE.rtp.get(packet.ssrc)
+    tw = time.time()
     if s is None:
         s = WIRE.rtp[packet.ssrc] = {"packets": 0, "pts": {}, "audio_levels": [], "first_t": now(),
-                                     "mids": {}, "routed": 0}
-        out({"event": "first_rtp", "ssrc": packet.ssrc, "t": s["first_t"], "pt": packet.payload_type})
+                                     "mids": {}, "routed": 0, "first_tw": tw, "breaks": []}
+        out({"event": "first_rtp", "ssrc": packet.ssrc, "t": s["first_t"], "pt": packet.payload_type,
+             "tw": round(tw, 4)})
+    _log_rtp(s, packet, tw)
     s["packets"] += 1
     s["pts"][packet.payload_type] = s["pts"].get(packet.payload_type, 0) + 1
     lvl = packet.extensions.audio_level
@@ -328,6 +378,8 @@ async def _handle_rtcp_data(self, data):
             ssrc = getattr(p, "ssrc", None)
             if ssrc is not None:
                 WIRE.rtcp_sender_ssrcs[ssrc] = WIRE.rtcp_sender_ssrcs.get(ssrc, 0) + 1
+                if name.startswith("Sr"):
+                    WIRE.rtcp_sr_ssrcs[ssrc] = WIRE.rtcp_sr_ssrcs.get(ssrc, 0) + 1
     except ValueError:
         WIRE.rtcp["unparsable"] = WIRE.rtcp.get("unparsable", 0) + 1
     return await _orig_handle_rtcp(self, data)
@@ -477,8 +529,14 @@ class TrackSink:
         self.mid, self.ssrcs, self.track = mid, ssrcs, track
         self.frames = 0
         self.first_t: Optional[float] = None
-        self.chunks: List = []  # numpy arrays or lists of ints
+        self.chunks: List = []  # numpy arrays (int16) or lists of ints
+        self.times: List[float] = []  # wall clock (time.time()) at which each chunk was decoded
         self.task = asyncio.ensure_future(self._run())
+
+    def window(self, from_tw: Optional[float], to_tw: Optional[float]) -> List:
+        """The chunks decoded between the wall-clock times from_tw and to_tw."""
+        return [c for c, t in zip(self.chunks, self.times)
+                if (from_tw is None or t >= from_tw) and (to_tw is None or t <= to_tw)]
 
     async def _run(self) -> None:
         try:
@@ -488,10 +546,11 @@ class TrackSink:
                     self.first_t = now()
                     out({"event": "first_frame", "mid": self.mid, "t": self.first_t})
                 self.frames += 1
+                self.times.append(time.time())
                 if np is not None:
                     a = frame.to_ndarray()  # packed s16: shape (1, samples * channels)
                     ch = len(frame.layout.channels)
-                    self.chunks.append(a.reshape(-1)[::ch].astype("float64"))
+                    self.chunks.append(a.reshape(-1)[::ch].copy())  # int16: analyze() widens it
                 else:
                     raw = bytes(frame.planes[0])
                     ch = len(frame.layout.channels)
@@ -523,6 +582,8 @@ def analyze(chunks, skip_s: float, window_s: float, candidates: List[float]) -> 
         x = x[skip:]
     n = min(len(x), int(window_s * SAMPLE_RATE))
     x = x[len(x) - n:]
+    if np is not None:
+        x = x.astype("float64")  # the chunks are int16
     res = {"samples": int(n), "rms_dbfs": None, "dominant_hz": None, "shares": {}}
     if n < 4800:  # < 100 ms
         return res
@@ -549,6 +610,22 @@ def analyze(chunks, skip_s: float, window_s: float, candidates: List[float]) -> 
     return res
 
 
+def timeline(sink: "TrackSink", bucket_s: float, candidates: List[float],
+             from_tw: Optional[float] = None, to_tw: Optional[float] = None) -> List[list]:
+    """[bucket start (wall clock), the candidate tone with the largest share (None: none over
+    0.3), that share, RMS dBFS] per bucket_s of decoded audio: which tone a track carried when."""
+    buckets: Dict[int, List] = {}
+    for c, t in zip(sink.chunks, sink.times):
+        if (from_tw is None or t >= from_tw) and (to_tw is None or t <= to_tw):
+            buckets.setdefault(int(t // bucket_s), []).append(c)
+    rows = []
+    for k in sorted(buckets):
+        a = analyze(buckets[k], 0.0, bucket_s * 2, candidates)
+        best = max(a["shares"].items(), key=lambda kv: kv[1], default=(None, 0.0))
+        rows.append([round(k * bucket_s, 2), best[0] if best[1] > 0.3 else None, best[1], a["rms_dbfs"]])
+    return rows
+
+
 # -- the peer ----------------------------------------------------------------------------
 
 
@@ -557,9 +634,13 @@ class Peer:
         self.args = args
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # no STUN: loopback only
         self.tone = ToneTrack(args.freq, args.amplitude, args.pause_every_ms, args.pause_amplitude)
-        self.sender = self.pc.addTrack(self.tone)
-        self.transceiver = self.pc.getTransceivers()[0]
-        if args.ssrc:
+        self.sender = None
+        self.transceiver = None  # --no-send: the one the first offer creates (recvonly)
+        self.offers = 0
+        if not args.no_send:
+            self.sender = self.pc.addTrack(self.tone)
+            self.transceiver = self.pc.getTransceivers()[0]
+        if args.ssrc and self.sender is not None:
             # aiortc draws the SSRC at random in RTCRtpSender(); force it so that the focus
             # can signal it to the bridge (and to the others) before the answer exists.
             self.sender._ssrc = args.ssrc
@@ -598,15 +679,16 @@ class Peer:
 
         def state(st: str) -> None:
             self.dc_states.append([st, now()])
-            out({"event": "dc_state", "state": st, "id": dc.id, "t": now()})
+            out({"event": "dc_state", "state": st, "id": dc.id, "t": now(), "tw": round(time.time(), 4)})
             diag(f"data channel -> {st} (id {dc.id})")
 
         def message(m) -> None:
             self.dc_in += 1
             if isinstance(m, str):
-                out({"event": "dc_message", "data": m, "t": now()})
+                out({"event": "dc_message", "data": m, "t": now(), "tw": round(time.time(), 4)})
             else:
-                out({"event": "dc_message", "binary_hex": bytes(m)[:256].hex(), "length": len(m), "t": now()})
+                out({"event": "dc_message", "binary_hex": bytes(m)[:256].hex(), "length": len(m), "t": now(),
+                     "tw": round(time.time(), 4)})
 
         dc.on("open", lambda: state("open"))
         dc.on("closing", lambda: state("closing"))
@@ -624,27 +706,41 @@ class Peer:
             out({"event": "dc_sent", "n": self.dc_out, "t": now()})
 
     async def on_offer(self, sdp: str) -> None:
-        # remote SSRCs per mid, to label the receive tracks
-        mid = None
+        # remote SSRCs per mid, to label the receive tracks (per m-section: a=mid may come
+        # before or after the a=ssrc lines)
+        sections: List[List[str]] = []
         for line in sdp.splitlines():
-            if line.startswith("a=mid:"):
-                mid = line[6:].strip()
-                self.offer_ssrcs.setdefault(mid, [])
-            elif line.startswith("a=ssrc:") and mid is not None:
-                s = int(line[7:].split()[0])
-                if s not in self.offer_ssrcs[mid]:
-                    self.offer_ssrcs[mid].append(s)
+            if line.startswith("m="):
+                sections.append([])
+            elif sections:
+                sections[-1].append(line.strip())
+        for lines in sections:
+            mid = next((l[6:].strip() for l in lines if l.startswith("a=mid:")), None)
+            if mid is None:
+                continue
+            self.offer_ssrcs.setdefault(mid, [])
+            for l in lines:
+                if l.startswith("a=ssrc:"):
+                    s = int(l[7:].split()[0])
+                    if s not in self.offer_ssrcs[mid]:
+                        self.offer_ssrcs[mid].append(s)
+        self.offers += 1
+        first = self.offers == 1
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-        if self.args.datachannel:
+        if self.transceiver is None:  # --no-send
+            self.transceiver = self.pc.getTransceivers()[0]
+        if self.args.datachannel and first:
             if any(l.startswith("m=application") for l in sdp.splitlines()):
                 self._open_datachannel()
             else:
                 out({"event": "error", "what": "--datachannel but the offer has no m=application section"})
-        dtls = self.transceiver.receiver.transport  # the BUNDLE transport (first m-line)
-        ice = dtls.transport
-        ice.on("statechange", lambda: self._state("ice", ice.state))
-        dtls.on("statechange", lambda: self._state("dtls", dtls.state))
-        self._dtls, self._ice = dtls, ice
+        if first:  # a renegotiation keeps the BUNDLE transport (first m-line) and its handlers
+            dtls = self.transceiver.receiver.transport
+            ice = dtls.transport
+            ice.on("statechange", lambda: self._state("ice", ice.state))
+            dtls.on("statechange", lambda: self._state("dtls", dtls.state))
+            self._dtls, self._ice = dtls, ice
+        ice = self._ice
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)  # gathers candidates (127.0.0.1 only)
         local = self.pc.localDescription.sdp
@@ -653,8 +749,31 @@ class Peer:
             out({"event": "error", "what": f"no 127.0.0.1 candidate in the answer: {cands}"})
         if any(" 127.0.0.1 " not in c for c in cands):
             out({"event": "error", "what": f"a non-loopback candidate in the answer: {cands}"})
-        out({"event": "answer", "sdp": local, "ssrc": self.sender._ssrc, "candidates": cands,
+        out({"event": "answer", "sdp": local, "ssrc": self.sender._ssrc if self.sender else None,
+             "candidates": cands, "n": self.offers,
              "ice_role": "controlling" if ice._connection.ice_controlling else "controlled"})
+
+    def analysis(self, from_tw: Optional[float], to_tw: Optional[float], timeline_s: float) -> dict:
+        cands = [float(self.args.freq)] + [float(f) for f in self.args.listen_for if float(f) != self.args.freq]
+        tracks = {}
+        for mid, sink in sorted(self.sinks.items()):
+            chunks = sink.window(from_tw, to_tw)
+            a = analyze(chunks, 0.0, 3600.0, cands)
+            tracks[mid] = {"remote_ssrcs": sink.ssrcs, "frames": len(chunks), "frames_total": sink.frames, **a}
+            if timeline_s > 0:
+                tracks[mid]["timeline"] = timeline(sink, timeline_s, cands, from_tw, to_tw)
+        return {"event": "analysis", "tw": round(time.time(), 4), "from_tw": from_tw, "to_tw": to_tw,
+                "tracks": tracks}
+
+    def rtp_log(self) -> dict:
+        ssrcs = {}
+        for ssrc, s in WIRE.rtp.items():
+            ssrcs[str(ssrc)] = {"packets": s["packets"], "routed": s["routed"], "first_tw": s.get("first_tw"),
+                                "first": s.get("first"), "last": s.get("last"), "breaks": s.get("breaks", []),
+                                "mids": s["mids"], "audio_level_packets": len(s["audio_levels"])}
+        return {"event": "rtp", "tw": round(time.time(), 4), "ssrcs": ssrcs,
+                "rtcp_sr_ssrcs": {str(k): v for k, v in WIRE.rtcp_sr_ssrcs.items()},
+                "rtcp_sender_ssrcs": {str(k): v for k, v in WIRE.rtcp_sender_ssrcs.items()}}
 
     def report(self) -> dict:
         cands = [float(self.args.freq)] + [float(f) for f in self.args.listen_for if float(f) != self.args.freq]
@@ -685,7 +804,8 @@ class Peer:
             p = next(iter(ice_conn._nominated.values()))
             nominated = f"{p.local_candidate.host}:{p.local_candidate.port} -> {p.remote_addr[0]}:{p.remote_addr[1]}"
         return {
-            "event": "report", "name": self.args.name, "freq": self.args.freq, "ssrc": self.sender._ssrc,
+            "event": "report", "name": self.args.name, "freq": self.args.freq,
+            "ssrc": self.sender._ssrc if self.sender else None,
             "t": now(), "states": self.states,
             "ice": {"state": getattr(getattr(self, "_ice", None), "state", None),
                     "role": ("controlling" if ice_conn.ice_controlling else "controlled") if ice_conn else None,
@@ -752,6 +872,10 @@ async def amain(args) -> int:
                     peer.tone.pause_every_ms = float(msg["pause_every_ms"])
                 out({"event": "voice", "amplitude": peer.tone.amp, "pause_every_ms": peer.tone.pause_every_ms,
                      "t": now()})
+            elif cmd == "analyze":
+                out(peer.analysis(msg.get("from_tw"), msg.get("to_tw"), float(msg.get("timeline_s") or 0)))
+            elif cmd == "rtp":
+                out(peer.rtp_log())
             elif cmd == "dc_send":
                 peer.dc_send(str(msg.get("text", "")))
             elif cmd == "quit":
@@ -777,6 +901,8 @@ def main() -> None:
     ap.add_argument("--dc-label", default="JVB data channel")
     ap.add_argument("--dc-protocol", default="http://jitsi.org/protocols/colibri")
     ap.add_argument("--ssrc", type=int, default=0)
+    ap.add_argument("--no-send", action="store_true",
+                    help="no local track: answer the first m-line recvonly (a listener)")
     ap.add_argument("--listen-for", nargs="*", default=[], help="other frequencies to measure shares of")
     ap.add_argument("--skip-secs", type=float, default=0.5, help="decoded audio ignored at a track's start")
     ap.add_argument("--window-secs", type=float, default=2.0, help="analysis window (the last N s)")

@@ -81,7 +81,11 @@ def skip(msg):
 
 # -- outer: the network namespace ------------------------------------------------------------
 
-def outer(binary):
+def outer(binary, script=None, inner_args=None):
+    """Re-runs `script` (default: this file) as `script --inner <binary>` (or `script *inner_args`)
+    inside a fresh network namespace; exits with its exit code."""
+    script = os.path.abspath(script or __file__)
+    inner_args = list(inner_args) if inner_args is not None else ["--inner", os.path.abspath(binary)]
     if os.geteuid() != 0:
         skip("needs root (network namespace, Prosody runs as user prosody)")
     if not os.access(CHROMIUM, os.X_OK):
@@ -103,7 +107,7 @@ def outer(binary):
     try:
         subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True, timeout=20)
         print(f"network namespace {ns} (lo only)", flush=True)
-        proc = subprocess.Popen(["ip", "netns", "exec", ns, PY, os.path.abspath(__file__), "--inner", os.path.abspath(binary)])
+        proc = subprocess.Popen(["ip", "netns", "exec", ns, PY, script] + inner_args)
         try:
             rc = proc.wait(timeout=OUTER_LIMIT_S)
         except subprocess.TimeoutExpired:

@@ -11,6 +11,11 @@ Colibri2Focus joins the brewery like Jicofo and talks to one bridge occupant:
   transport-cc 5, extmap-allow-mixed), a video media block as Jicofo sends even
   in audio-only rooms, <transport ice-controlling='true'/>, the audio source with
   the SSRC, the source-names capability. Returns the parsed BridgeTransport.
+  capabilities=SSRC_REWRITING_CAPABILITIES makes the endpoint an SSRC-rewriting receiver
+  as Jicofo's default does (source-names + ssrc-rewriting; RTP_MID_DEMUX_CAPABILITIES adds
+  rtp-mid-demux); the offer for such a client then carries only the bridge's feedback source
+  (webrtc_sdp.offer_from_bridge(transport, [])) and the bridge announces the rest in
+  AudioSourcesMap messages.
 - update_transport(...): the client's ICE/DTLS parameters as Jicofo forwards them
   after session-accept (ufrag/pwd, candidates, rtcp-mux, fingerprint + setup).
 - update_sources(...), expire(...), expire_conference(...).
@@ -49,6 +54,11 @@ ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 OPUS_PT = 111
 TELEPHONE_EVENT_PT = 126
 AUDIO_HDREXTS = ((1, AUDIO_LEVEL_URI), (10, MID_URI), (5, TCC_URI))
+
+# Colibri2 endpoint capabilities (sent on create only) of a Jicofo participant whose client
+# does SSRC rewriting, without and with rtp-mid-demux.
+SSRC_REWRITING_CAPABILITIES = ("source-names", "ssrc-rewriting")
+RTP_MID_DEMUX_CAPABILITIES = ("source-names", "ssrc-rewriting", "rtp-mid-demux")
 
 
 def q(ns: str, name: str) -> str:

@@ -22,6 +22,12 @@ Pure Python (no slixmpp, no aiortc): usable by the test driver and by the peers.
   SCTP, as Jicofo/lib-jitsi-meet produce when the endpoint was allocated with <sctp/>:
   m=application <port> UDP/DTLS/SCTP webrtc-datachannel, a=sctp-port:5000 (the bridge's
   Colibri2 <sctp port>), the same ICE/DTLS attributes and candidates.
+- add_remote_audio(): what lib-jitsi-meet does with an SSRC-rewriting bridge's
+  AudioSourcesMap (SDP.updateRemoteSources): to a stored remote offer, append per new
+  SSRC an m=audio cloned from the first audio m-line (codecs, extmaps, ICE/DTLS, candidates),
+  a=sendonly, a=mid = the map entry's mid or else the next numeric m-line index, the
+  a=ssrc (cname + msid 'remote-audio-N remote-audio-N'), the mid added to BUNDLE, and the
+  o= version bumped: the re-offer the client renegotiates with.
 - parse_answer(): the client's answer back into what Jicofo puts in the Colibri2
   transport update: ufrag, pwd, fingerprint (hash, value, setup), candidates, and
   the SSRC the client sends (from the sending m-line).
@@ -279,3 +285,82 @@ def parse_answer(sdp: str) -> ClientAnswer:
                         candidates=cands, ssrc=send_ssrc, ice_lite="ice-lite" in session,
                         mids=mids, directions=directions, ssrcs=ssrcs, extmaps=extmaps, codecs=codecs,
                         bundle=bundle, sdp=sdp)
+
+
+# -- lib-jitsi-meet with SSRC rewriting: m-lines appended for mapped sources ----------------
+
+def _sections(sdp: str):
+    """(session lines, [m-section lines]) of an SDP."""
+    session: List[str] = []
+    media: List[List[str]] = []
+    for line in sdp.replace("\r\n", "\n").split("\n"):
+        if not line:
+            continue
+        if line.startswith("m="):
+            media.append([line])
+        elif media:
+            media[-1].append(line)
+        else:
+            session.append(line)
+    return session, media
+
+
+def sdp_mids(sdp: str) -> List[str]:
+    """The a=mid of every m-section, in order (the index where one has none)."""
+    _, media = _sections(sdp)
+    return [next((l[6:].strip() for l in m if l.startswith("a=mid:")), str(i)) for i, m in enumerate(media)]
+
+
+def add_remote_audio(offer: str, sources: Sequence[dict], msid_start: int = 0):
+    """Appends one receive m=audio per entry of `sources` ({"ssrc": N, "owner": id, "mid":
+    optional}) to `offer` as lib-jitsi-meet's SDP.updateRemoteSources does. Returns (the new
+    offer, the mids given to the entries, in order). The new m-lines are clones of the first
+    audio m-line with a=sendonly, their own a=mid and a=ssrc (cname '<owner>-cname', msid
+    'remote-audio-N remote-audio-N' with N counting from msid_start) and no other a=ssrc /
+    a=ssrc-group / a=msid; BUNDLE gets the mids; the o= session version goes up by one."""
+    session, media = _sections(offer)
+    template = next((m for m in media if m[0].startswith("m=audio")), None)
+    if template is None:
+        raise ValueError("the offer has no m=audio to clone")
+    used = set(sdp_mids(offer))
+    mids: List[str] = []
+    for k, src in enumerate(sources):
+        mid = src.get("mid")
+        if not mid:
+            n = len(media)
+            while str(n) in used:
+                n += 1
+            mid = str(n)
+        if mid in used:
+            raise ValueError(f"mid {mid!r} is already in the offer")
+        used.add(mid)
+        ssrc = int(src["ssrc"])
+        label = f"remote-audio-{msid_start + k}"
+        clone = []
+        for line in template:
+            if (line.startswith("a=ssrc:") or line.startswith("a=ssrc-group:") or line.startswith("a=msid:")
+                    or line in ("a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive")
+                    or line.startswith("a=mid:")):
+                continue
+            clone.append(line)
+        # direction and mid where the template had them (after a=setup, as build_offer puts them)
+        at = next((i + 1 for i, l in enumerate(clone) if l.startswith("a=setup:")), len(clone))
+        clone[at:at] = [f"a=mid:{mid}", "a=sendonly"]
+        at = next((i for i, l in enumerate(clone) if l.startswith("a=candidate:") or l == "a=end-of-candidates"),
+                  len(clone))
+        clone[at:at] = [f"a=ssrc:{ssrc} cname:{src.get('owner') or 'remote'}-cname",
+                        f"a=ssrc:{ssrc} msid:{label} {label}"]
+        media.append(clone)
+        mids.append(mid)
+    out_session = []
+    for line in session:
+        if line.startswith("a=group:BUNDLE"):
+            line = " ".join([line] + mids)
+        elif line.startswith("o="):
+            f = line.split()
+            if len(f) >= 3 and f[2].isdigit():
+                f[2] = str(int(f[2]) + 1)
+            line = " ".join(f)
+        out_session.append(line)
+    lines = out_session + [l for m in media for l in m]
+    return "\r\n".join(lines) + "\r\n", mids
