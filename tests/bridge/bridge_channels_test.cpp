@@ -174,4 +174,65 @@ TEST_F(BridgeChannelsTest, SctpChannelsJoinTheSameConference) {
   EXPECT_FALSE(channels_.hub().connected(kMeeting, "zz"));
 }
 
+// SSRC rewriting: each slot change goes out at once as an AudioSourcesMap on
+// the receiver's channel (JVB's shape: ssrc a number, mid only when set);
+// without a channel it is dropped and counted; every open (and a replacing
+// socket) gets all current mappings; freed slots are not announced.
+TEST_F(BridgeChannelsTest, AudioSourcesMapIncrementalThenFullOnEveryOpen) {
+  auto& a = open("a");
+  const auto mapped = [](const std::string& rx, uint32_t slot, uint32_t ssrc,
+                         const std::string& owner, const std::string& mid = "") {
+    return AudioSlotMapping{rx, slot, ssrc, mid, owner + "-a0", owner, false};
+  };
+  channels_.audioSlotsChanged(kMeeting,
+                              {mapped("a", 0, 4000000000u, "b", "a0"), mapped("c", 0, 17, "a")});
+  ASSERT_EQ(classes(a).back(), "AudioSourcesMap");
+  const auto j = nlohmann::json::parse(a.sent.back());
+  ASSERT_EQ(j["mappedSources"].size(), 1u);
+  const auto& e = j["mappedSources"][0];
+  EXPECT_EQ(e["source"], "b-a0");
+  EXPECT_EQ(e["owner"], "b");
+  ASSERT_TRUE(e["ssrc"].is_number_unsigned());
+  EXPECT_EQ(e["ssrc"].get<uint64_t>(), 4000000000u);
+  EXPECT_EQ(e["mid"], "a0");
+  // c has no channel: dropped and counted, nothing queued.
+  auto totals = channels_.totals().details;
+  EXPECT_EQ(totals["audio_sources_maps_sent"], 1);
+  EXPECT_EQ(totals["audio_sources_maps_dropped"], 1);
+  // c opens its socket: ServerHello, then the full map (without "mid").
+  auto& c = open("c");
+  ASSERT_EQ(classes(c).front(), "ServerHello");
+  ASSERT_EQ(classes(c).back(), "AudioSourcesMap");
+  const auto full = nlohmann::json::parse(c.sent.back());
+  ASSERT_EQ(full["mappedSources"].size(), 1u);
+  EXPECT_EQ(full["mappedSources"][0]["owner"], "a");
+  EXPECT_FALSE(full["mappedSources"][0].contains("mid"));
+  // A remap of a's slot 0 and a new slot 1; then slot 0 is freed: a
+  // replacing socket gets only slot 1.
+  channels_.audioSlotsChanged(
+      kMeeting, {mapped("a", 0, 4000000000u, "c", "a0"), mapped("a", 1, 99, "b", "a1")});
+  const auto both = nlohmann::json::parse(a.sent.back());
+  EXPECT_EQ(both["mappedSources"].size(), 2u) << "one message per receiver per change set";
+  const size_t before = a.sent.size();
+  channels_.audioSlotsChanged(kMeeting,
+                              {AudioSlotMapping{"a", 0, 4000000000u, "a0", "", "", true}});
+  EXPECT_EQ(a.sent.size(), before) << "a freed slot is not announced";
+  auto& again = open("a");
+  const auto replay = nlohmann::json::parse(again.sent.back());
+  ASSERT_EQ(replay["colibriClass"], "AudioSourcesMap");
+  ASSERT_EQ(replay["mappedSources"].size(), 1u);
+  EXPECT_EQ(replay["mappedSources"][0]["ssrc"], 99);
+  EXPECT_EQ(replay["mappedSources"][0]["owner"], "b");
+  // An expired receiver's mappings are forgotten.
+  ConferenceModify m;
+  m.meetingId = kMeeting;
+  EndpointRequest x;
+  x.id = "a";
+  x.expire = true;
+  m.endpoints = {x};
+  ASSERT_TRUE(registry_.apply(m, false).ok());
+  channels_.audioSlotsChanged(kMeeting, {mapped("a", 2, 5, "b")});
+  EXPECT_EQ(channels_.totals().details["audio_sources_maps_dropped"], 1);
+}
+
 }  // namespace

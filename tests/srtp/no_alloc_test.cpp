@@ -13,7 +13,15 @@
 #include <string>
 #include <vector>
 
+#include <sys/socket.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
+
+#include "bridge/audio_ssrc_cache.hpp"
+#include "bridge/fanout.hpp"
 #include "rtp/audio_level.hpp"
+#include "rtp/audio_rewrite.hpp"
 #include "rtp/rtcp_builder.hpp"
 #include "rtp/rtcp_packet.hpp"
 #include "rtp/rtcp_views.hpp"
@@ -198,6 +206,77 @@ TEST_P(NoAllocSrtp, ProtectUnprotect) {
     // for the rejected junk. Catch any growth beyond that.
     EXPECT_LE(cryptoMallocs, 2u * 4 * 200 + 2) << "OpenSSL allocations in 200 round trips";
   }
+}
+
+// SSRC rewriting for a receiver, per packet: the slot lookup (including
+// slot creation, LRU remaps and frees, the paths a speaker change takes),
+// the rewritten copy with the slot's mid, protect and the batched send.
+TEST(NoAlloc, RewritingFanOut) {
+  srtp::Library lib;
+  namespace asio = boost::asio;
+  asio::io_context io;
+  asio::ip::udp::socket sink(io, asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  asio::ip::udp::socket sender(io, asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const auto to = sink.local_endpoint();
+  constexpr size_t kReceivers = 8;
+  std::vector<srtp::Session> sessions;
+  std::vector<bridge::AudioSsrcCache> caches;
+  caches.reserve(kReceivers);
+  bridge::SsrcRewriteConfig cfg;
+  cfg.limit = 3;  // fewer slots than the 5 sources below: remaps happen
+  cfg.newSsrcDelay = std::chrono::milliseconds(0);
+  cfg.remapMinIdle = std::chrono::milliseconds(0);
+  for (size_t i = 0; i < kReceivers; ++i) {
+    sessions.push_back(srtp::Session::outbound(bridgeKeys(srtp::Profile::kAeadAes128Gcm)));
+    caches.emplace_back(cfg, true, i + 7);
+    caches.back().reserveSources(5);
+  }
+  bridge::FanOut fan(sender.native_handle());
+  std::vector<uint8_t> pkt = rtpPacket(0);
+  auto now = bridge::AudioSsrcCache::Clock::now();
+  size_t sent = 0;
+  auto burst = [&](uint32_t source, uint16_t seq) {
+    auto view = rtp::ConstRtpPacketView::parse(pkt);
+    ASSERT_TRUE(view);
+    for (size_t i = 0; i < kReceivers; ++i) {
+      const auto rw = caches[i].rewrite(source, seq, seq * 960u, now);
+      if (rw.outcome != bridge::AudioSsrcCache::Outcome::kSend) {
+        continue;
+      }
+      const rtp::AudioRewrite spec{rw.ssrc,
+                                   rw.sequenceNumber,
+                                   rw.timestamp,
+                                   1,
+                                   3,
+                                   10,
+                                   caches[i].slots()[static_cast<size_t>(rw.slot)].mid};
+      if (fan.addRewritten(*view, spec, sessions[i], to)) {
+        caches[i].onSent(rw.slot, view->payload().size());
+        ++sent;
+      }
+    }
+    fan.flush();
+  };
+  burst(0, 0);  // libsrtp's per-SSRC stream clone: once per slot SSRC, before counting
+  burst(1, 0);
+  burst(2, 0);
+  {
+    Window w;
+    for (uint16_t seq = 1; seq <= 200; ++seq) {
+      now += std::chrono::milliseconds(20);
+      burst(seq % 3, seq);  // resident sources
+      if (seq % 50 == 0) {
+        burst(3 + seq % 2, seq);  // a newcomer takes the least recently used slot
+        for (auto& c : caches) {
+          (void)c.releaseSource(3 + seq % 2);
+        }
+      }
+    }
+    EXPECT_EQ(gNews.load(), 0u);
+    EXPECT_EQ(gCryptoMallocs.load(), 0u);
+  }
+  EXPECT_GT(caches[0].counters().remappings, 0u);
+  EXPECT_GT(sent, 200u * kReceivers);
 }
 
 INSTANTIATE_TEST_SUITE_P(Profiles, NoAllocSrtp,
