@@ -22,6 +22,9 @@ size_t writeRewrittenAudio(std::span<uint8_t> out, const ConstRtpPacketView& in,
   if (stampMid && (r.mid.empty() || r.mid.size() > kOneByteMaxData)) {
     return 0;
   }
+  if (stampMid && r.levelTo == r.midId) {
+    level = {};  // one ID for two extensions (a bad negotiation): the mid wins
+  }
   const bool twoByte =
       (!level.empty() && r.levelTo > kOneByteMaxId) || (stampMid && r.midId > kOneByteMaxId);
   const size_t perElement = twoByte ? 2 : 1;

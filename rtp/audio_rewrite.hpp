@@ -31,7 +31,8 @@ struct AudioRewrite {
 // when `out` is too small or the rewrite is not expressible (a mid longer
 // than 16 bytes or empty with midId set). The extension block is written in
 // the one-byte form when every ID is <= 14, else in the two-byte form, and
-// left out (X = 0) when there is nothing to carry.
+// left out (X = 0) when there is nothing to carry. Should the receiver's
+// level and mid IDs be equal, only the mid is written.
 [[nodiscard]] size_t writeRewrittenAudio(std::span<uint8_t> out, const ConstRtpPacketView& in,
                                          const AudioRewrite& r) noexcept;
 

@@ -1,12 +1,17 @@
 // libFuzzer target: RtpPacketView (whole packet and header-only), every
 // accessor, extension lookup for every ID, the audio level, and the in-place
-// ID rewrites, on arbitrary bytes. Crashes, sanitizer reports and broken
+// ID rewrites, and the rewritten copy an SSRC-rewriting receiver gets, on
+// arbitrary bytes. Crashes, sanitizer reports and broken
 // invariants (trap) are findings.
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
+#include <array>
+#include <string_view>
+
 #include "rtp/audio_level.hpp"
+#include "rtp/audio_rewrite.hpp"
 #include "rtp/rtp_packet.hpp"
 
 namespace {
@@ -54,6 +59,39 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     sink = sink + touch(*h);
   }
   (void)jvb::rtp::peekAudioLevel(input, size > 0 ? data[0] & 0x0F : 1);
+
+  // The rewritten copy (rtp/audio_rewrite.hpp): IDs and mid from the input,
+  // into an output that may be too small; what it writes must parse, with
+  // the slot values, the same payload and only the elements asked for.
+  if (const auto v = ConstRtpPacketView::parse(input); v && size >= 4) {
+    static constexpr std::string_view kMid = "a12345678901234567";  // up to 18 bytes
+    jvb::rtp::AudioRewrite r;
+    r.ssrc = 0xA1B2C3D4;
+    r.sequenceNumber = 7;
+    r.timestamp = 9;
+    r.levelFrom = data[0] & 0x0F;
+    r.levelTo = data[1];
+    r.midId = data[2] & 0x1F;
+    r.mid = kMid.substr(0, data[3] % 19);
+    std::array<uint8_t, 1600> out{};
+    const size_t room = out.size() - (data[3] & 0x3F);
+    const size_t n = jvb::rtp::writeRewrittenAudio(std::span<uint8_t>(out.data(), room), *v, r);
+    if (n != 0) {
+      check(n <= room);
+      const auto w = ConstRtpPacketView::parse(std::span<const uint8_t>(out.data(), n));
+      check(w.has_value());
+      check(w->ssrc() == r.ssrc && w->sequenceNumber() == 7 && w->timestamp() == 9);
+      check(w->payload().size() == v->payload().size());
+      check(w->paddingSize() == v->paddingSize());
+      check(w->payloadType() == v->payloadType() && w->csrcCount() == v->csrcCount());
+      if (r.midId != 0) {
+        const auto mid = w->findExtension(r.midId);
+        check(mid &&
+              std::string_view(reinterpret_cast<const char*>(mid->data()), mid->size()) == r.mid);
+      }
+      sink = sink + touch(*w);
+    }
+  }
 
   // Mutations on a copy: setters and ID rewrites keep the layout, so the
   // packet must still parse the same way afterwards.
