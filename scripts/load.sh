@@ -6,12 +6,18 @@
 # bound to 127.0.0.1), runs jvb-audio-load against it with --bridge-pid, and
 # stops the bridge and that Prosody by PID on exit.
 #
-# Usage: scripts/load.sh [--loudest on|off] [--num-loudest N] [--bridge-log-level L]
+# Usage: scripts/load.sh [--loudest on|off] [--num-loudest N] [--rewriting]
+#                        [--ssrc-limit N] [--new-ssrc-delay MS] [--bridge-log-level L]
 #                        [jvb-audio-load options...]
 #   --loudest on|off     videobridge.loudest.route-loudest-only (default off); "on" also
 #                        passes --routing loudest to the tool (the bridge may leave
 #                        packets out; override with a later --routing)
 #   --num-loudest N      videobridge.loudest.num-loudest (default 3)
+#   --rewriting          SSRC rewriting: colibri-ws on a free loopback public port
+#                        (videobridge.websockets, no TLS) and --rewriting to the tool
+#   --ssrc-limit N       videobridge.ssrc-limit.audio (default: the bridge's, 50)
+#   --new-ssrc-delay MS  jvb-audio.ssrc-rewriting.new-ssrc-delay (default: the bridge's,
+#                        200 ms), also passed to the tool
 #   --bridge-log-level L the bridge's --log-level (default info; its log is printed
 #                        on failure)
 # Everything else goes to jvb-audio-load (see its --help), e.g.
@@ -31,6 +37,9 @@ domain=tech.example.test
 loudest=off
 num_loudest=3
 bridge_log_level=info
+rewriting=0
+ssrc_limit=""
+new_ssrc_delay=""
 tool_args=()
 
 die() { echo "load.sh: error: $*" >&2; exit 1; }
@@ -42,6 +51,11 @@ while [ $# -gt 0 ]; do
     --loudest=*) loudest=${1#*=}; shift ;;
     --num-loudest) [ $# -ge 2 ] || die "--num-loudest needs a value"; num_loudest=$2; shift 2 ;;
     --num-loudest=*) num_loudest=${1#*=}; shift ;;
+    --rewriting) rewriting=1; shift ;;
+    --ssrc-limit) [ $# -ge 2 ] || die "--ssrc-limit needs a value"; ssrc_limit=$2; shift 2 ;;
+    --ssrc-limit=*) ssrc_limit=${1#*=}; shift ;;
+    --new-ssrc-delay) [ $# -ge 2 ] || die "--new-ssrc-delay needs a value"; new_ssrc_delay=$2; shift 2 ;;
+    --new-ssrc-delay=*) new_ssrc_delay=${1#*=}; shift ;;
     --bridge-log-level) [ $# -ge 2 ] || die "--bridge-log-level needs a value"; bridge_log_level=$2; shift 2 ;;
     --bridge-log-level=*) bridge_log_level=${1#*=}; shift ;;
     -h|--help) usage 0 ;;
@@ -54,6 +68,14 @@ case "$loudest" in
   *) die "--loudest must be on or off" ;;
 esac
 if ! [[ "$num_loudest" =~ ^[1-9][0-9]*$ ]]; then die "--num-loudest must be a positive integer"; fi
+if [ -n "$ssrc_limit" ] && ! [[ "$ssrc_limit" =~ ^[1-9][0-9]*$ ]]; then
+  die "--ssrc-limit must be a positive integer"
+fi
+if [ -n "$new_ssrc_delay" ] && ! [[ "$new_ssrc_delay" =~ ^[0-9]+$ ]]; then
+  die "--new-ssrc-delay must be a whole number of milliseconds"
+fi
+if [ "$rewriting" = 1 ]; then tool_args=(--rewriting "${tool_args[@]}"); fi
+if [ -n "$new_ssrc_delay" ]; then tool_args=(--new-ssrc-delay "$new_ssrc_delay" "${tool_args[@]}"); fi
 [ "$(id -u)" -eq 0 ] || die "must run as root (scripts/prosody.sh runs Prosody as user prosody)"
 
 # --- Build --------------------------------------------------------------------
@@ -154,6 +176,26 @@ fi
 http_port=$(free_port tcp)
 udp_port=$(free_port udp)
 nick="jvb-load-$$"
+extra_conf=""
+if [ "$rewriting" = 1 ]; then
+  public_port=$(free_port tcp)
+  # colibri-ws as tests/media/test_bridge_channel.py runs it: no TLS, on loopback.
+  extra_conf+="  websockets { enabled = true, domain = \"127.0.0.1:$public_port\", tls = false,"
+  extra_conf+=" server-id = \"default-id\" }"$'\n'
+  extra_conf+="  http-servers.public { host = 127.0.0.1, port = $public_port }"$'\n'
+fi
+if [ -n "$ssrc_limit" ]; then extra_conf+="  ssrc-limit.audio = $ssrc_limit"$'\n'; fi
+top_conf=""
+if [ -n "$new_ssrc_delay" ]; then
+  top_conf="jvb-audio.ssrc-rewriting.new-ssrc-delay = $new_ssrc_delay ms"
+fi
+# One TCP socket per colibri-ws endpoint on the bridge: raise the soft limit
+# on descriptors (inherited by the bridge and the tool) to the hard one.
+hard_nofile=$(ulimit -H -n)
+if [ "$hard_nofile" = unlimited ] || [ "$hard_nofile" -gt 65536 ]; then hard_nofile=65536; fi
+if [ "$(ulimit -S -n)" != unlimited ] && [ "$(ulimit -S -n)" -lt "$hard_nofile" ]; then
+  ulimit -S -n "$hard_nofile" 2>/dev/null || true
+fi
 cat >"$tmp/jvb.conf" <<EOF
 videobridge {
   apis.xmpp-client {
@@ -177,7 +219,8 @@ videobridge {
   loudest { route-loudest-only = $route_loudest, num-loudest = $num_loudest }
   shutdown { graceful-shutdown-max-duration = 3 seconds, shutting-down-delay = 1 second }
   stats.interval = 1 second
-}
+${extra_conf}}
+${top_conf}
 EOF
 chmod 600 "$tmp/jvb.conf"
 # Its own session: a Ctrl-C meant for the tool does not reach the bridge.
@@ -199,13 +242,15 @@ for _ in $(seq 200); do
 done
 health_ok || die "the bridge did not answer /about/health on 127.0.0.1:$http_port within 20 s"
 echo "load.sh: Prosody 127.0.0.1:$xmpp_port, bridge pid $bridge_pid (UDP 127.0.0.1:$udp_port," \
-  "route-loudest-only $route_loudest, num-loudest $num_loudest)" >&2
+  "route-loudest-only $route_loudest, num-loudest $num_loudest$( [ "$rewriting" = 1 ] &&
+  echo ", SSRC rewriting, colibri-ws on 127.0.0.1:$public_port"))" >&2
 
 # --- Load -----------------------------------------------------------------------
 # The password goes through the environment, not the command line.
 JVB_LOAD_PASSWORD="$focus_password" setsid "$tool_bin" --xmpp-host 127.0.0.1 \
   --xmpp-port "$xmpp_port" --domain "$domain" --user focus --brewery "jvbbrewery@muc.$domain" \
-  --bridge-nick "$nick" --bridge-pid "$bridge_pid" "${tool_args[@]}" &
+  --bridge-nick "$nick" --bridge-pid "$bridge_pid" \
+  --stats-url "http://127.0.0.1:$http_port/colibri/stats" "${tool_args[@]}" &
 tool_pid=$!
 rc=0
 # `wait` returns early when a trapped signal arrives; wait again for the exit.

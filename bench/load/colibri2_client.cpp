@@ -62,7 +62,7 @@ std::string xmlEscape(const std::string& s) {
 }
 
 std::string allocateXml(const std::string& meetingId, const std::optional<std::string>& roomName,
-                        const std::string& endpointId, uint32_t ssrc) {
+                        const std::string& endpointId, uint32_t ssrc, bool ssrcRewriting) {
   const std::string conf =
       roomName ? fmt::format(" name='{}' create='true'", xmlEscape(*roomName)) : std::string();
   return fmt::format(
@@ -103,9 +103,10 @@ std::string allocateXml(const std::string& meetingId, const std::optional<std::s
       "<sources><media-source type='audio' id='{2}-a0'>"
       "<source xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' ssrc='{3}' name='{2}-a0'/>"
       "</media-source></sources>"
-      "<capability name='source-names'/>"
+      "<capability name='source-names'/>{4}"
       "</endpoint></conference-modify>",
-      xmlEscape(meetingId), conf, xmlEscape(endpointId), ssrc);
+      xmlEscape(meetingId), conf, xmlEscape(endpointId), ssrc,
+      ssrcRewriting ? "<capability name='ssrc-rewriting'/>" : "");
 }
 
 std::string transportXml(const std::string& meetingId, const std::string& endpointId,
@@ -187,6 +188,8 @@ std::optional<BridgeTransport> parseBridgeTransport(xmpp_stanza_t* iq,
         continue;  // malformed numbers: skip the candidate
       }
       t.candidates.push_back(std::move(cand));
+    } else if (name == "web-socket" && t.webSocketUrl.empty()) {
+      t.webSocketUrl = xmpp::attr(c, "url");
     } else if (name == "fingerprint" && t.fingerprint.empty()) {
       const char* ns = xmpp_stanza_get_ns(c);
       if (ns == nullptr || std::string_view(ns) == kNsDtls) {

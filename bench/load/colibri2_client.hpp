@@ -17,9 +17,11 @@ namespace jvb::load {
 // Attribute/text escaping for the few values that come from outside.
 std::string xmlEscape(const std::string& s);
 
-// Endpoint create (with conference create + name when `roomName` is set).
+// Endpoint create (with conference create + name when `roomName` is set);
+// `ssrcRewriting` adds <capability name='ssrc-rewriting'/>, as Jicofo does for
+// a client with the ssrc-rewriting-1 feature.
 std::string allocateXml(const std::string& meetingId, const std::optional<std::string>& roomName,
-                        const std::string& endpointId, uint32_t ssrc);
+                        const std::string& endpointId, uint32_t ssrc, bool ssrcRewriting);
 // The client's ICE/DTLS parameters, as Jicofo forwards them from session-accept
 // (setup='active': the endpoint is the DTLS client).
 std::string transportXml(const std::string& meetingId, const std::string& endpointId,
@@ -29,7 +31,8 @@ std::string expireConferenceXml(const std::string& meetingId);
 std::string healthCheckXml();
 
 // The bridge's transport for `endpointId` in a <conference-modified/> result
-// IQ; nullopt with `why` set when something required is missing.
+// IQ (with its <web-socket url/> when present); nullopt with `why` set when
+// something required is missing.
 std::optional<BridgeTransport> parseBridgeTransport(xmpp_stanza_t* iq,
                                                     const std::string& endpointId,
                                                     std::string& why);

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 
+#include "bridge_stats.hpp"
 #include "colibri2_client.hpp"
 #include "proc_stats.hpp"
 
@@ -23,6 +24,9 @@ constexpr int kMaxHealthInFlight = 50;
 constexpr auto kSettle = milliseconds(300);
 constexpr auto kDrain = milliseconds(500);
 constexpr auto kExpireWait = milliseconds(5000);
+constexpr auto kStatsTimeout = milliseconds(5000);
+constexpr auto kStatsSettle = milliseconds(1100);
+constexpr double kWithheldSlackMs = 100;
 
 uint64_t randomU64() {
   std::array<unsigned char, 8> b{};
@@ -109,6 +113,10 @@ RunResult runLoad(const Options& o, int n, Focus& focus, const dtls::Context& dt
   cfg.payloadBytes = o.payloadBytes;
   cfg.framesPerSlot = static_cast<uint32_t>(std::max(1.0, std::round(o.rotateS * 50)));
   cfg.handshakeTimeout = milliseconds(static_cast<int64_t>(o.connectTimeoutS * 1000));
+  cfg.rewriting = o.rewriting;
+  cfg.withheldWindowFrames =
+      o.rewriting ? static_cast<uint32_t>(std::ceil((o.newSsrcDelayMs + kWithheldSlackMs) / 20))
+                  : 0;
 
   auto st = std::make_shared<State>();
   st->n = n;
@@ -172,7 +180,8 @@ RunResult runLoad(const Options& o, int n, Focus& focus, const dtls::Context& dt
       return st->colibriError;
     }
     if (engine.failed() > 0) {
-      return fmt::format("ICE/DTLS failed for {} endpoint(s); first: {}", engine.failed(),
+      return fmt::format("{} failed for {} endpoint(s); first: {}",
+                         o.rewriting ? "ICE/DTLS/colibri-ws" : "ICE/DTLS", engine.failed(),
                          engine.firstFailure());
     }
     return std::nullopt;
@@ -186,7 +195,7 @@ RunResult runLoad(const Options& o, int n, Focus& focus, const dtls::Context& dt
                : std::nullopt;
     st->allocSentNs[static_cast<size_t>(i)] = nowNs();
     focus.sendToBridge(
-        "get", allocateXml(st->meetingId, room, local.id, local.ssrc), iqTimeout,
+        "get", allocateXml(st->meetingId, room, local.id, local.ssrc, o.rewriting), iqTimeout,
         [st, i, iqTimeout, &focus](const IqOutcome& out) {
           if (st->closed) {
             return;
@@ -310,20 +319,24 @@ RunResult runLoad(const Options& o, int n, Focus& focus, const dtls::Context& dt
       }
     }
     const int connected = engine.connected();
+    const int channels = engine.channelsReady();
     progress.update(
         "join", static_cast<double>(connected) / n,
-        fmt::format("{}/{} connected, {} allocated, {:.1f} s", connected, n, st->allocsAcked,
+        fmt::format("{}/{} connected{}, {} allocated, {:.1f} s", connected, n,
+                    o.rewriting ? fmt::format(", {} colibri-ws", channels) : "", st->allocsAcked,
                     std::chrono::duration<double>(now - joinStart).count()));
-    if (connected == n && st->updatesAcked == n) {
+    if (connected == n && st->updatesAcked == n && (!o.rewriting || channels == n)) {
       break;
     }
     const auto connectLimit = milliseconds(static_cast<int64_t>(o.connectTimeoutS * 1000));
     if ((st->allocsAcked == n && now > st->allocsAckedAt + connectLimit) || now > joinLimit) {
       engine.stop();
       failure = fmt::format(
-          "ICE/DTLS did not complete for {} of {} endpoints within {:g} s after the last "
+          "{} did not complete for {} of {} endpoints within {:g} s after the last "
           "allocation ({}; {} transport updates acknowledged)",
-          n - engine.connected(), n, o.connectTimeoutS, engine.pendingSummary(), st->updatesAcked);
+          o.rewriting ? "ICE/DTLS/colibri-ws" : "ICE/DTLS",
+          n - std::min(engine.connected(), o.rewriting ? engine.channelsReady() : n), n,
+          o.connectTimeoutS, engine.pendingSummary(), st->updatesAcked);
       break;
     }
   }
@@ -346,6 +359,12 @@ RunResult runLoad(const Options& o, int n, Focus& focus, const dtls::Context& dt
             std::max<int64_t>(0, c - st->allocSentNs[static_cast<size_t>(i)])));
         lastConnected = std::max(lastConnected, c);
       }
+      const int64_t ch = r.media.channelAtNs[static_cast<size_t>(i)];
+      if (ch > 0) {
+        r.channelNs.add(static_cast<uint64_t>(
+            std::max<int64_t>(0, ch - st->allocSentNs[static_cast<size_t>(i)])));
+        lastConnected = std::max(lastConnected, ch);
+      }
     }
     r.joinTotalS = static_cast<double>(lastConnected - joinStartNs) / 1e9;
   };
@@ -361,6 +380,20 @@ RunResult runLoad(const Options& o, int n, Focus& focus, const dtls::Context& dt
   while (Clock::now() < joinedAt + kSettle) {
     focus.runOnce(1);
     maybeHealth(Clock::now());
+  }
+  // The bridge's counters before the audio: with no health check in flight,
+  // since this GET blocks the focus's loop (and its RTTs) for its duration.
+  std::optional<nlohmann::json> statsBefore;
+  if (!o.statsUrl.empty()) {
+    const auto limit = Clock::now() + milliseconds(1000);
+    while (st->healthInFlight > 0 && Clock::now() < limit) {
+      focus.runOnce(1);
+    }
+    std::string why;
+    statsBefore = fetchJson(o.statsUrl, kStatsTimeout, why);
+    if (!statsBefore) {
+      r.statsError = why;
+    }
   }
   std::optional<ProcSample> bridgeJoined;
   if (o.bridgePid > 0) {
@@ -418,6 +451,24 @@ RunResult runLoad(const Options& o, int n, Focus& focus, const dtls::Context& dt
   while (Clock::now() < drainEnd) {
     focus.runOnce(5);
   }
+  // The bridge's counters after the audio, before the conference expires. Its
+  // per-endpoint figures are the media thread's last report (every
+  // stats.interval, 1 s in scripts/load.sh): wait that long after the audio.
+  if (!o.statsUrl.empty() && r.statsError.empty()) {
+    while (Clock::now() < sendEnd + kStatsSettle) {
+      focus.runOnce(5);
+    }
+    std::string why;
+    const auto statsEnd = fetchJson(o.statsUrl, kStatsTimeout, why);
+    if (statsEnd) {
+      r.bridgeRewriting = statsDelta(statsBefore, statsEnd, "ssrc_rewriting");
+    } else {
+      r.statsError = why;
+    }
+  }
+  if (!r.statsError.empty()) {
+    progress.note(fmt::format("warning: /colibri/stats: {}", r.statsError));
+  }
   finish();
 
   // --- Results --------------------------------------------------------------
@@ -473,6 +524,44 @@ RunResult runLoad(const Options& o, int n, Focus& focus, const dtls::Context& dt
     r.problems.push_back(fmt::format(
         "{} packets failed SRTP/SRTCP (auth {}, replay {}, other {}, rtcp {})", r.decryptFailures,
         m.decryptAuth, m.decryptReplay, m.decryptOther, m.rtcpDecryptFailures));
+  }
+  if (o.rewriting) {
+    const auto& rw = m.rw;
+    // Of the unannounced and wrong-owner packets, those whose mapping came later.
+    const std::string late =
+        rw.announcedLateNs.count() == 0
+            ? std::string()
+            : fmt::format("; {} of these packets got their mapping later, p50 {:.2f} ms after",
+                          rw.announcedLateNs.count(), ms(rw.announcedLateNs.percentile(0.5)));
+    if (rw.unannounced > 0) {
+      r.problems.push_back(
+          fmt::format("{} packets on an SSRC not announced to their receiver by AudioSourcesMap "
+                      "({} of them on the sender's own SSRC){}",
+                      rw.unannounced, rw.notRewritten, rw.wrongOwner > 0 ? "" : late));
+    }
+    if (rw.wrongOwner > 0) {
+      r.problems.push_back(
+          fmt::format("{} packets whose sender is not the owner AudioSourcesMap announced for "
+                      "their SSRC{}",
+                      rw.wrongOwner, late));
+    }
+    if (rw.seqBackwards > 0 || rw.tsBackwards > 0) {
+      r.problems.push_back(
+          fmt::format("per SSRC, {} sequence numbers and {} timestamps went backwards",
+                      rw.seqBackwards, rw.tsBackwards));
+    }
+    if (rw.badMappings > 0) {
+      r.problems.push_back(fmt::format("{} bad AudioSourcesMap entries; first: {}", rw.badMappings,
+                                       rw.firstBadMapping));
+    }
+    if (rw.malformedMessages > 0) {
+      r.problems.push_back(fmt::format("{} malformed colibri-ws messages", rw.malformedMessages));
+    }
+    if (rw.midExtension > 0) {
+      r.problems.push_back(
+          fmt::format("{} packets to rewriting receivers carried sdes:mid (no rtp-mid-demux)",
+                      rw.midExtension));
+    }
   }
   if (r.sentPackets > 0 && r.deliveries == 0) {
     r.problems.push_back("no audio packet reached any receiver");

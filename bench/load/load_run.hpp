@@ -4,6 +4,7 @@
 // and bridge process samples throughout; the conference is expired at the end.
 #include <atomic>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,7 @@ struct RunResult {
   Histogram joinNs;       // per endpoint: allocation sent -> ICE + DTLS + SRTP up
   Histogram allocRttNs;   // Colibri2 endpoint create round trip
   Histogram updateRttNs;  // Colibri2 transport update round trip
+  Histogram channelNs;    // rewriting: allocation sent -> colibri-ws ServerHello
 
   // Media (measured window).
   double measureS = 0;
@@ -60,6 +62,11 @@ struct RunResult {
   uint64_t rssEndKiB = 0;
   double rssPerEndpointKiB = 0;
   double toolCpuPct = 0;
+
+  // The bridge's /colibri/stats "ssrc_rewriting" block (--stats-url):
+  // {"at_end": {...}, "during_run": {key: change}}; null when not read.
+  nlohmann::json bridgeRewriting;
+  std::string statsError;  // why /colibri/stats could not be read
 
   std::vector<std::string> problems;  // verification failures
   bool held = false;                  // capacity criteria met

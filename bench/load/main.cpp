@@ -36,13 +36,14 @@ extern "C" void onSignal(int) {
   }
 }
 
-// One socket per endpoint: the soft descriptor limit must cover the largest run.
-bool raiseFdLimit(int endpoints, std::string& why) {
+// One UDP socket per endpoint (and a TCP one for colibri-ws with --rewriting):
+// the soft descriptor limit must cover the largest run.
+bool raiseFdLimit(int endpoints, bool rewriting, std::string& why) {
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
     return true;
   }
-  const rlim_t need = static_cast<rlim_t>(endpoints) + 256;
+  const rlim_t need = static_cast<rlim_t>(endpoints) * (rewriting ? 2 : 1) + 256;
   if (rl.rlim_cur >= need) {
     return true;
   }
@@ -82,7 +83,7 @@ int run(const Options& o) {
   const int maxN =
       o.sweep.empty() ? o.endpoints : *std::max_element(o.sweep.begin(), o.sweep.end());
   std::string why;
-  if (!raiseFdLimit(maxN, why)) {
+  if (!raiseFdLimit(maxN, o.rewriting, why)) {
     std::fprintf(stderr, "jvb-audio-load: %s\n", why.c_str());
     return 1;
   }
@@ -160,8 +161,9 @@ int run(const Options& o) {
     printSweepTable(stdout, o, runs);
     std::fflush(stdout);
     const std::string title = fmt::format(
-        "jvb-audio load sweep: {} speakers, {:g} s per step, {}, routing {}", o.speakers,
-        o.durationS, profileName(o.profile), o.routing == Routing::kLoudest ? "loudest" : "all");
+        "jvb-audio load sweep: {} speakers, {:g} s per step, {}, routing {}{}", o.speakers,
+        o.durationS, profileName(o.profile), o.routing == Routing::kLoudest ? "loudest" : "all",
+        o.rewriting ? ", SSRC rewriting" : "");
     if (!writeFile(o.csvPath, sweepCsv(runs)) || !writeFile(o.svgPath, sweepSvg(o, runs, title))) {
       rc = 1;
     } else {

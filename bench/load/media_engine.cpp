@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/post.hpp>
 #include <cstring>
@@ -15,6 +16,7 @@
 #include "rtp/audio_level.hpp"
 #include "rtp/bytes.hpp"
 #include "rtp/demux.hpp"
+#include "rtp/header_extensions.hpp"
 #include "rtp/rtcp_builder.hpp"
 #include "rtp/rtp_packet.hpp"
 #include "speech.hpp"
@@ -38,6 +40,9 @@ constexpr auto kTick = std::chrono::milliseconds(10);
 // WebRTC receiver does (RFC 3550 section 6.2), staggered by endpoint.
 constexpr auto kRtcpInterval = std::chrono::milliseconds(1000);
 constexpr int kMaxReadsPerWakeup = 64;
+constexpr uint8_t kMidId = 10;  // sdes:mid, as negotiated (colibri2_client.cpp)
+constexpr uint32_t kNoFrame = UINT32_MAX;
+constexpr size_t kMaxSuspects = 64;  // per receiver, awaiting a late mapping
 
 enum FrameFlag : uint8_t { kSent = 1, kLoudest = 2, kSilent = 4 };
 
@@ -58,6 +63,24 @@ struct MediaEngine::Peer {
   std::chrono::steady_clock::time_point nextRtcp{};
   bool dead = false;  // failed
   int64_t connectedAtNs = 0;
+  // Rewriting.
+  std::unique_ptr<ColibriWsClient> channel;
+  int64_t channelAtNs = 0;  // ServerHello received
+  struct RxSsrc {
+    bool announced = false;
+    bool awaitingFirst = false;  // announced, no packet of that owner since
+    int owner = -1;              // endpoint index
+    int64_t announcedNs = 0;     // CLOCK_REALTIME, as the kernel's receive stamps
+    uint32_t nextSeq = 0;        // last sequence number + 1; 0: none yet
+    uint32_t lastTs = 0;
+  };
+  std::unordered_map<uint32_t, RxSsrc> rx;  // by SSRC, announced or seen
+  struct Suspect {
+    uint32_t ssrc = 0;
+    int sender = -1;
+    int64_t arrivedNs = 0;
+  };
+  std::vector<Suspect> suspects;  // unannounced/wrong-owner packets, for announcedLateNs
   alignas(16) std::array<uint8_t, 2048> buf{};
 };
 
@@ -88,6 +111,7 @@ MediaEngine::MediaEngine(EngineConfig cfg, const dtls::Context& dtls)
     p->local.ssrc = cfg_.ssrcBase + static_cast<uint32_t>(i);
     p->local.ice = ice::generateCredentials();
     p->local.port = p->socket.local_endpoint().port();
+    endpointIndex_.emplace(p->local.id, i);
     peers_.push_back(std::move(p));
   }
   const size_t senders = cfg_.senderEndpoint.size();
@@ -102,6 +126,9 @@ MediaEngine::MediaEngine(EngineConfig cfg, const dtls::Context& dtls)
     slots_[s % kSlots].push_back(static_cast<int>(s));
   }
   lastSeq_.assign(static_cast<size_t>(cfg_.endpoints) * senders, 0);
+  if (cfg_.rewriting) {
+    firstFrame_.assign(static_cast<size_t>(cfg_.endpoints) * senders, kNoFrame);
+  }
 }
 
 MediaEngine::~MediaEngine() {
@@ -204,7 +231,170 @@ void MediaEngine::connect(int endpoint, BridgeTransport t) {
       }
     });
     p.agent->tick(Clock::now());
+    if (cfg_.rewriting) {
+      openChannel(p, t.webSocketUrl);
+    }
   });
+}
+
+void MediaEngine::openChannel(Peer& p, const std::string& url) {
+  if (url.empty()) {
+    fail(p,
+         "SSRC rewriting needs colibri-ws, and the bridge's transport had no <web-socket url/> "
+         "(videobridge.websockets.enabled; scripts/load.sh --rewriting sets it up)");
+    return;
+  }
+  std::string why;
+  auto u = parseWsUrl(url, why);
+  if (!u) {
+    fail(p, why);
+    return;
+  }
+  Peer* raw = &p;
+  ColibriWsClient::Callbacks cb;
+  cb.onOpen = [this] { ++acc_.rw.channelsOpen; };
+  cb.onMessage = [this, raw](std::string_view text) { onChannelMessage(*raw, text); };
+  cb.onFailure = [this, raw](const std::string& failure) { fail(*raw, failure); };
+  p.channel =
+      std::make_unique<ColibriWsClient>(io_, std::move(*u), cfg_.handshakeTimeout, std::move(cb));
+  p.channel->start();
+}
+
+void MediaEngine::onChannelMessage(Peer& p, std::string_view text) {
+  auto& rw = acc_.rw;
+  ++rw.messages;
+  const BridgeMessage m = parseBridgeMessage(text);
+  if (m.malformed) {
+    ++rw.malformedMessages;
+    return;
+  }
+  if (m.colibriClass == "ServerHello") {
+    ++rw.serverHellos;
+    if (p.channelAtNs == 0) {
+      p.channelAtNs = nowNs();
+      channelsReady_.fetch_add(1, std::memory_order_relaxed);
+    }
+    return;
+  }
+  if (m.colibriClass != "AudioSourcesMap") {
+    return;
+  }
+  ++rw.mapsReceived;
+  rw.mapEntries += m.mapped.size() + static_cast<uint64_t>(m.badEntries);
+  if (m.badEntries > 0) {
+    rw.badMappings += static_cast<uint64_t>(m.badEntries);
+    if (rw.firstBadMapping.empty()) {
+      rw.firstBadMapping =
+          fmt::format("to {}: an entry without source, owner and a 32-bit ssrc in {}", p.local.id,
+                      std::string(text.substr(0, 300)));
+    }
+  }
+  const int64_t now = realtimeNs();
+  for (const auto& e : m.mapped) {
+    applyMapping(p, e, now);
+  }
+}
+
+void MediaEngine::applyMapping(Peer& p, const MappedSource& m, int64_t now) {
+  auto& rw = acc_.rw;
+  const auto it = endpointIndex_.find(m.owner);
+  const char* bad = nullptr;
+  if (it == endpointIndex_.end()) {
+    bad = "owner is no endpoint of this conference";
+  } else if (m.source != m.owner + "-a0") {
+    bad = "source is not the owner's audio source";
+  } else if (it->second == p.index) {
+    bad = "the receiver's own source";
+  }
+  if (bad != nullptr) {
+    ++rw.badMappings;
+    if (rw.firstBadMapping.empty()) {
+      rw.firstBadMapping = fmt::format("to {}: ssrc {} source '{}' owner '{}': {}", p.local.id,
+                                       m.ssrc, m.source, m.owner, bad);
+    }
+    return;
+  }
+  const int owner = it->second;
+  auto& s = p.rx[m.ssrc];
+  if (!s.announced) {
+    ++rw.mappings;
+    s.awaitingFirst = true;  // the new SSRC's delay is measured for new mappings only
+  } else if (s.owner != owner) {
+    ++rw.remaps;
+    s.awaitingFirst = false;
+  } else {
+    ++rw.repeated;
+    return;
+  }
+  s.announced = true;
+  s.owner = owner;
+  s.announcedNs = now;
+  // Packets that came before this mapping and that it explains.
+  auto& sus = p.suspects;
+  for (size_t i = 0; i < sus.size();) {
+    if (sus[i].ssrc == m.ssrc && sus[i].sender == owner) {
+      rw.announcedLateNs.add(static_cast<uint64_t>(std::max<int64_t>(0, now - sus[i].arrivedNs)));
+      sus[i] = sus.back();
+      sus.pop_back();
+    } else {
+      ++i;
+    }
+  }
+}
+
+void MediaEngine::checkRewritten(Peer& p, const rtp::ConstRtpPacketView& view, int sender,
+                                 int64_t arrivedNs) {
+  auto& rw = acc_.rw;
+  const uint32_t ssrc = view.ssrc();
+  auto& s = p.rx[ssrc];
+  bool suspect = false;
+  if (!s.announced) {
+    ++rw.unannounced;
+    if (ssrc == cfg_.ssrcBase + static_cast<uint32_t>(sender)) {
+      ++rw.notRewritten;
+    }
+    suspect = true;
+  } else if (s.owner != sender) {
+    ++rw.wrongOwner;
+    suspect = true;
+  } else if (s.awaitingFirst) {
+    s.awaitingFirst = false;
+    rw.mapToFirstPacketNs.add(
+        static_cast<uint64_t>(std::max<int64_t>(0, arrivedNs - s.announcedNs)));
+  }
+  if (suspect && p.suspects.size() < kMaxSuspects) {
+    p.suspects.push_back(Peer::Suspect{ssrc, sender, arrivedNs});
+  }
+  // Continuity per SSRC, whoever it carries.
+  const uint16_t seq = view.sequenceNumber();
+  const uint32_t ts = view.timestamp();
+  if (s.nextSeq == 0) {
+    s.nextSeq = uint32_t{seq} + 1;
+    s.lastTs = ts;
+  } else {
+    const auto delta = static_cast<uint16_t>(seq - static_cast<uint16_t>(s.nextSeq));
+    if (delta < 0x8000) {
+      acc_.seqGaps += delta;
+      if (static_cast<int32_t>(ts - s.lastTs) < 0) {
+        ++rw.tsBackwards;
+      }
+      s.nextSeq = uint32_t{seq} + 1;
+      s.lastTs = ts;
+    } else {
+      ++rw.seqBackwards;
+    }
+  }
+  if (view.findExtension(kMidId)) {
+    ++rw.midExtension;
+  }
+  const auto body = view.extensionData();
+  size_t offset = 0;
+  while (const auto e = rtp::nextExtensionElement(body, view.extensionProfile(), offset)) {
+    if (e->id != kAudioLevelId) {
+      ++rw.otherExtensions;
+      break;
+    }
+  }
 }
 
 void MediaEngine::onReadable(Peer& p) {
@@ -302,19 +492,36 @@ void MediaEngine::handleRtp(Peer& p, std::span<uint8_t> d, int64_t kernelNs) {
   }
   ++acc_.rtpReceived;
   rx_.fetch_add(1, std::memory_order_relaxed);
-  const uint32_t idx = view->ssrc() - cfg_.ssrcBase;
-  if (idx >= static_cast<uint32_t>(cfg_.endpoints) || cfg_.senderOf[idx] < 0) {
-    ++acc_.unknownSsrc;
-    return;
+  const auto payload = view->payload();
+  const int64_t arrived = kernelNs != 0 ? kernelNs : now;
+  // Without rewriting the SSRC names the sender, and the payload must agree;
+  // with it the SSRC is the bridge's, and the payload names the sender.
+  uint32_t idx = 0;
+  if (cfg_.rewriting) {
+    if (payload.size() < kStampSize || std::memcmp(payload.data(), kMagic.data(), 4) != 0) {
+      ++acc_.corrupt;
+      return;
+    }
+    idx = rtp::bytes::load32(payload.data() + 4);
+    if (idx >= static_cast<uint32_t>(cfg_.endpoints) || cfg_.senderOf[idx] < 0) {
+      ++acc_.corrupt;
+      return;
+    }
+  } else {
+    idx = view->ssrc() - cfg_.ssrcBase;
+    if (idx >= static_cast<uint32_t>(cfg_.endpoints) || cfg_.senderOf[idx] < 0) {
+      ++acc_.unknownSsrc;
+      return;
+    }
   }
   if (static_cast<int>(idx) == p.index) {
     ++acc_.ownAudio;
     return;
   }
   const auto sender = static_cast<size_t>(cfg_.senderOf[idx]);
-  const auto payload = view->payload();
-  if (payload.size() < kStampSize || std::memcmp(payload.data(), kMagic.data(), 4) != 0 ||
-      rtp::bytes::load32(payload.data() + 4) != idx) {
+  if (!cfg_.rewriting &&
+      (payload.size() < kStampSize || std::memcmp(payload.data(), kMagic.data(), 4) != 0 ||
+       rtp::bytes::load32(payload.data() + 4) != idx)) {
     ++acc_.corrupt;
     return;
   }
@@ -323,17 +530,23 @@ void MediaEngine::handleRtp(Peer& p, std::span<uint8_t> d, int64_t kernelNs) {
   if (!rtp::readAudioLevel(*view, kAudioLevelId)) {
     ++acc_.missingLevel;
   }
-  auto& last = lastSeq_[static_cast<size_t>(p.index) * senders_.size() + sender];
-  const uint16_t seq = view->sequenceNumber();
-  if (last == 0) {
-    last = uint32_t{seq} + 1;
+  const size_t pair = static_cast<size_t>(p.index) * senders_.size() + sender;
+  if (cfg_.rewriting) {
+    checkRewritten(p, *view, static_cast<int>(idx), arrived);
+    firstFrame_[pair] = std::min(firstFrame_[pair], frame);
   } else {
-    const auto delta = static_cast<uint16_t>(seq - static_cast<uint16_t>(last));
-    if (delta < 0x8000) {
-      acc_.seqGaps += delta;
+    auto& last = lastSeq_[pair];
+    const uint16_t seq = view->sequenceNumber();
+    if (last == 0) {
       last = uint32_t{seq} + 1;
     } else {
-      ++acc_.reordered;
+      const auto delta = static_cast<uint16_t>(seq - static_cast<uint16_t>(last));
+      if (delta < 0x8000) {
+        acc_.seqGaps += delta;
+        last = uint32_t{seq} + 1;
+      } else {
+        ++acc_.reordered;
+      }
     }
   }
   auto& counts = deliveries_;
@@ -346,7 +559,6 @@ void MediaEngine::handleRtp(Peer& p, std::span<uint8_t> d, int64_t kernelNs) {
     ++c;
   }
   const auto sent = static_cast<int64_t>(sentNs);
-  const int64_t arrived = kernelNs != 0 ? kernelNs : now;
   if (arrived >= sent) {
     acc_.latencyNs.add(static_cast<uint64_t>(arrived - sent));
   }
@@ -549,20 +761,44 @@ void MediaEngine::sendFrame(int sender, uint32_t frame) {
 
 EngineResults MediaEngine::results(bool routedOnly) const {
   EngineResults out = acc_;
-  const uint64_t expectedPerPacket = static_cast<uint64_t>(cfg_.endpoints - 1);
-  for (size_t s = 0; s < senders_.size(); ++s) {
+  const uint64_t receivers = static_cast<uint64_t>(cfg_.endpoints - 1);
+  const size_t nSenders = senders_.size();
+  for (size_t s = 0; s < nSenders; ++s) {
     SenderResult r;
     r.endpoint = cfg_.senderEndpoint[s];
     r.ssrc = cfg_.ssrcBase + static_cast<uint32_t>(r.endpoint);
     r.speaks = cfg_.senderSpeaks[s];
     const auto& flags = senders_[s].flags;
+    // Rewriting: per frame, the receivers for which it lies in the window
+    // before their first packet of this sender (a new SSRC's delay).
+    std::vector<int32_t> withheldDelta;
+    if (cfg_.rewriting && !flags.empty()) {
+      withheldDelta.assign(flags.size() + 1, 0);
+      for (int rcv = 0; rcv < cfg_.endpoints; ++rcv) {
+        const uint32_t first = firstFrame_[static_cast<size_t>(rcv) * nSenders + s];
+        if (rcv == r.endpoint || first == kNoFrame || first >= flags.size()) {
+          continue;
+        }
+        const uint32_t from =
+            first > cfg_.withheldWindowFrames ? first - cfg_.withheldWindowFrames : 0;
+        ++withheldDelta[from];
+        --withheldDelta[first];
+      }
+    }
+    int64_t withheldNow = 0;
     for (size_t f = 0; f < flags.size(); ++f) {
+      if (!withheldDelta.empty()) {
+        withheldNow += withheldDelta[f];
+      }
       if ((flags[f] & kSent) == 0) {
         continue;
       }
       const uint64_t c = deliveries_.empty() ? 0 : deliveries_[s][f];
+      const auto withheld = static_cast<uint64_t>(withheldNow);
+      const uint64_t expected = receivers - withheld;
       ++r.sent;
       r.deliveries += c;
+      r.withheld += withheld;
       if ((flags[f] & kLoudest) != 0) {
         ++r.sentLoudest;
         r.deliveriesLoudest += c;
@@ -571,18 +807,23 @@ EngineResults MediaEngine::results(bool routedOnly) const {
         ++r.sentSilent;
       }
       if (c == 0) {
+        if (expected == 0) {
+          continue;  // held back from every receiver (a new SSRC's delay)
+        }
         ++r.notRouted;
         if (!routedOnly && (flags[f] & kSilent) == 0) {
-          r.lost += expectedPerPacket;
+          r.lost += expected;
         }
-      } else if (c < expectedPerPacket) {
-        r.lost += expectedPerPacket - c;
+      } else if (c < expected) {
+        r.lost += expected - c;
       }
     }
+    out.rw.withheld += r.withheld;
     out.senders.push_back(r);
   }
   for (const auto& p : peers_) {
     out.connectedAtNs.push_back(p->connectedAtNs);
+    out.channelAtNs.push_back(p->channelAtNs);
   }
   return out;
 }
@@ -590,10 +831,13 @@ EngineResults MediaEngine::results(bool routedOnly) const {
 std::string MediaEngine::pendingSummary() const {
   std::map<std::string, int> counts;
   for (const auto& p : peers_) {
-    if (p->done) {
+    if (p->done && (!cfg_.rewriting || p->channelAtNs != 0)) {
       continue;
     }
-    if (!p->agent) {
+    if (p->done) {
+      ++counts[p->channel && p->channel->open() ? "colibri-ws open without ServerHello"
+                                                : "colibri-ws connecting"];
+    } else if (!p->agent) {
       ++counts["no bridge transport yet"];
     } else if (p->agent->state() != ice::IceState::kConnected) {
       ++counts[fmt::format("ICE {}", ice::iceStateName(p->agent->state()))];

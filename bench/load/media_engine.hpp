@@ -8,6 +8,14 @@
 // receive timestamps), the sender's index and frame number; every receiver
 // decrypts and checks each packet.
 //
+// With `rewriting` (SSRC rewriting, ssrc-rewriting.md), every endpoint also
+// opens its colibri-ws (ColibriWsClient, on the same io_context: its messages
+// are handled on the media thread, in one event loop with the RTP) and learns
+// which bridge-chosen SSRC carries whom only from AudioSourcesMap; a received
+// packet's SSRC must have been announced to that receiver, with the owner
+// whose index the payload carries. The sender of a packet is then taken from
+// its payload, so loss is counted per sender and frame as without rewriting.
+//
 // Threading: the constructor, start(), stop() and results() belong to the
 // owner's thread; connect() and startSending() may be called from any thread
 // (they post to the media thread); the counters are relaxed atomics.
@@ -24,12 +32,16 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
+#include "colibri_ws_client.hpp"
 #include "dtls/context.hpp"
 #include "histogram.hpp"
 #include "ice/credentials.hpp"
+#include "rtp/rtp_packet.hpp"
 
 namespace jvb::load {
 
@@ -56,6 +68,7 @@ struct BridgeTransport {
   std::string fingerprintHash;
   std::string fingerprint;
   std::string setup;
+  std::string webSocketUrl;  // <web-socket url/> of the transport; empty without colibri-ws
 };
 
 struct EngineConfig {
@@ -71,6 +84,12 @@ struct EngineConfig {
   uint32_t framesPerSlot = 150;  // loudest rotation, in 20 ms frames
   uint64_t seed = 1;
   std::chrono::milliseconds handshakeTimeout{20000};
+  // SSRC rewriting: colibri-ws per endpoint, SSRCs learnt from AudioSourcesMap.
+  bool rewriting = false;
+  // Rewriting: frames just before a receiver's first packet of a sender that
+  // the bridge may hold back as a new SSRC's delay (new-ssrc-delay + slack);
+  // missing there, they are "withheld", not loss.
+  uint32_t withheldWindowFrames = 0;
 };
 
 // Per sender, after the run.
@@ -85,6 +104,36 @@ struct SenderResult {
   uint64_t deliveriesLoudest = 0;
   uint64_t notRouted = 0;  // packets that reached no receiver
   uint64_t lost = 0;       // deliveries missing from packets that were routed (or all, see Routing)
+  uint64_t withheld = 0;   // rewriting: deliveries held back as a new SSRC's (not loss)
+};
+
+// SSRC rewriting: what the receivers learnt over colibri-ws and what they checked.
+struct RewritingResults {
+  uint64_t channelsOpen = 0;       // endpoints whose colibri-ws handshake completed
+  uint64_t serverHellos = 0;       // ServerHello messages
+  uint64_t messages = 0;           // text messages, all channels
+  uint64_t malformedMessages = 0;  // not JSON with a colibriClass (or a bad AudioSourcesMap)
+  uint64_t mapsReceived = 0;       // AudioSourcesMap messages
+  uint64_t mapEntries = 0;         // their mappedSources entries
+  uint64_t mappings = 0;           // (receiver, SSRC) announced for the first time
+  uint64_t remaps = 0;             // an announced SSRC announced again with another owner
+  uint64_t repeated = 0;           // the same mapping again (e.g. the full map on open)
+  uint64_t badMappings = 0;        // unknown owner, not the owner's source, the receiver's own
+  uint64_t unannounced = 0;        // packets on an SSRC not (yet) announced to the receiver
+  uint64_t notRewritten = 0;       // of those: on the sender's original SSRC
+  uint64_t wrongOwner = 0;         // packets whose payload's sender is not the announced owner
+  uint64_t seqBackwards = 0;       // per (receiver, SSRC): older sequence number than the last
+  uint64_t tsBackwards = 0;        // per (receiver, SSRC): timestamp back while seq went on
+  uint64_t midExtension = 0;       // packets carrying sdes:mid (id 10)
+  uint64_t otherExtensions = 0;    // packets carrying an extension other than the audio level
+  uint64_t withheld = 0;           // deliveries held back as new SSRCs' (sum over senders)
+  // A new mapping -> the first packet on it (kernel receive time): the bridge's
+  // new-SSRC delay as the receiver sees it.
+  Histogram mapToFirstPacketNs;
+  // An unannounced or wrong-owner packet -> the mapping that would have
+  // explained it, when one came later.
+  Histogram announcedLateNs;
+  std::string firstBadMapping;  // for the report
 };
 
 struct EngineResults {
@@ -113,6 +162,8 @@ struct EngineResults {
   uint64_t outsideWindow = 0;  // frames beyond the run's (not counted)
   std::vector<SenderResult> senders;
   std::vector<int64_t> connectedAtNs;  // per endpoint; 0 = never
+  std::vector<int64_t> channelAtNs;    // rewriting: per endpoint, ServerHello received; 0 = never
+  RewritingResults rw;
 };
 
 class MediaEngine {
@@ -134,7 +185,7 @@ class MediaEngine {
   void stop();
 
   // Any thread. Starts ICE (towards the first loopback IPv4 candidate) and,
-  // once it connects, the DTLS handshake.
+  // once it connects, the DTLS handshake; with rewriting, also the colibri-ws.
   void connect(int endpoint, BridgeTransport transport);
   // Any thread. Senders send frames 0..frames-1, frame f at `at` + f * 20 ms
   // (senders spread over the 20 ms).
@@ -145,6 +196,8 @@ class MediaEngine {
 
   [[nodiscard]] int connected() const { return connected_.load(std::memory_order_relaxed); }
   [[nodiscard]] int failed() const { return failed_.load(std::memory_order_relaxed); }
+  // Rewriting: endpoints whose colibri-ws is open and got ServerHello.
+  [[nodiscard]] int channelsReady() const { return channelsReady_.load(std::memory_order_relaxed); }
   [[nodiscard]] uint64_t rtpReceived() const { return rx_.load(std::memory_order_relaxed); }
   [[nodiscard]] uint64_t rtpSent() const { return tx_.load(std::memory_order_relaxed); }
   [[nodiscard]] bool sendingDone() const { return sendingDone_.load(std::memory_order_acquire); }
@@ -156,13 +209,18 @@ class MediaEngine {
   // otherwise only silence (level 127) may go unrouted.
   [[nodiscard]] EngineResults results(bool routedOnly) const;
   // After stop(): "ICE checking 3, DTLS connecting 2" for endpoints that did
-  // not connect.
+  // not connect (with rewriting also "colibri-ws connecting 1").
   [[nodiscard]] std::string pendingSummary() const;
 
  private:
   struct Peer;
   void onReadable(Peer& p);
   void handleRtp(Peer& p, std::span<uint8_t> d, int64_t kernelNs);
+  // Rewriting: checks a packet of `sender` (endpoint index) against p's announced SSRCs.
+  void checkRewritten(Peer& p, const rtp::ConstRtpPacketView& view, int sender, int64_t arrivedNs);
+  void openChannel(Peer& p, const std::string& url);
+  void onChannelMessage(Peer& p, std::string_view text);
+  void applyMapping(Peer& p, const MappedSource& m, int64_t now);
   void updateState(Peer& p, Clock::time_point now);
   void fail(Peer& p, const std::string& why);
   void armTick();
@@ -197,10 +255,14 @@ class MediaEngine {
   std::vector<std::vector<uint16_t>> deliveries_;
   // Per (receiver, sender): last sequence number + 1 (0 = none yet).
   std::vector<uint32_t> lastSeq_;
+  // Rewriting, per (receiver, sender): the first frame received (kNoFrame: none).
+  std::vector<uint32_t> firstFrame_;
+  std::unordered_map<std::string, int> endpointIndex_;  // endpoint id -> index
   EngineResults acc_;
 
   std::atomic<int> connected_{0};
   std::atomic<int> failed_{0};
+  std::atomic<int> channelsReady_{0};
   std::atomic<uint64_t> rx_{0};
   std::atomic<uint64_t> tx_{0};
   std::atomic<bool> sendingDone_{false};

@@ -34,6 +34,17 @@ Load:
       --connect-timeout S  ICE + DTLS must complete this long after the last
                            allocation (default 20)
       --health-interval MS health-check IQ period (default 200)
+SSRC rewriting:
+      --rewriting          every endpoint is created with <capability name='ssrc-rewriting'/>
+                           and opens the colibri-ws of its Colibri2 transport (the bridge needs
+                           videobridge.websockets, ws://; scripts/load.sh --rewriting sets it
+                           up); receivers learn SSRCs only from AudioSourcesMap and check every
+                           packet: its SSRC announced to them before it came ("unannounced"),
+                           its payload's sender the announced owner ("wrong owner"), sequence
+                           numbers per SSRC never going back
+      --new-ssrc-delay MS  the bridge's jvb-audio.ssrc-rewriting.new-ssrc-delay (default 200):
+                           up to MS + 100 ms of a sender missing just before a receiver's first
+                           packet of it counts as withheld, not lost
 XMPP:
       --xmpp-host H        tech Prosody address (default 127.0.0.1)
       --xmpp-port P        its port (default 15222)
@@ -44,6 +55,8 @@ XMPP:
       --bridge-nick NICK   the bridge's occupant nick (default: the first bridge seen)
 Observation and output:
       --bridge-pid PID     sample the bridge's CPU and RSS from /proc
+      --stats-url URL      the bridge's http://<private host:port>/colibri/stats: read before
+                           and after the audio for its ssrc_rewriting counters
       --json FILE          write the summary as JSON
       --quiet              no progress output
       --log-level L        library logs: trace|debug|info|warn|error|off (default warn)
@@ -171,6 +184,9 @@ Options parseOptions(int argc, char** argv) {
       {"--brewery", [&](auto v) { o.brewery = std::string(v); }},
       {"--bridge-nick", [&](auto v) { o.bridgeNick = std::string(v); }},
       {"--bridge-pid", [&](auto v) { o.bridgePid = number<int>("--bridge-pid", v); }},
+      {"--stats-url", [&](auto v) { o.statsUrl = std::string(v); }},
+      {"--new-ssrc-delay",
+       [&](auto v) { o.newSsrcDelayMs = number<double>("--new-ssrc-delay", v); }},
       {"--json", [&](auto v) { o.jsonPath = std::string(v); }},
       {"--log-level", [&](auto v) { o.logLevel = std::string(v); }},
       {"--sweep",
@@ -202,6 +218,10 @@ Options parseOptions(int argc, char** argv) {
     }
     if (arg == "--silence") {
       o.silence = true;
+      continue;
+    }
+    if (arg == "--rewriting") {
+      o.rewriting = true;
       continue;
     }
     std::optional<std::string> value;
@@ -270,6 +290,12 @@ Options parseOptions(int argc, char** argv) {
   }
   if (o.xmppPort < 1 || o.xmppPort > 65535) {
     usageError("--xmpp-port must be 1..65535");
+  }
+  if (o.newSsrcDelayMs < 0 || o.newSsrcDelayMs > 10000) {
+    usageError("--new-ssrc-delay must be 0..10000 ms");
+  }
+  if (!o.statsUrl.empty() && o.statsUrl.rfind("http://", 0) != 0) {
+    usageError("--stats-url must be an http:// URL");
   }
   if (o.bridgePid < 0) {
     usageError("--bridge-pid must be a process id");

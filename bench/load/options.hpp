@@ -26,6 +26,10 @@ struct Options {
   double healthIntervalMs = 200.0;
   double healthTimeoutS = 5.0;
   double iqTimeoutS = 10.0;
+  // SSRC rewriting: the ssrc-rewriting capability on every endpoint, colibri-ws
+  // per endpoint, SSRCs learnt only from AudioSourcesMap.
+  bool rewriting = false;
+  double newSsrcDelayMs = 200.0;  // the bridge's jvb-audio.ssrc-rewriting.new-ssrc-delay
 
   // XMPP (the focus side).
   std::string xmppHost = "127.0.0.1";
@@ -38,6 +42,7 @@ struct Options {
 
   // Observation and output.
   int bridgePid = 0;
+  std::string statsUrl;  // the bridge's /colibri/stats, read before and after the audio
   std::string jsonPath;
   bool quiet = false;
   std::string logLevel = "warn";

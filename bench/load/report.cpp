@@ -40,6 +40,30 @@ const char* routingName(Routing r) {
   return r == Routing::kLoudest ? "loudest" : "all";
 }
 
+std::string jsonNumber(const nlohmann::json& v) {
+  if (v.is_number_integer()) {
+    return v.dump();
+  }
+  if (v.is_number()) {
+    return fmt::format("{:g}", v.get<double>());
+  }
+  return v.dump();
+}
+
+// "endpoints 6, slots_used 10 (+10), ..." from statsDelta()'s object.
+std::string bridgeBlockText(const nlohmann::json& b) {
+  std::string out;
+  const auto& during = b["during_run"];
+  for (const auto& [key, value] : b["at_end"].items()) {
+    out += fmt::format("{}{} {}", out.empty() ? "" : ", ", key, jsonNumber(value));
+    if (const auto d = during.find(key); d != during.end() && d->is_number()) {
+      const bool neg = d->is_number_integer() ? d->get<int64_t>() < 0 : d->get<double>() < 0;
+      out += fmt::format(" ({}{})", neg ? "" : "+", jsonNumber(*d));
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 int capacity(const std::vector<RunResult>& runs) {
@@ -53,14 +77,19 @@ int capacity(const std::vector<RunResult>& runs) {
 }
 
 void printSummary(std::FILE* out, const Options& o, const RunResult& r) {
-  fmt::print(out, "jvb-audio-load: {} endpoints, {} speakers{}, {:g} s, {}, routing {}\n",
+  fmt::print(out, "jvb-audio-load: {} endpoints, {} speakers{}, {:g} s, {}, routing {}{}\n",
              r.endpoints, r.speakers,
              r.senders > r.speakers ? fmt::format(" + {} silent", r.senders - r.speakers) : "",
-             o.durationS, profileName(o.profile), routingName(o.routing));
+             o.durationS, profileName(o.profile), routingName(o.routing),
+             o.rewriting ? ", SSRC rewriting" : "");
   fmt::print(out, "  join      {}/{} connected in {:.2f} s at {:g}/s; per endpoint {}\n", r.joined,
              r.endpoints, r.joinTotalS, o.joinRate, histText(r.joinNs));
   fmt::print(out, "            Colibri2 RTT: endpoint create {}; transport update {}\n",
              histText(r.allocRttNs), histText(r.updateRttNs));
+  if (o.rewriting) {
+    fmt::print(out, "            colibri-ws ServerHello after allocation: {}\n",
+               histText(r.channelNs));
+  }
   if (!r.completed) {
     fmt::print(out, "  FAILED    {}\n", r.failure);
     return;
@@ -72,9 +101,9 @@ void printSummary(std::FILE* out, const Options& o, const RunResult& r) {
              r.packetsInPerS, r.packetsOutPerS, r.measureS);
   fmt::print(out,
              "  delivery  {} of {} expected (loss {:.3f}%, {} lost); packets routed to nobody {}; "
-             "seq gaps {}, reordered {}\n",
+             "seq gaps {}{}, reordered {}\n",
              r.deliveries, r.expectedDeliveries, r.lossPct, r.lost, r.notRoutedPackets, m.seqGaps,
-             m.reordered);
+             o.rewriting ? " (per SSRC)" : "", o.rewriting ? m.rw.seqBackwards : m.reordered);
   fmt::print(out,
              "  checks    decrypt failures {}, unknown SSRC {}, own audio {}, corrupt {}, "
              "missing audio level {}, send errors {}\n",
@@ -98,6 +127,34 @@ void printSummary(std::FILE* out, const Options& o, const RunResult& r) {
     fmt::print(out, "  bridge    not sampled (no --bridge-pid)\n");
   }
   fmt::print(out, "  tool      CPU {:.1f}% of one core\n", r.toolCpuPct);
+  if (o.rewriting) {
+    const auto& rw = m.rw;
+    fmt::print(out,
+               "  rewriting colibri-ws {} open, {} ServerHello, {} messages ({} malformed); "
+               "AudioSourcesMap {} messages, {} entries: {} mappings, {} remaps, {} repeated, {} "
+               "bad\n",
+               rw.channelsOpen, rw.serverHellos, rw.messages, rw.malformedMessages, rw.mapsReceived,
+               rw.mapEntries, rw.mappings, rw.remaps, rw.repeated, rw.badMappings);
+    fmt::print(out,
+               "            unannounced {} (on the sender's own SSRC {}), wrong owner {}, seq "
+               "backwards {}, ts backwards {}; sdes:mid {}, other extensions {}\n",
+               rw.unannounced, rw.notRewritten, rw.wrongOwner, rw.seqBackwards, rw.tsBackwards,
+               rw.midExtension, rw.otherExtensions);
+    fmt::print(out,
+               "            new SSRC: map -> first packet {}; withheld before it {} deliveries "
+               "(not loss)\n",
+               histText(rw.mapToFirstPacketNs), rw.withheld);
+    if (rw.announcedLateNs.count() > 0) {
+      fmt::print(out, "            announced after their packet: {} packets, {}\n",
+                 rw.announcedLateNs.count(), histText(rw.announcedLateNs));
+    }
+  }
+  if (r.bridgeRewriting.is_object()) {
+    fmt::print(out, "  bridge    ssrc_rewriting: {}\n", bridgeBlockText(r.bridgeRewriting));
+  } else if (!o.statsUrl.empty()) {
+    fmt::print(out, "  bridge    ssrc_rewriting: {}\n",
+               r.statsError.empty() ? "not in /colibri/stats" : r.statsError);
+  }
   const size_t shown = std::min<size_t>(m.senders.size(), 8);
   if (shown > 0) {
     fmt::print(out, "  senders   (delivered = share of sent x {} receivers)\n", r.endpoints - 1);
@@ -145,6 +202,7 @@ nlohmann::json toJson(const Options& o, const RunResult& r) {
          {"delivered_pct", pct(s.deliveries, s.sent * receivers)},
          {"delivered_as_loudest_pct", pct(s.deliveriesLoudest, s.sentLoudest * receivers)},
          {"routed_to_nobody", s.notRouted},
+         {"withheld", s.withheld},
          {"lost", s.lost}});
   }
   nlohmann::json j = {
@@ -154,6 +212,7 @@ nlohmann::json toJson(const Options& o, const RunResult& r) {
       {"duration_s", o.durationS},
       {"srtp_profile", profileName(o.profile)},
       {"routing", routingName(o.routing)},
+      {"ssrc_rewriting", o.rewriting},
       {"meeting_id", r.meetingId},
       {"completed", r.completed},
       {"failure", r.failure},
@@ -206,6 +265,38 @@ nlohmann::json toJson(const Options& o, const RunResult& r) {
       {"tool", {{"cpu_pct", r.toolCpuPct}}},
       {"per_sender", senders},
   };
+  if (o.rewriting) {
+    const auto& rw = m.rw;
+    j["rewriting"] = {{"channels_open", rw.channelsOpen},
+                      {"server_hellos", rw.serverHellos},
+                      {"channel_after_allocation", histJson(r.channelNs)},
+                      {"messages", rw.messages},
+                      {"malformed_messages", rw.malformedMessages},
+                      {"maps_received", rw.mapsReceived},
+                      {"map_entries", rw.mapEntries},
+                      {"mappings", rw.mappings},
+                      {"remaps", rw.remaps},
+                      {"repeated", rw.repeated},
+                      {"bad_mappings", rw.badMappings},
+                      {"first_bad_mapping", rw.firstBadMapping},
+                      {"unannounced", rw.unannounced},
+                      {"not_rewritten", rw.notRewritten},
+                      {"wrong_owner", rw.wrongOwner},
+                      {"seq_backwards", rw.seqBackwards},
+                      {"ts_backwards", rw.tsBackwards},
+                      {"mid_extension", rw.midExtension},
+                      {"other_extensions", rw.otherExtensions},
+                      {"withheld", rw.withheld},
+                      {"new_ssrc_delay_ms", o.newSsrcDelayMs},
+                      {"map_to_first_packet", histJson(rw.mapToFirstPacketNs)},
+                      {"announced_late", histJson(rw.announcedLateNs)}};
+  } else {
+    j["rewriting"] = nullptr;
+  }
+  j["bridge_ssrc_rewriting"] = r.bridgeRewriting;
+  if (!r.statsError.empty()) {
+    j["stats_error"] = r.statsError;
+  }
   if (r.bridgeSampled) {
     j["bridge"] = {{"pid", o.bridgePid},
                    {"cpu_pct", r.bridgeCpuPct},
