@@ -1,3 +1,9 @@
+// One SCTP association over DTLS (association.hpp): its usrsctp sockets and
+// their options, the INIT/handshake (listen and accept, or connect), the
+// packets to and from DTLS, the receive loop and the association's
+// notifications, closing and teardown, the owner's callbacks, and the public
+// Association methods. Messages go through the channels (channels.cpp) on
+// the association's socket; the process-wide usrsctp state is runtime.cpp.
 #include "sctp/association.hpp"
 
 #include <arpa/inet.h>
@@ -6,155 +12,30 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstddef>
 #include <cstring>
-#include <deque>
 #include <exception>
-#include <memory>
 #include <optional>
 #include <stdexcept>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "common/log.hpp"
-#include "sctp/detail.hpp"
+#include "sctp/channels.hpp"
 #include "sctp/library.hpp"
+#include "sctp/runtime.hpp"
 
 namespace jvb::sctp {
-
-namespace detail {
-
-// What the usrsctp trampolines and the deferral machinery below see of an
-// association.
-class Node {
- public:
-  virtual ~Node() = default;
-  // An outgoing packet (checksum filled in).
-  virtual void output(std::span<const uint8_t> packet) = 0;
-  // One incoming packet, outside any usrsctp call.
-  virtual void input(std::span<const uint8_t> packet) = 0;
-  // usrsctp's timers ran: deliver what they queued.
-  virtual void afterTimers() = 0;
-
-  bool dead = false;  // destroyed by the owner; no callback may run
-};
-
-namespace {
-
-constexpr size_t kMaxSettleRounds = 100000;
-
-struct DeferredInput {
-  uintptr_t id;
-  std::vector<uint8_t> packet;
-};
-
-// Process-wide state; single-threaded by contract (association.hpp).
-struct Global {
-  std::unordered_map<uintptr_t, Node*> live;  // registered address -> association
-  uintptr_t nextId = 1;                       // never reused
-  int depth = 0;                              // nested calls into this library
-  int outputDepth = 0;                        // inside a sendToDtls callback
-  std::deque<DeferredInput> deferredInputs;   // handlePacket() from inside sendToDtls
-  std::vector<Node*> graveyard;               // destroyed while depth > 0
-  std::optional<Association::TimePoint> lastTick;
-};
-
-Global& global() {
-  static Global g;
-  return g;
-}
-
-Node* find(uintptr_t id) {
-  auto& live = global().live;
-  const auto it = live.find(id);
-  return it == live.end() || it->second->dead ? nullptr : it->second;
-}
-
-void settle();
-
-// Marks a call into this library; the outermost one, on return, feeds the
-// packets deferred by sendToDtls and frees the associations destroyed
-// meanwhile, when no association frame is on the stack any more.
-class Entry {
- public:
-  Entry() { ++global().depth; }
-  ~Entry() {
-    if (--global().depth == 0) {
-      settle();
-    }
-  }
-  Entry(const Entry&) = delete;
-  Entry& operator=(const Entry&) = delete;
-};
-
-void settle() {
-  Global& g = global();
-  ++g.depth;
-  for (size_t round = 0; round < kMaxSettleRounds && !g.deferredInputs.empty(); ++round) {
-    DeferredInput in = std::move(g.deferredInputs.front());
-    g.deferredInputs.pop_front();
-    if (Node* node = find(in.id)) {
-      node->input(in.packet);
-    }
-  }
-  g.deferredInputs.clear();
-  while (!g.graveyard.empty()) {
-    std::vector<Node*> graves;
-    graves.swap(g.graveyard);
-    for (Node* node : graves) {
-      delete node;  // closes its sockets; their output finds no one
-    }
-  }
-  --g.depth;
-}
-
-void* toAddr(uintptr_t id) {
-  return reinterpret_cast<void*>(id);
-}
-
-uintptr_t fromAddr(void* addr) {
-  return reinterpret_cast<uintptr_t>(addr);
-}
-
-}  // namespace
-
-int connOutput(void* addr, void* buffer, size_t length, uint8_t /*tos*/, uint8_t /*setDf*/) {
-  Node* node = find(fromAddr(addr));
-  if (node == nullptr || buffer == nullptr || length < 12) {
-    return 0;  // an association already gone (usrsctp may still send its ABORT)
-  }
-  // CRC32c offload is on (library.cpp): usrsctp leaves the checksum (bytes
-  // 8..11 of the common header) zero; peers check it, so set it here.
-  auto* bytes = static_cast<uint8_t*>(buffer);
-  std::memset(bytes + 8, 0, 4);
-  const uint32_t crc = usrsctp_crc32c(bytes, length);
-  std::memcpy(bytes + 8, &crc, 4);
-  ++global().outputDepth;
-  node->output({bytes, length});
-  --global().outputDepth;
-  return 0;
-}
-
-void onLibraryInit() {
-  global().lastTick.reset();
-}
-
-}  // namespace detail
 
 namespace {
 
 using detail::Entry;
-using detail::global;
+using detail::wouldBlock;
 
 constexpr const char* kLog = "sctp";
 constexpr uint32_t kCommonHeader = 12;
 constexpr size_t kMinPacket = kCommonHeader + 4;  // and one chunk header
 constexpr size_t kMaxPacket = 65536;
-constexpr size_t kReadChunk = 16 * 1024;
-constexpr size_t kKeepBuffer = 64 * 1024;
-constexpr size_t kMaxDeferredInputs = 4096;
 
 sockaddr_conn connAddress(uintptr_t id, uint16_t port) {
   sockaddr_conn a{};
@@ -164,24 +45,15 @@ sockaddr_conn connAddress(uintptr_t id, uint16_t port) {
   return a;
 }
 
-bool wouldBlock(int err) {
-  return err == EWOULDBLOCK || err == EAGAIN || err == EINPROGRESS;
-}
-
 }  // namespace
 
-struct Association::Impl final : detail::Node {
-  struct Channel {
-    std::string label;
-    std::string protocol;
-    dcep::ChannelType type = dcep::ChannelType::kReliable;
-    uint32_t reliabilityParameter = 0;
-    bool acked = false;  // ACK received (always true for channels the peer opened)
-    bool openedLocally = false;
-  };
-
+struct Association::Impl final : detail::Node, detail::ChannelHost {
   Impl(Role r, AssociationCallbacks c, AssociationOptions o)
-      : role(r), cb(std::move(c)), opts(std::move(o)), id(global().nextId++) {
+      : role(r),
+        cb(std::move(c)),
+        opts(std::move(o)),
+        id(detail::newAddress()),
+        channels(*this, counters, role, opts) {
     if (!cb.sendToDtls) {
       throw std::invalid_argument("sctp::Association: sendToDtls is required");
     }
@@ -191,8 +63,7 @@ struct Association::Impl final : detail::Node {
     if (opts.streams == 0) {
       throw std::invalid_argument("sctp::Association: streams must be > 0");
     }
-    usrsctp_register_address(detail::toAddr(id));
-    global().live.emplace(id, this);
+    detail::registerNode(id, this);
     try {
       struct socket* s = makeSocket();
       if (role == Role::kServer) {
@@ -201,17 +72,17 @@ struct Association::Impl final : detail::Node {
         conn = s;
       }
     } catch (...) {
-      global().live.erase(id);
-      usrsctp_deregister_address(detail::toAddr(id));
+      detail::unlinkNode(id);
+      detail::deregisterAddress(id);
       throw;
     }
   }
 
   ~Impl() override {
-    global().live.erase(id);
+    detail::unlinkNode(id);
     closeSocket(conn);
     closeSocket(listenSocket);
-    usrsctp_deregister_address(detail::toAddr(id));
+    detail::deregisterAddress(id);
     // `library` goes last: the final reference calls usrsctp_finish().
   }
 
@@ -315,7 +186,7 @@ struct Association::Impl final : detail::Node {
     }
   }
 
-  [[nodiscard]] std::string prefix() const {
+  [[nodiscard]] std::string prefix() const override {
     return opts.logTag.empty() ? std::string() : opts.logTag + ": ";
   }
 
@@ -344,12 +215,10 @@ struct Association::Impl final : detail::Node {
     if (dead) {
       return;
     }
-    if (global().outputDepth > 0) {
+    if (detail::insideOutput()) {
       // Called from inside a sendToDtls: usrsctp holds its locks; feed it
       // once the outermost call returns.
-      if (global().deferredInputs.size() < kMaxDeferredInputs) {
-        global().deferredInputs.push_back({id, {packet.begin(), packet.end()}});
-      } else {
+      if (!detail::deferInput(id, packet)) {
         ++counters.dropped;
       }
       return;
@@ -380,7 +249,7 @@ struct Association::Impl final : detail::Node {
     if (readable(listenSocket) || readable(conn)) {
       drain();
     }
-    flushResets();
+    channels.flushResets();
   }
 
   void output(std::span<const uint8_t> packet) override {
@@ -397,7 +266,7 @@ struct Association::Impl final : detail::Node {
   }
 
   bool refusedInsideOutput(const char* what) const {
-    if (global().outputDepth == 0) {
+    if (!detail::insideOutput()) {
       return false;
     }
     LOG_WARN(kLog, "{}{} called from inside sendToDtls: refused", prefix(), what);
@@ -412,7 +281,6 @@ struct Association::Impl final : detail::Node {
     started = true;
     connected = false;
     channels.clear();
-    pendingResets.clear();
     closeSocket(conn);  // SO_LINGER 0: the ABORT leaves through sendToDtls
     closeSocket(listenSocket);
   }
@@ -424,7 +292,7 @@ struct Association::Impl final : detail::Node {
       drain();
     }
     if (!dead) {
-      flushResets();
+      channels.flushResets();
     }
   }
 
@@ -477,37 +345,22 @@ struct Association::Impl final : detail::Node {
     connected = false;
     inStreams = outStreams = 0;
     channels.clear();
-    pendingResets.clear();
-    rxLength = 0;
-    rxDiscard = false;
+    channels.discardPartial();
   }
 
-  void ensureRxSpace() {
-    const size_t need = rxLength + kReadChunk;
-    if (rxCapacity >= need) {
-      return;
-    }
-    const size_t capacity = std::max(need, rxCapacity * 2);
-    auto buffer = std::make_unique_for_overwrite<uint8_t[]>(capacity);
-    if (rxLength > 0) {
-      std::memcpy(buffer.get(), rx.get(), rxLength);
-    }
-    rx = std::move(buffer);
-    rxCapacity = capacity;
-  }
-
+  // Reads everything queued: each piece of a message goes into the channels'
+  // receive buffer, which reassembles and delivers it.
   void readAll() {
     while (conn != nullptr && !dead) {
-      ensureRxSpace();
+      const std::span<uint8_t> space = channels.receiveBuffer();
       sctp_rcvinfo info{};
       socklen_t infoLength = sizeof info;
       unsigned int infoType = 0;
       int flags = 0;
       sockaddr_conn from{};
       socklen_t fromLength = sizeof from;
-      uint8_t* at = rx.get() + rxLength;
       const ssize_t n =
-          usrsctp_recvv(conn, at, rxCapacity - rxLength, reinterpret_cast<sockaddr*>(&from),
+          usrsctp_recvv(conn, space.data(), space.size(), reinterpret_cast<sockaddr*>(&from),
                         &fromLength, &info, &infoLength, &infoType, &flags);
       if (n < 0) {
         const int err = errno;
@@ -523,39 +376,17 @@ struct Association::Impl final : detail::Node {
       }
       const auto size = static_cast<size_t>(n);
       if ((flags & MSG_NOTIFICATION) != 0) {
-        // Notifications are small and come whole; never mixed into rx.
+        // Notifications are small and come whole; never mixed into the
+        // message being received.
         if ((flags & MSG_EOR) != 0) {
-          handleNotification({at, size});
+          handleNotification({space.data(), size});
         }
         continue;
       }
       if (infoType == SCTP_RECVV_RCVINFO) {
-        rxStream = info.rcv_sid;
-        rxPpid = ntohl(info.rcv_ppid);
+        channels.receivingOn(info.rcv_sid, ntohl(info.rcv_ppid));
       }
-      if (!rxDiscard) {
-        rxLength += size;
-        if (rxLength > opts.maxIncomingMessageSize) {
-          rxDiscard = true;
-          rxLength = 0;
-        }
-      }
-      if ((flags & MSG_EOR) == 0) {
-        continue;  // partial delivery: more of this message follows
-      }
-      if (rxDiscard) {
-        ++counters.dropped;
-        LOG_DEBUG(kLog, "{}dropped a message over {} bytes on stream {}", prefix(),
-                  opts.maxIncomingMessageSize, rxStream);
-      } else {
-        handleMessage(rxStream, rxPpid, {rx.get(), rxLength});
-      }
-      rxDiscard = false;
-      rxLength = 0;
-      if (rxCapacity > kKeepBuffer) {
-        rx.reset();
-        rxCapacity = 0;
-      }
+      channels.received(size, (flags & MSG_EOR) != 0);
     }
   }
 
@@ -585,7 +416,7 @@ struct Association::Impl final : detail::Node {
         break;
       case SCTP_STREAM_RESET_EVENT:
         if (bytes.size() >= sizeof n.sn_strreset_event) {
-          handleStreamReset(n.sn_strreset_event, bytes);
+          channels.handleStreamReset(n.sn_strreset_event, bytes);
         }
         break;
       case SCTP_SHUTDOWN_EVENT:
@@ -613,7 +444,6 @@ struct Association::Impl final : detail::Node {
         outStreams = change.sac_outbound_streams;
         inStreams = change.sac_inbound_streams;
         channels.clear();
-        pendingResets.clear();
         LOG_INFO(kLog, "{}association restarted by the peer", prefix());
         break;
       case SCTP_COMM_LOST:
@@ -626,111 +456,6 @@ struct Association::Impl final : detail::Node {
       default:
         break;
     }
-  }
-
-  void handleStreamReset(const sctp_stream_reset_event& ev, std::span<const uint8_t> bytes) {
-    // The peer reset its outgoing streams (it closed those channels): reset
-    // ours too (RFC 8831 section 6.7). An empty list means every stream.
-    if ((ev.strreset_flags & SCTP_STREAM_RESET_INCOMING_SSN) == 0 ||
-        (ev.strreset_flags & (SCTP_STREAM_RESET_DENIED | SCTP_STREAM_RESET_FAILED)) != 0) {
-      return;
-    }
-    const size_t header = offsetof(sctp_stream_reset_event, strreset_stream_list);
-    const size_t length = std::min<size_t>(ev.strreset_length, bytes.size());
-    std::vector<uint16_t> streams;
-    for (size_t at = header; at + 2 <= length; at += 2) {
-      uint16_t sid = 0;
-      std::memcpy(&sid, bytes.data() + at, 2);
-      streams.push_back(sid);
-    }
-    if (streams.empty()) {
-      for (const auto& [sid, channel] : channels) {
-        streams.push_back(sid);
-      }
-    }
-    for (const uint16_t sid : streams) {
-      if (channels.erase(sid) == 0) {
-        continue;  // already closed here (we reset first)
-      }
-      pendingResets.push_back(sid);
-      LOG_DEBUG(kLog, "{}peer closed channel {}", prefix(), sid);
-      invoke(cb.onChannelClosed, sid);
-      if (dead) {
-        return;
-      }
-    }
-  }
-
-  void handleMessage(uint16_t sid, uint32_t ppid, std::span<const uint8_t> data) {
-    switch (ppid) {
-      case ppid::kDcep:
-        handleDcep(sid, data);
-        return;
-      case ppid::kString:
-      case ppid::kStringEmpty:
-        if (!channels.contains(sid)) {
-          ++counters.dropped;
-          return;
-        }
-        ++counters.messagesIn;
-        invoke(cb.onText, sid,
-               ppid == ppid::kStringEmpty
-                   ? std::string_view()
-                   : std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
-        return;
-      case ppid::kBinary:
-      case ppid::kBinaryEmpty:
-        if (!channels.contains(sid)) {
-          ++counters.dropped;
-          return;
-        }
-        ++counters.messagesIn;
-        invoke(cb.onBinary, sid, ppid == ppid::kBinaryEmpty ? std::span<const uint8_t>() : data);
-        return;
-      default:  // deprecated partial PPIDs (52, 54) and anything else
-        ++counters.dropped;
-        return;
-    }
-  }
-
-  void handleDcep(uint16_t sid, std::span<const uint8_t> data) {
-    const auto type = dcep::messageType(data);
-    if (type == dcep::kOpen) {
-      auto open = dcep::parseOpen(data);
-      if (!open || channels.contains(sid) || sid >= outStreams) {
-        ++counters.malformed;
-        LOG_DEBUG(kLog, "{}ignored a DATA_CHANNEL_OPEN on stream {}", prefix(), sid);
-        return;
-      }
-      Channel& ch = channels[sid];
-      ch.label = open->label;
-      ch.protocol = open->protocol;
-      ch.type = open->channelType;
-      ch.reliabilityParameter = open->reliabilityParameter;
-      ch.acked = true;
-      const auto ack = dcep::buildAck();
-      if (!send(sid, ppid::kDcep, ack, nullptr)) {
-        LOG_WARN(kLog, "{}could not acknowledge channel {}", prefix(), sid);
-      }
-      LOG_DEBUG(kLog, "{}channel {} opened by the peer: '{}' '{}'", prefix(), sid, open->label,
-                open->protocol);
-      invoke(cb.onChannelOpen, sid, open->label, open->protocol);
-      return;
-    }
-    if (type == dcep::kAck && dcep::isAck(data)) {
-      const auto it = channels.find(sid);
-      if (it == channels.end() || !it->second.openedLocally || it->second.acked) {
-        ++counters.malformed;
-        return;
-      }
-      it->second.acked = true;
-      const std::string label = it->second.label;
-      const std::string protocol = it->second.protocol;
-      invoke(cb.onChannelOpen, sid, label, protocol);
-      return;
-    }
-    ++counters.malformed;
-    LOG_DEBUG(kLog, "{}ignored a malformed DCEP message on stream {}", prefix(), sid);
   }
 
   template <typename Fn, typename... Args>
@@ -749,142 +474,36 @@ struct Association::Impl final : detail::Node {
     }
   }
 
-  // --- sending -------------------------------------------------------------
-
-  // One message; `channel` (when given) selects unordered / partial
-  // reliability once the channel is acknowledged.
-  bool send(uint16_t sid, uint32_t ppid, std::span<const uint8_t> data, const Channel* channel) {
-    if (conn == nullptr || !connected || closed || dead || sid >= outStreams) {
-      return false;
-    }
-    sctp_sendv_spa spa{};
-    spa.sendv_flags = SCTP_SEND_SNDINFO_VALID;
-    spa.sendv_sndinfo.snd_sid = sid;
-    spa.sendv_sndinfo.snd_ppid = htonl(ppid);
-    if (channel != nullptr && channel->acked) {
-      if (!dcep::isOrdered(channel->type)) {
-        spa.sendv_sndinfo.snd_flags |= SCTP_UNORDERED;
-      }
-      switch (channel->type) {
-        case dcep::ChannelType::kPartialReliableRexmit:
-        case dcep::ChannelType::kPartialReliableRexmitUnordered:
-          spa.sendv_flags |= SCTP_SEND_PRINFO_VALID;
-          spa.sendv_prinfo.pr_policy = SCTP_PR_SCTP_RTX;
-          spa.sendv_prinfo.pr_value = channel->reliabilityParameter;
-          break;
-        case dcep::ChannelType::kPartialReliableTimed:
-        case dcep::ChannelType::kPartialReliableTimedUnordered:
-          spa.sendv_flags |= SCTP_SEND_PRINFO_VALID;
-          spa.sendv_prinfo.pr_policy = SCTP_PR_SCTP_TTL;
-          spa.sendv_prinfo.pr_value = channel->reliabilityParameter;
-          break;
-        default:
-          break;
-      }
-    }
-    const ssize_t n = usrsctp_sendv(conn, data.data(), data.size(), nullptr, 0, &spa, sizeof spa,
-                                    SCTP_SENDV_SPA, 0);
-    if (n < 0) {
-      const int err = errno;
-      if (!wouldBlock(err)) {
-        LOG_DEBUG(kLog, "{}send on stream {} failed: {}", prefix(), sid, std::strerror(err));
-      }
-      return false;
-    }
-    return true;
-  }
-
+  // Association::sendText, sendBinary.
   bool sendUser(uint16_t sid, bool text, std::span<const uint8_t> data) {
     if (refusedInsideOutput("send")) {
       ++counters.sendFailures;
       return false;
     }
-    const auto it = channels.find(sid);
-    if (it == channels.end() || data.size() > opts.maxMessageSize) {
-      ++counters.sendFailures;
-      return false;
-    }
-    static constexpr uint8_t kEmpty[1] = {0};
-    const bool ok =
-        data.empty()
-            ? send(sid, text ? ppid::kStringEmpty : ppid::kBinaryEmpty, kEmpty, &it->second)
-            : send(sid, text ? ppid::kString : ppid::kBinary, data, &it->second);
-    ++(ok ? counters.messagesOut : counters.sendFailures);
-    return ok;
+    return channels.send(sid, text, data);
   }
 
-  std::optional<uint16_t> openChannel(const std::string& label, const std::string& protocol,
-                                      dcep::ChannelType type, uint32_t reliability) {
-    if (refusedInsideOutput("openChannel") || !connected) {
-      return std::nullopt;
-    }
-    const bool even = opts.dtlsClient.value_or(role == Role::kClient);
-    const uint32_t limit = std::min(inStreams, outStreams);
-    uint32_t sid = even ? 0 : 1;
-    while (sid < limit && channels.contains(static_cast<uint16_t>(sid))) {
-      sid += 2;
-    }
-    if (sid >= limit) {
-      return std::nullopt;
-    }
-    dcep::Open open;
-    open.channelType = type;
-    open.reliabilityParameter = reliability;
-    open.label = label;
-    open.protocol = protocol;
-    const auto bytes = dcep::buildOpen(open);
-    const auto stream = static_cast<uint16_t>(sid);
-    if (!bytes || !send(stream, ppid::kDcep, *bytes, nullptr)) {
-      return std::nullopt;
-    }
-    Channel& ch = channels[stream];
-    ch.label = label;
-    ch.protocol = protocol;
-    ch.type = type;
-    ch.reliabilityParameter = reliability;
-    ch.openedLocally = true;
-    return stream;
+  // --- what the channels use (detail::ChannelHost) -------------------------
+
+  [[nodiscard]] struct socket* connectedSocket() const override {
+    return conn != nullptr && connected && !closed && !dead ? conn : nullptr;
+  }
+  [[nodiscard]] uint16_t inboundStreams() const override { return inStreams; }
+  [[nodiscard]] uint16_t outboundStreams() const override { return outStreams; }
+
+  void channelOpened(uint16_t sid, const std::string& label, const std::string& protocol) override {
+    invoke(cb.onChannelOpen, sid, label, protocol);
   }
 
-  bool closeChannel(uint16_t sid) {
-    if (refusedInsideOutput("closeChannel") || channels.erase(sid) == 0) {
-      return false;
-    }
-    pendingResets.push_back(sid);
-    flushResets();
-    return true;
+  void textReceived(uint16_t sid, std::string_view text) override { invoke(cb.onText, sid, text); }
+
+  void binaryReceived(uint16_t sid, std::span<const uint8_t> data) override {
+    invoke(cb.onBinary, sid, data);
   }
 
-  // Resets our outgoing streams of closed channels; usrsctp runs one
-  // reconfiguration request at a time, so a busy one is retried later.
-  void flushResets() {
-    if (pendingResets.empty() || conn == nullptr || !connected || dead) {
-      return;
-    }
-    std::sort(pendingResets.begin(), pendingResets.end());
-    pendingResets.erase(std::unique(pendingResets.begin(), pendingResets.end()),
-                        pendingResets.end());
-    const size_t count = std::min<size_t>(pendingResets.size(), 1024);
-    std::vector<uint8_t> buffer(sizeof(sctp_reset_streams) + count * sizeof(uint16_t));
-    sctp_reset_streams head{};
-    head.srs_assoc_id = SCTP_ALL_ASSOC;
-    head.srs_flags = SCTP_STREAM_RESET_OUTGOING;
-    head.srs_number_streams = static_cast<uint16_t>(count);
-    std::memcpy(buffer.data(), &head, sizeof head);
-    std::memcpy(buffer.data() + offsetof(sctp_reset_streams, srs_stream_list), pendingResets.data(),
-                count * sizeof(uint16_t));
-    if (usrsctp_setsockopt(conn, IPPROTO_SCTP, SCTP_RESET_STREAMS, buffer.data(),
-                           static_cast<socklen_t>(buffer.size())) == 0) {
-      pendingResets.erase(pendingResets.begin(),
-                          pendingResets.begin() + static_cast<std::ptrdiff_t>(count));
-      return;
-    }
-    const int err = errno;
-    if (err != EBUSY && err != EALREADY && !wouldBlock(err)) {
-      LOG_DEBUG(kLog, "{}stream reset refused: {}", prefix(), std::strerror(err));
-      pendingResets.clear();  // e.g. the peer does not support RE-CONFIG
-    }
-  }
+  void channelClosed(uint16_t sid) override { invoke(cb.onChannelClosed, sid); }
+
+  [[nodiscard]] bool destroyed() const override { return dead; }
 
   // --- state ---------------------------------------------------------------
 
@@ -902,18 +521,11 @@ struct Association::Impl final : detail::Node {
   bool closedNotified = false;
   uint16_t inStreams = 0;
   uint16_t outStreams = 0;
-  std::unordered_map<uint16_t, Channel> channels;
-  std::vector<uint16_t> pendingResets;
   Counters counters;
+  detail::Channels channels;  // on the streams of `conn`
 
   bool draining = false;
   bool drainAgain = false;
-  std::unique_ptr<uint8_t[]> rx;  // the message being received
-  size_t rxCapacity = 0;
-  size_t rxLength = 0;
-  bool rxDiscard = false;  // the message is over the limit
-  uint16_t rxStream = 0;
-  uint32_t rxPpid = 0;
 };
 
 Association::Association(Role role, AssociationCallbacks callbacks, AssociationOptions options) {
@@ -923,9 +535,7 @@ Association::Association(Role role, AssociationCallbacks callbacks, AssociationO
 
 Association::~Association() {
   const Entry entry;
-  impl_->dead = true;
-  global().live.erase(impl_->id);
-  global().graveyard.push_back(impl_);  // freed by the outermost Entry
+  detail::destroyLater(impl_->id, impl_);  // freed by the outermost Entry
 }
 
 void Association::start() {
@@ -945,12 +555,18 @@ std::optional<uint16_t> Association::openChannel(const std::string& label,
                                                  dcep::ChannelType type,
                                                  uint32_t reliabilityParameter) {
   const Entry entry;
-  return impl_->openChannel(label, protocol, type, reliabilityParameter);
+  if (impl_->refusedInsideOutput("openChannel") || !impl_->connected) {
+    return std::nullopt;
+  }
+  return impl_->channels.open(label, protocol, type, reliabilityParameter);
 }
 
 bool Association::closeChannel(uint16_t streamId) {
   const Entry entry;
-  return impl_->closeChannel(streamId);
+  if (impl_->refusedInsideOutput("closeChannel")) {
+    return false;
+  }
+  return impl_->channels.close(streamId);
 }
 
 bool Association::sendText(uint16_t streamId, std::string_view text) {
@@ -969,7 +585,7 @@ bool Association::sendRaw(uint16_t streamId, uint32_t ppid, std::span<const uint
   if (impl_->refusedInsideOutput("sendRaw")) {
     return false;
   }
-  return impl_->send(streamId, ppid, data, nullptr);
+  return impl_->channels.sendRaw(streamId, ppid, data);
 }
 
 void Association::close() {
@@ -997,35 +613,6 @@ uint16_t Association::streamCount() const {
 
 Association::Counters Association::counters() const {
   return impl_->counters;
-}
-
-void Association::handleTimers(TimePoint now) {
-  const Entry entry;
-  auto& g = global();
-  if (g.outputDepth > 0 || !Library::initialized()) {
-    return;
-  }
-  uint32_t elapsed = 0;
-  if (g.lastTick && now > *g.lastTick) {
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - *g.lastTick);
-    elapsed = static_cast<uint32_t>(std::min<int64_t>(ms.count(), 3600 * 1000));
-    *g.lastTick += ms;  // keep the sub-millisecond remainder
-  } else {
-    g.lastTick = now;
-  }
-  if (elapsed > 0) {
-    usrsctp_handle_timers(elapsed);
-  }
-  std::vector<uintptr_t> ids;
-  ids.reserve(g.live.size());
-  for (const auto& [id, node] : g.live) {
-    ids.push_back(id);
-  }
-  for (const uintptr_t id : ids) {
-    if (detail::Node* node = detail::find(id)) {
-      node->afterTimers();
-    }
-  }
 }
 
 }  // namespace jvb::sctp

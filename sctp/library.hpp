@@ -20,6 +20,9 @@
 // never calls our callbacks. usrsctp_finish() joins it. No timer or receive
 // thread runs.
 //
+// Implemented in runtime.cpp, with the rest of the process-wide usrsctp state
+// (runtime.hpp).
+//
 // Thread-safety: construction and destruction are serialized by a mutex;
 // everything else about usrsctp is single-threaded (see association.hpp).
 
