@@ -20,8 +20,8 @@
 #include <memory>
 #include <vector>
 
-#include "bridge/audio_ssrc_cache.hpp"
-#include "bridge/fanout.hpp"
+#include "media/audio_ssrc_cache.hpp"
+#include "media/fanout.hpp"
 #include "rtp/audio_rewrite.hpp"
 #include "rtp/rtp_packet.hpp"
 #include "srtp/library.hpp"
@@ -80,7 +80,7 @@ void BM_FanOut(benchmark::State& state) {
     sessions.push_back(srtp::Session::outbound(randomKeys()));
   }
   auto pkt = audioPacket();
-  bridge::FanOut fan(rig.sender.native_handle());
+  media::FanOut fan(rig.sender.native_handle());
   uint16_t seq = 0;
   const uint64_t allocBefore = jvb::bench::gAllocations.load();
   for (auto _ : state) {
@@ -111,18 +111,18 @@ void BM_FanOutRewriting(benchmark::State& state) {
   const bool mid = state.range(1) != 0;
   Rig rig(n);
   std::vector<srtp::Session> sessions;
-  std::vector<bridge::AudioSsrcCache> caches;
+  std::vector<media::AudioSsrcCache> caches;
   caches.reserve(n);
   for (size_t i = 0; i < n; ++i) {
     sessions.push_back(srtp::Session::outbound(randomKeys()));
-    caches.emplace_back(bridge::SsrcRewriteConfig{}, mid, i + 1);
+    caches.emplace_back(media::SsrcRewriteConfig{}, mid, i + 1);
     caches.back().reserveSources(4);
   }
   auto pkt = audioPacket();
-  bridge::FanOut fan(rig.sender.native_handle());
+  media::FanOut fan(rig.sender.native_handle());
   uint16_t seq = 0;
   uint32_t ts = 0;
-  const auto start = bridge::AudioSsrcCache::Clock::now();
+  const auto start = media::AudioSsrcCache::Clock::now();
   auto now = start;
   const uint64_t allocBefore = jvb::bench::gAllocations.load();
   uint64_t sent = 0;
@@ -132,7 +132,7 @@ void BM_FanOutRewriting(benchmark::State& state) {
     const auto view = rtp::ConstRtpPacketView::parse(pkt);
     for (size_t i = 0; i < n; ++i) {
       const auto rw = caches[i].rewrite(0, seq, ts, now);
-      if (rw.outcome != bridge::AudioSsrcCache::Outcome::kSend) {
+      if (rw.outcome != media::AudioSsrcCache::Outcome::kSend) {
         continue;
       }
       const rtp::AudioRewrite spec{rw.ssrc,

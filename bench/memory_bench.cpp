@@ -12,13 +12,13 @@
 #include <string>
 #include <vector>
 
-#include "bridge/speech_activity.hpp"
 #include "dtls/certificate.hpp"
 #include "dtls/context.hpp"
 #include "dtls/session.hpp"
 #include "ice/credentials.hpp"
 #include "ice/ice_agent.hpp"
 #include "ice/udp_port.hpp"
+#include "media/speech_activity.hpp"
 #include "srtp/library.hpp"
 #include "srtp/session.hpp"
 #include "tests/dtls/dtls_test_util.hpp"
@@ -109,12 +109,12 @@ int main() {
   }
 
   {  // Speech activity: one speaker per endpoint.
-    bridge::SpeechActivity speech;
+    media::SpeechActivity speech;
     const size_t before = heapInUse();
     for (size_t i = 0; i < kCount; ++i) {
       speech.addSpeaker("endpoint-" + std::to_string(i));
     }
-    add("bridge::SpeechActivity speaker", before, heapInUse());
+    add("media::SpeechActivity speaker", before, heapInUse());
   }
   std::printf("%-58s %8.1f KiB\n", "sum of the above", total);
   return 0;

@@ -18,14 +18,14 @@
 #include <vector>
 
 #include "bench/audio_packet.hpp"
-#include "bridge/speech_activity.hpp"
+#include "media/speech_activity.hpp"
 
 namespace {
 
 namespace asio = boost::asio;
 using asio::ip::udp;
-using jvb::bridge::SpeechActivity;
-using jvb::bridge::SpeechActivityConfig;
+using jvb::media::SpeechActivity;
+using jvb::media::SpeechActivityConfig;
 
 constexpr size_t kSpeakers = 500;
 

@@ -5,7 +5,7 @@
 //   2026-11-24T16:40:01.123Z INFO  [http] listening on 127.0.0.1:8080
 //
 // Thread-safe; each event is written with a single write(2). Never log per
-// packet on the media path: count instead (see bridge/ counters).
+// packet on the media path: count instead (see the media/ counters).
 #include <fmt/format.h>
 
 #include <atomic>

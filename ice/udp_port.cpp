@@ -1,6 +1,10 @@
 #include "ice/udp_port.hpp"
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 #include <boost/asio/ip/address.hpp>
+#include <cerrno>
 #include <system_error>
 
 #include "common/log.hpp"
@@ -10,14 +14,33 @@ namespace jvb::ice {
 namespace asio = boost::asio;
 using asio::ip::udp;
 
-// One socket and its receive buffer. 2 KiB covers any datagram that fits a
-// 1500-byte MTU, with room for SRTP trailers; larger ones are truncated by
-// the kernel and then fail to parse, which is the right outcome.
+// One socket, the address family and address it was bound to (recorded once,
+// so that sending never asks the kernel), and its receive batch: kBatchSize
+// buffers of kMaxDatagramSize bytes, their source addresses and the
+// recvmmsg headers pointing at both, all set up once at construction.
 struct UdpPort::Socket {
-  explicit Socket(asio::io_context& io) : socket(io) {}
+  explicit Socket(asio::io_context& io) : socket(io) {
+    for (size_t i = 0; i < kBatchSize; ++i) {
+      iov[i].iov_base = buffers[i].data();
+      iov[i].iov_len = buffers[i].size();
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+      // The kernel writes each source sockaddr straight into the Endpoint's
+      // storage, as asio's own receive_from does; the Endpoint derives its
+      // length from sa_family, so no conversion (and no allocation) follows.
+      msgs[i].msg_hdr.msg_name = from[i].data();
+    }
+  }
+  Socket(const Socket&) = delete;
+  Socket& operator=(const Socket&) = delete;
+
   udp::socket socket;
-  std::array<uint8_t, 2048> buffer{};
-  udp::endpoint from;
+  int family = AF_UNSPEC;  // AF_INET or AF_INET6
+  udp::endpoint local;
+  std::array<std::array<uint8_t, kMaxDatagramSize>, kBatchSize> buffers{};
+  std::array<udp::endpoint, kBatchSize> from{};
+  std::array<iovec, kBatchSize> iov{};
+  std::array<mmsghdr, kBatchSize> msgs{};
 };
 
 UdpPort::UdpPort(asio::io_context& io, std::string bindAddress, uint16_t port, Handler handler)
@@ -59,9 +82,19 @@ void UdpPort::start() {
     if (!e) {
       s->socket.bind(ep, e);
     }
+    if (!e) {
+      s->local = s->socket.local_endpoint(e);  // the only getsockname
+    }
+    if (!e) {
+      // The descriptor itself non-blocking (recvmmsg until EAGAIN; the fan-out's
+      // sendmmsg on nativeHandleFor()), while asio's synchronous send_to keeps
+      // its blocking semantics.
+      s->socket.native_non_blocking(true, e);
+    }
     if (e) {
       throw bindError(e, ep.address().to_string(), ep.port());
     }
+    s->family = ep.protocol().family();
     // Room for bursts from hundreds of endpoints between two loop turns.
     s->socket.set_option(asio::socket_base::receive_buffer_size(4 << 20), e);
     s->socket.set_option(asio::socket_base::send_buffer_size(4 << 20), e);
@@ -69,7 +102,7 @@ void UdpPort::start() {
   };
 
   sockets_.push_back(open(udp::endpoint(address, requestedPort_), address.is_v6() && wildcard));
-  boundPort_ = sockets_.front()->socket.local_endpoint().port();
+  boundPort_ = sockets_.front()->local.port();
   if (wildcard) {
     // The other family on the same port; a host without IPv6 (or IPv4) only
     // gets a warning, since the first family already serves.
@@ -82,32 +115,72 @@ void UdpPort::start() {
     }
   }
   for (auto& s : sockets_) {
-    const auto ep = s->socket.local_endpoint();
+    const auto& ep = s->local;
     LOG_INFO("ice", "media port listening on udp {}",
              ep.address().is_v6() ? fmt::format("[{}]:{}", ep.address().to_string(), ep.port())
                                   : fmt::format("{}:{}", ep.address().to_string(), ep.port()));
-    receiveNext(*s);
+    waitReadable(*s);
   }
 }
 
-void UdpPort::receiveNext(Socket& s) {
-  s.socket.async_receive_from(asio::buffer(s.buffer), s.from,
-                              [this, &s](const boost::system::error_code& ec, size_t n) {
-                                if (ec == asio::error::operation_aborted || !s.socket.is_open()) {
-                                  return;
-                                }
-                                if (!ec) {
-                                  handler_(std::span<const uint8_t>(s.buffer.data(), n), s.from);
-                                }
-                                // ICMP errors (e.g. connection refused for an earlier send)
-                                // surface here on Linux; they must not stop the port.
-                                receiveNext(s);
-                              });
+void UdpPort::waitReadable(Socket& s) {
+  // asio's epoll reactor re-arms the descriptor (EPOLL_CTL_MOD) whenever a
+  // wait starts, so a wait armed while datagrams are still queued completes
+  // on the next poll, behind the handlers already queued on the io_context
+  // (udp_port_test's ABusySocketYieldsAfterTheBoundAndThenDrainsTheRest).
+  s.socket.async_wait(udp::socket::wait_read, [this, &s](const boost::system::error_code& ec) {
+    if (ec == asio::error::operation_aborted || !s.socket.is_open()) {
+      return;
+    }
+    drain(s);
+    if (s.socket.is_open()) {
+      waitReadable(s);
+    }
+  });
+}
+
+void UdpPort::drain(Socket& s) {
+  const int fd = s.socket.native_handle();
+  for (size_t batch = 0; batch < kMaxBatchesPerWakeup; ++batch) {
+    for (size_t i = 0; i < kBatchSize; ++i) {  // in/out: the kernel stores the actual length
+      s.msgs[i].msg_hdr.msg_namelen = static_cast<socklen_t>(s.from[i].capacity());
+    }
+    const int n =
+        ::recvmmsg(fd, s.msgs.data(), static_cast<unsigned>(kBatchSize), MSG_DONTWAIT, nullptr);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        return;
+      }
+      // EINTR, or an error queued on the socket (e.g. ECONNREFUSED from an
+      // ICMP error for an earlier send), which this call reported and
+      // cleared; neither may stop the port.
+      continue;
+    }
+    for (int i = 0; i < n; ++i) {
+      const msghdr& h = s.msgs[i].msg_hdr;
+      if ((h.msg_flags & MSG_TRUNC) != 0) {
+        ++truncated_;  // larger than kMaxDatagramSize: never a valid packet here
+        continue;
+      }
+      handler_(std::span<uint8_t>(s.buffers[i].data(), s.msgs[i].msg_len), s.from[i]);
+      if (!s.socket.is_open()) {
+        return;  // the handler closed the port
+      }
+    }
+    if (static_cast<size_t>(n) < kBatchSize) {
+      // recvmmsg stops short only when the queue ran empty (or on an error,
+      // which the next call reports): nothing left to drain this time.
+      return;
+    }
+  }
+  // kMaxBatchesPerWakeup full batches: the caller re-arms the wait, which
+  // completes behind the other handlers that became ready meanwhile.
 }
 
 bool UdpPort::sendTo(std::span<const uint8_t> datagram, const Endpoint& to) {
+  const int family = to.protocol().family();
   for (auto& s : sockets_) {
-    if (s->socket.local_endpoint().protocol() == to.protocol()) {
+    if (s->family == family) {
       boost::system::error_code ec;
       s->socket.send_to(asio::buffer(datagram.data(), datagram.size()), to, 0, ec);
       return !ec;
@@ -117,9 +190,10 @@ bool UdpPort::sendTo(std::span<const uint8_t> datagram, const Endpoint& to) {
 }
 
 int UdpPort::nativeHandleFor(const Endpoint& to) {
+  const int family = to.protocol().family();
   for (auto& s : sockets_) {
-    if (s->socket.local_endpoint().protocol() == to.protocol()) {
-      return s->socket.native_handle();
+    if (s->family == family) {
+      return s->socket.native_handle();  // -1 once closed
     }
   }
   return -1;
@@ -128,10 +202,8 @@ int UdpPort::nativeHandleFor(const Endpoint& to) {
 std::vector<UdpPort::Endpoint> UdpPort::localEndpoints() const {
   std::vector<Endpoint> out;
   for (const auto& s : sockets_) {
-    boost::system::error_code ec;
-    auto ep = s->socket.local_endpoint(ec);
-    if (!ec) {
-      out.push_back(ep);
+    if (s->socket.is_open()) {
+      out.push_back(s->local);
     }
   }
   return out;
@@ -142,9 +214,9 @@ void UdpPort::close() {
     boost::system::error_code ec;
     s->socket.close(ec);
   }
-  // NOTE: a pending receive completes with operation_aborted and returns
-  // before touching its Socket, so destroying the port afterwards is safe
-  // whether or not the io_context runs again.
+  // NOTE: a pending wait completes with operation_aborted and returns before
+  // touching its Socket, so destroying the port afterwards is safe whether
+  // or not the io_context runs again.
 }
 
 }  // namespace jvb::ice

@@ -1,7 +1,7 @@
 #pragma once
 // Colibri2 over XMPP (namespace jitsi:colibri2), as jitsi-videobridge speaks
-// it to Jicofo: <conference-modify> parsed into bridge::ConferenceModify,
-// applied to the bridge::ConferenceRegistry, answered with
+// it to Jicofo: <conference-modify> parsed into control::ConferenceModify,
+// applied to the control::ConferenceRegistry, answered with
 // <conference-modified> or an error carrying JVB's condition, text and
 // colibri2 reason. Audio-only: video media and sources are accepted and
 // ignored. Everything here runs on the control thread.
@@ -10,8 +10,8 @@
 #include <variant>
 #include <vector>
 
-#include "bridge/conference.hpp"
 #include "config/bridge_config.hpp"
+#include "control/conference.hpp"
 #include "ice/credentials.hpp"
 #include "xmpp/iq_dispatcher.hpp"
 #include "xmpp/strophe.hpp"
@@ -49,29 +49,29 @@ struct Colibri2Local {
 // Malformed input (missing meeting-id or endpoint id, a non-numeric ssrc,
 // payload id or port, an invalid boolean or enum value) is a bad-request
 // IqError naming the element and attribute. Unknown children are ignored.
-std::variant<bridge::ConferenceModify, IqError> parseConferenceModify(
+std::variant<control::ConferenceModify, IqError> parseConferenceModify(
     xmpp_stanza_t* conferenceModify);
 
 // <conference-modified xmlns='jitsi:colibri2'>: one <endpoint> per requested
 // endpoint (expire='true', or the bridge's <transport> for a created one)
 // and the feedback <sources> when due.
-StanzaPtr buildConferenceModified(xmpp_ctx_t* ctx, const bridge::ModifyReply& reply,
+StanzaPtr buildConferenceModified(xmpp_ctx_t* ctx, const control::ModifyReply& reply,
                                   const Colibri2Local& local);
 
 // The error's extension elements, in JVB's order: the colibri2
 // <error reason/> (absent for ErrorReason::kNone) and, for unknown_endpoint,
 // <endpoint xmlns='jitsi:colibri2' id/>. JVB puts both directly in <error>.
-std::vector<StanzaPtr> errorExtensions(xmpp_ctx_t* ctx, const bridge::ModifyError& error);
+std::vector<StanzaPtr> errorExtensions(xmpp_ctx_t* ctx, const control::ModifyError& error);
 
 // The IqError for `error`: RFC 6120 condition name, Smack's default type for
 // it, JVB's text, and errorExtensions().
-IqError toIqError(xmpp_ctx_t* ctx, const bridge::ModifyError& error);
+IqError toIqError(xmpp_ctx_t* ctx, const control::ModifyError& error);
 
 // Registers the conference-modify handler (IQ type get and set alike).
 // `registry` is kept by reference and must outlive the handler; `local` is
 // copied; `refuseNewConferences` (may be empty: never refuse) is asked on
 // every request whether the bridge is in graceful shutdown.
-void registerColibri2(IqDispatcher& iqs, bridge::ConferenceRegistry& registry,
+void registerColibri2(IqDispatcher& iqs, control::ConferenceRegistry& registry,
                       const Colibri2Local& local, std::function<bool()> refuseNewConferences);
 
 }  // namespace jvb::xmpp

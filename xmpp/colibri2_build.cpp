@@ -8,8 +8,8 @@ namespace jvb::xmpp {
 
 namespace {
 
-using bridge::ErrorCondition;
-using bridge::ErrorReason;
+using control::ErrorCondition;
+using control::ErrorReason;
 
 void setAttr(xmpp_stanza_t* s, const char* name, const std::string& value) {
   xmpp_stanza_set_attribute(s, name, value.c_str());
@@ -36,9 +36,9 @@ StanzaPtr candidateElement(xmpp_ctx_t* ctx, const ice::Candidate& c) {
 
 // Endpoint.describeTransport: ICE (ufrag, pwd, candidates, rtcp-mux), DTLS
 // (fingerprint with our setup role), then the colibri-ws URL.
-StanzaPtr iceUdpElement(xmpp_ctx_t* ctx, const bridge::ModifyReply& reply,
-                        const bridge::EndpointReply& ep, const Colibri2Local& local) {
-  const bridge::LocalTransport& t = *ep.transport;
+StanzaPtr iceUdpElement(xmpp_ctx_t* ctx, const control::ModifyReply& reply,
+                        const control::EndpointReply& ep, const Colibri2Local& local) {
+  const control::LocalTransport& t = *ep.transport;
   auto ice = element(ctx, "transport", kNsIceUdp);
   setAttr(ice.get(), "ufrag", t.ice.ufrag);
   setAttr(ice.get(), "pwd", t.ice.pwd);
@@ -105,7 +105,7 @@ const char* conditionType(ErrorCondition c) {
   return "cancel";
 }
 
-std::string describe(const bridge::ConferenceModify& req) {
+std::string describe(const control::ConferenceModify& req) {
   std::string s = "meeting-id=" + req.meetingId;
   if (req.create) {
     s += " create";
@@ -133,7 +133,7 @@ std::string colibriWebSocketUrl(const WebsocketSettings& ws, const std::string& 
          conferenceId + "/" + endpointId + "?pwd=" + pwd;
 }
 
-StanzaPtr buildConferenceModified(xmpp_ctx_t* ctx, const bridge::ModifyReply& reply,
+StanzaPtr buildConferenceModified(xmpp_ctx_t* ctx, const control::ModifyReply& reply,
                                   const Colibri2Local& local) {
   auto modified = element(ctx, "conference-modified", kNsColibri2);
   for (const auto& ep : reply.endpoints) {
@@ -147,7 +147,7 @@ StanzaPtr buildConferenceModified(xmpp_ctx_t* ctx, const bridge::ModifyReply& re
       adopt(transport.get(), iceUdpElement(ctx, reply, ep, local));
       if (ep.transport->sctp) {
         auto sctp = element(ctx, "sctp");
-        setAttr(sctp.get(), "port", std::to_string(bridge::kSctpPort));
+        setAttr(sctp.get(), "port", std::to_string(control::kSctpPort));
         setAttr(sctp.get(), "role", "server");
         adopt(transport.get(), std::move(sctp));
       }
@@ -164,11 +164,11 @@ StanzaPtr buildConferenceModified(xmpp_ctx_t* ctx, const bridge::ModifyReply& re
   return modified;
 }
 
-std::vector<StanzaPtr> errorExtensions(xmpp_ctx_t* ctx, const bridge::ModifyError& error) {
+std::vector<StanzaPtr> errorExtensions(xmpp_ctx_t* ctx, const control::ModifyError& error) {
   std::vector<StanzaPtr> out;
   if (error.reason != ErrorReason::kNone) {
     auto reason = element(ctx, "error", kNsColibri2);
-    setAttr(reason.get(), "reason", std::string(bridge::reasonName(error.reason)));
+    setAttr(reason.get(), "reason", std::string(control::reasonName(error.reason)));
     out.push_back(std::move(reason));
   }
   if (error.reason == ErrorReason::kUnknownEndpoint) {
@@ -179,7 +179,7 @@ std::vector<StanzaPtr> errorExtensions(xmpp_ctx_t* ctx, const bridge::ModifyErro
   return out;
 }
 
-IqError toIqError(xmpp_ctx_t* ctx, const bridge::ModifyError& error) {
+IqError toIqError(xmpp_ctx_t* ctx, const control::ModifyError& error) {
   IqError e{conditionType(error.condition), conditionName(error.condition), error.text, {}};
   // JVB (Colibri2Util.createEndpointNotFoundError) puts two extensions in
   // <error>: the colibri2 <error reason='unknown_endpoint'/> and
@@ -189,7 +189,7 @@ IqError toIqError(xmpp_ctx_t* ctx, const bridge::ModifyError& error) {
   return e;
 }
 
-void registerColibri2(IqDispatcher& iqs, bridge::ConferenceRegistry& registry,
+void registerColibri2(IqDispatcher& iqs, control::ConferenceRegistry& registry,
                       const Colibri2Local& local, std::function<bool()> refuseNewConferences) {
   iqs.add("conference-modify", kNsColibri2,
           [&registry, local, refuse = std::move(refuseNewConferences)](
@@ -200,7 +200,7 @@ void registerColibri2(IqDispatcher& iqs, bridge::ConferenceRegistry& registry,
                        bad->text);
               return std::move(*bad);
             }
-            const auto& request = std::get<bridge::ConferenceModify>(parsed);
+            const auto& request = std::get<control::ConferenceModify>(parsed);
             LOG_DEBUG("colibri2", "conference-modify {}", describe(request));
             const auto result = registry.apply(request, refuse ? refuse() : false);
             if (!result.ok()) {

@@ -1,4 +1,4 @@
-// <conference-modify> -> bridge::ConferenceModify. Element and attribute
+// <conference-modify> -> control::ConferenceModify. Element and attribute
 // names follow jitsi-xmpp-extensions (colibri2/*, jingle/*, colibri/Source*).
 #include <charconv>
 #include <cstring>
@@ -12,7 +12,7 @@ namespace jvb::xmpp {
 
 namespace {
 
-using namespace jvb::bridge;
+using namespace jvb::control;
 
 // A malformed request: becomes bad-request with this text.
 struct Malformed : std::runtime_error {
@@ -358,7 +358,7 @@ ConferenceModify parse(xmpp_stanza_t* el) {
 
 }  // namespace
 
-std::variant<bridge::ConferenceModify, IqError> parseConferenceModify(
+std::variant<control::ConferenceModify, IqError> parseConferenceModify(
     xmpp_stanza_t* conferenceModify) {
   if (conferenceModify == nullptr || !xmpp_stanza_is_tag(conferenceModify)) {
     return IqError{"modify", "bad-request", "No <conference-modify>", {}};

@@ -70,7 +70,7 @@ MucClient::PresenceStats buildStatsElement(xmpp_ctx_t* ctx, const nlohmann::json
   return {std::move(el), signature, stress};
 }
 
-void registerBaseHandlers(IqDispatcher& iqs, std::function<bridge::Health()> health) {
+void registerBaseHandlers(IqDispatcher& iqs, std::function<control::Health()> health) {
   // Jicofo's JvbDoctor: a result when healthy, internal-server-error with the
   // reason when not. Answered from the cached verdict: no media work waited on.
   iqs.add("healthcheck", kNsHealth,
@@ -97,7 +97,7 @@ void registerBaseHandlers(IqDispatcher& iqs, std::function<bridge::Health()> hea
 }
 
 XmppService::XmppService(boost::asio::io_context& control, const config::BridgeConfig& cfg,
-                         bridge::BridgeState& state, StatsFn stats, HealthFn health)
+                         control::BridgeState& state, StatsFn stats, HealthFn health)
     : cfg_(cfg), state_(state), stats_(std::move(stats)), timer_(control) {
   registerBaseHandlers(iqs_, std::move(health));
 }

@@ -12,8 +12,8 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
-#include "bridge/bridge_state.hpp"
 #include "config/bridge_config.hpp"
+#include "control/bridge_state.hpp"
 #include "xmpp/iq_dispatcher.hpp"
 #include "xmpp/muc_client.hpp"
 #include "xmpp/strophe.hpp"
@@ -38,15 +38,15 @@ inline constexpr const char* kPresenceStats[] = {"stress_level",  "average_parti
 MucClient::PresenceStats buildStatsElement(xmpp_ctx_t* ctx, const nlohmann::json& stats);
 
 // The health-check, version and ping handlers, as JVB answers them.
-void registerBaseHandlers(IqDispatcher& iqs, std::function<bridge::Health()> health);
+void registerBaseHandlers(IqDispatcher& iqs, std::function<control::Health()> health);
 
 class XmppService {
  public:
   using StatsFn = std::function<nlohmann::json()>;
-  using HealthFn = std::function<bridge::Health()>;
+  using HealthFn = std::function<control::Health()>;
 
   XmppService(boost::asio::io_context& control, const config::BridgeConfig& cfg,
-              bridge::BridgeState& state, StatsFn stats, HealthFn health);
+              control::BridgeState& state, StatsFn stats, HealthFn health);
   ~XmppService();
 
   IqDispatcher& iqs() { return iqs_; }
@@ -60,7 +60,7 @@ class XmppService {
   void tick();
 
   const config::BridgeConfig& cfg_;
-  bridge::BridgeState& state_;
+  control::BridgeState& state_;
   StatsFn stats_;
   Context ctx_;
   IqDispatcher iqs_;

@@ -2,7 +2,7 @@
 // The N endpoints of a load run on ONE thread (one Asio io_context): each has
 // its own UDP socket on 127.0.0.1, a controlled ICE agent, a DTLS client and
 // SRTP sessions, built from the project's ice/dtls/srtp/rtp code (as
-// tests/bridge/media_router_test.cpp's Client). Senders send one Opus-sized
+// tests/media/media_router_harness.hpp's Client). Senders send one Opus-sized
 // RTP packet every 20 ms with the ssrc-audio-level extension (id 1) and a
 // payload carrying the send time (CLOCK_REALTIME, the clock of the kernel's
 // receive timestamps), the sender's index and frame number; every receiver

@@ -1,5 +1,5 @@
 // libFuzzer target: arbitrary bytes as bridge-channel messages through
-// jvb::bridge::channel::parse and a fresh BridgeChannelHub with fake
+// jvb::control::channel::parse and a fresh BridgeChannelHub with fake
 // transports. An input may hold several messages separated by "\n---\n";
 // they come from endpoints and transports picked by their position and
 // length, with attach/detach/speaker events in between. Must never crash,
@@ -12,12 +12,13 @@
 #include <variant>
 #include <vector>
 
-#include "bridge/bridge_channel.hpp"
 #include "common/log.hpp"
+#include "control/bridge_channel.hpp"
 
 namespace {
 
-using namespace jvb::bridge;
+using namespace jvb::control;
+using namespace jvb::media;
 
 constexpr std::string_view kSeparator = "\n---\n";
 constexpr int kMaxMessages = 16;

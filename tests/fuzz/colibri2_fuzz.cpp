@@ -46,7 +46,7 @@ constexpr int kMaxIqs = 8;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static Process process;
-  jvb::bridge::ConferenceRegistry registry;
+  jvb::control::ConferenceRegistry registry;
   IqDispatcher iqs;
   // Graceful shutdown for some inputs, deterministically.
   const bool refuse = size % 7 == 0;

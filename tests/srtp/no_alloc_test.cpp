@@ -18,8 +18,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
 
-#include "bridge/audio_ssrc_cache.hpp"
-#include "bridge/fanout.hpp"
+#include "media/audio_ssrc_cache.hpp"
+#include "media/fanout.hpp"
 #include "rtp/audio_level.hpp"
 #include "rtp/audio_rewrite.hpp"
 #include "rtp/rtcp_builder.hpp"
@@ -220,9 +220,9 @@ TEST(NoAlloc, RewritingFanOut) {
   const auto to = sink.local_endpoint();
   constexpr size_t kReceivers = 8;
   std::vector<srtp::Session> sessions;
-  std::vector<bridge::AudioSsrcCache> caches;
+  std::vector<media::AudioSsrcCache> caches;
   caches.reserve(kReceivers);
-  bridge::SsrcRewriteConfig cfg;
+  media::SsrcRewriteConfig cfg;
   cfg.limit = 3;  // fewer slots than the 5 sources below: remaps happen
   cfg.newSsrcDelay = std::chrono::milliseconds(0);
   cfg.remapMinIdle = std::chrono::milliseconds(0);
@@ -231,16 +231,16 @@ TEST(NoAlloc, RewritingFanOut) {
     caches.emplace_back(cfg, true, i + 7);
     caches.back().reserveSources(5);
   }
-  bridge::FanOut fan(sender.native_handle());
+  media::FanOut fan(sender.native_handle());
   std::vector<uint8_t> pkt = rtpPacket(0);
-  auto now = bridge::AudioSsrcCache::Clock::now();
+  auto now = media::AudioSsrcCache::Clock::now();
   size_t sent = 0;
   auto burst = [&](uint32_t source, uint16_t seq) {
     auto view = rtp::ConstRtpPacketView::parse(pkt);
     ASSERT_TRUE(view);
     for (size_t i = 0; i < kReceivers; ++i) {
       const auto rw = caches[i].rewrite(source, seq, seq * 960u, now);
-      if (rw.outcome != bridge::AudioSsrcCache::Outcome::kSend) {
+      if (rw.outcome != media::AudioSsrcCache::Outcome::kSend) {
         continue;
       }
       const rtp::AudioRewrite spec{rw.ssrc,

@@ -13,7 +13,7 @@ namespace {
 
 using namespace jvb::xmpp;
 using namespace jvb::xmpp::testing;
-namespace bridge = jvb::bridge;
+namespace control = jvb::control;
 
 constexpr const char* kMeeting = "6f1c2d3e-aaaa-bbbb-cccc-0123456789ab";
 constexpr const char* kFocus = "jvbbrewery@internal.auth.example.com/focus";
@@ -31,7 +31,7 @@ class Colibri2ErrorTest : public ::testing::Test {
   Library lib_;
   Context ctx_;
   IqDispatcher iqs_;
-  bridge::ConferenceRegistry registry_;
+  control::ConferenceRegistry registry_;
   bool refuse_ = false;
 
   void SetUp() override {
@@ -189,9 +189,9 @@ TEST_F(Colibri2ErrorTest, EveryErrorHasJvbsConditionTypeTextAndReason) {
 }
 
 TEST_F(Colibri2ErrorTest, UnknownEndpointErrorExtensionsAreJvbs) {
-  bridge::ModifyError err{bridge::ErrorCondition::kItemNotFound,
-                          bridge::ErrorReason::kUnknownEndpoint, "Endpoint not found for ID: X",
-                          "X"};
+  control::ModifyError err{control::ErrorCondition::kItemNotFound,
+                           control::ErrorReason::kUnknownEndpoint, "Endpoint not found for ID: X",
+                           "X"};
   const auto ext = errorExtensions(ctx_.get(), err);
   ASSERT_EQ(ext.size(), 2u);
   EXPECT_EQ(name(ext[0].get()), "error");
@@ -206,8 +206,8 @@ TEST_F(Colibri2ErrorTest, UnknownEndpointErrorExtensionsAreJvbs) {
   ASSERT_EQ(iqErr.extensions.size(), 2u);
   EXPECT_EQ(attr(iqErr.extensions[0].get(), "reason"), "unknown_endpoint");
   EXPECT_EQ(attr(iqErr.extensions[1].get(), "id"), "X");
-  err.condition = bridge::ErrorCondition::kInternalServerError;
-  err.reason = bridge::ErrorReason::kNone;
+  err.condition = control::ErrorCondition::kInternalServerError;
+  err.reason = control::ErrorReason::kNone;
   EXPECT_TRUE(errorExtensions(ctx_.get(), err).empty());
   EXPECT_EQ(toIqError(ctx_.get(), err).type, "wait");
   EXPECT_TRUE(toIqError(ctx_.get(), err).extensions.empty());
@@ -305,7 +305,7 @@ TEST_F(Colibri2ErrorTest, MalformedRequestsAreBadRequestNamingTheCulprit) {
     EXPECT_EQ(e.extensions, 0u) << body;
   }
   // Nothing was applied.
-  const bridge::Endpoint* ep0 = registry_.findEndpoint(kMeeting, "9a8b7c6d");
+  const control::Endpoint* ep0 = registry_.findEndpoint(kMeeting, "9a8b7c6d");
   ASSERT_NE(ep0, nullptr);
   EXPECT_TRUE(ep0->remoteCandidates.empty());
   EXPECT_EQ(ep0->audioSources.size(), 1u);
@@ -359,9 +359,9 @@ TEST(Colibri2Parse, ReadsEveryElementAndIgnoresWhatItDoesNotKnow) {
   </conference-modify>)");
   ASSERT_TRUE(el);
   auto parsed = parseConferenceModify(el.get());
-  ASSERT_TRUE(std::holds_alternative<bridge::ConferenceModify>(parsed))
+  ASSERT_TRUE(std::holds_alternative<control::ConferenceModify>(parsed))
       << std::get<IqError>(parsed).text;
-  const auto& m = std::get<bridge::ConferenceModify>(parsed);
+  const auto& m = std::get<control::ConferenceModify>(parsed);
   EXPECT_EQ(m.meetingId, "m1");
   EXPECT_FALSE(m.name);
   EXPECT_FALSE(m.create);
@@ -370,7 +370,7 @@ TEST(Colibri2Parse, ReadsEveryElementAndIgnoresWhatItDoesNotKnow) {
   EXPECT_EQ(m.relays, 1u);
   EXPECT_TRUE(m.hasConnects);
   ASSERT_EQ(m.endpoints.size(), 1u);
-  const bridge::EndpointRequest& e = m.endpoints[0];
+  const control::EndpointRequest& e = m.endpoints[0];
   EXPECT_EQ(e.id, "e1");
   EXPECT_EQ(e.statsId, "s1");
   EXPECT_EQ(e.mucRole, "visitor");
@@ -379,7 +379,7 @@ TEST(Colibri2Parse, ReadsEveryElementAndIgnoresWhatItDoesNotKnow) {
   ASSERT_TRUE(e.audio);
   ASSERT_EQ(e.audio->payloadTypes.size(), 2u);
   EXPECT_TRUE(e.audio->payloadTypes[0].parameters.empty());  // nameless parameter dropped
-  EXPECT_EQ(e.audio->payloadTypes[0].rtcpFb, (std::vector<bridge::RtcpFeedback>{{"nack", "pli"}}));
+  EXPECT_EQ(e.audio->payloadTypes[0].rtcpFb, (std::vector<control::RtcpFeedback>{{"nack", "pli"}}));
   EXPECT_EQ(e.audio->payloadTypes[1].id, 0);
   EXPECT_EQ(e.audio->payloadTypes[1].clockrate, 0u);
   EXPECT_FALSE(e.audio->extmapAllowMixed);
@@ -406,9 +406,9 @@ TEST(Colibri2Parse, ReadsEveryElementAndIgnoresWhatItDoesNotKnow) {
   EXPECT_EQ(e.sources->videoMediaSources, 1u);
   ASSERT_EQ(e.sources->audio.size(), 1u);
   EXPECT_TRUE(e.sources->audio[0].synthetic);
-  EXPECT_EQ(e.sources->audio[0].sources, (std::vector<bridge::SourceDesc>{{0, ""}}));
+  EXPECT_EQ(e.sources->audio[0].sources, (std::vector<control::SourceDesc>{{0, ""}}));
   EXPECT_EQ(e.sources->audio[0].groups,
-            (std::vector<bridge::SsrcGroup>{{"FID", std::vector<uint32_t>{1, 2}}}));
+            (std::vector<control::SsrcGroup>{{"FID", std::vector<uint32_t>{1, 2}}}));
   ASSERT_TRUE(e.forceMute);
   EXPECT_FALSE(e.forceMute->audio);
   EXPECT_TRUE(e.forceMute->video);

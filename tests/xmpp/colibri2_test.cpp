@@ -15,7 +15,7 @@ namespace {
 
 using namespace jvb::xmpp;
 using namespace jvb::xmpp::testing;
-namespace bridge = jvb::bridge;
+namespace control = jvb::control;
 
 constexpr const char* kMeeting = "6f1c2d3e-aaaa-bbbb-cccc-0123456789ab";
 constexpr const char* kFocus = "jvbbrewery@internal.auth.example.com/focus";
@@ -86,7 +86,7 @@ class Colibri2Test : public ::testing::Test {
   Library lib_;
   Context ctx_;
   IqDispatcher iqs_;
-  bridge::ConferenceRegistry registry_;
+  control::ConferenceRegistry registry_;
   bool refuse_ = false;
   Colibri2Local local_;
 
@@ -170,9 +170,9 @@ TEST_F(Colibri2Test, ConferenceAndEndpointCreateReplyCarriesEverythingJicofoNeed
   xmpp_stanza_t* cm = modified(reply);
   ASSERT_NE(cm, nullptr);
 
-  const bridge::Conference* conf = registry_.findByMeetingId(kMeeting);
+  const control::Conference* conf = registry_.findByMeetingId(kMeeting);
   ASSERT_NE(conf, nullptr);
-  const bridge::Endpoint* ep = registry_.findEndpoint(kMeeting, "9a8b7c6d");
+  const control::Endpoint* ep = registry_.findEndpoint(kMeeting, "9a8b7c6d");
   ASSERT_NE(ep, nullptr);
 
   const auto children = tags(cm);
@@ -287,7 +287,7 @@ TEST_F(Colibri2Test, ConferenceAndEndpointCreateReplyCarriesEverythingJicofoNeed
   EXPECT_TRUE(ep->iceControlling);
   EXPECT_TRUE(ep->sctpRequested);
   ASSERT_EQ(ep->audioPayloadTypes.size(), 2u);
-  const bridge::PayloadType& opus = ep->audioPayloadTypes[0];
+  const control::PayloadType& opus = ep->audioPayloadTypes[0];
   EXPECT_EQ(opus.id, 111);
   EXPECT_EQ(opus.name, "opus");
   EXPECT_EQ(opus.clockrate, 48000u);
@@ -334,7 +334,7 @@ TEST_F(Colibri2Test, CreateWithRemoteFingerprintAnswersWithOurRoleAndNoSctpUnles
   xmpp_stanza_t* fp = xmpp_stanza_get_child_by_name(ice, "fingerprint");
   ASSERT_NE(fp, nullptr);
   EXPECT_EQ(attr(fp, "setup"), "passive");
-  const bridge::Endpoint* ep = registry_.findEndpoint(kMeeting, "e1");
+  const control::Endpoint* ep = registry_.findEndpoint(kMeeting, "e1");
   EXPECT_FALSE(ep->iceControlling);
   EXPECT_EQ(ep->remoteFingerprints[0].hash, "sha-256");
   EXPECT_FALSE(ep->acceptsAudio);
@@ -390,7 +390,7 @@ TEST_F(Colibri2Test, TransportUpdateSourcesUpdateForceMuteAndExpire) {
   EXPECT_EQ(attr(children[0], "id"), "9a8b7c6d");
   EXPECT_TRUE(tags(children[0]).empty());
   EXPECT_EQ(xmpp_stanza_get_attribute_count(children[0]), 2);  // xmlns, id
-  const bridge::Endpoint* ep = registry_.findEndpoint(kMeeting, "9a8b7c6d");
+  const control::Endpoint* ep = registry_.findEndpoint(kMeeting, "9a8b7c6d");
   EXPECT_EQ(ep->remoteUfrag, "Hk3q");
   EXPECT_EQ(ep->remotePwd, "zq9zq9zq9zq9zq9zq9zq9z");
   EXPECT_TRUE(ep->remoteRtcpMux);

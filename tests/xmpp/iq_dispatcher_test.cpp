@@ -14,7 +14,7 @@ class IqTest : public ::testing::Test {
   Library lib_;
   Context ctx_;
   IqDispatcher iqs_;
-  jvb::bridge::Health health_{true, "", 0};
+  jvb::control::Health health_{true, "", 0};
 
   void SetUp() override {
     registerBaseHandlers(iqs_, [this] { return health_; });

@@ -1,0 +1,414 @@
+// jvb-audio: the process. Reads the configuration, starts the media thread
+// (UDP media port) and runs the control loop (HTTP, and XMPP with the control
+// plane issue) on the main thread until SIGINT/SIGTERM.
+#include <malloc.h>
+#include <sys/resource.h>
+#include <systemd/sd-daemon.h>
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <memory>
+
+#include "app/module_options.hpp"
+#include "common/log.hpp"
+#include "common/version_info.hpp"
+#include "config/bridge_config.hpp"
+#include "control/bridge_channels.hpp"
+#include "control/bridge_state.hpp"
+#include "control/conference.hpp"
+#include "control/control_loop.hpp"
+#include "control/media_compiler.hpp"
+#include "control/shutdown.hpp"
+#include "control/stats.hpp"
+#include "dtls/certificate.hpp"
+#include "http/http_server.hpp"
+#include "ice/credentials.hpp"
+#include "ice/host_addresses.hpp"
+#include "media/media_loop.hpp"
+#include "srtp/library.hpp"
+#include "xmpp/colibri2.hpp"
+#include "xmpp/strophe.hpp"
+#include "xmpp/xmpp_service.hpp"
+
+namespace {
+
+// sysexits.h values, so supervisors can tell a bad config from a crash.
+constexpr int kExitUsage = 64;
+constexpr int kExitConfig = 78;
+constexpr int kExitUnavailable = 69;
+constexpr size_t kMaxColibriWebSockets = 16384;
+
+using namespace jvb;
+
+// colibri-ws: the public HTTP server's WebSocket side, handed to the bridge
+// channels (control/ does not know http/).
+class ColibriWebSockets : public http::WebSocketService {
+ public:
+  explicit ColibriWebSockets(control::BridgeChannels& channels) : channels_(channels) {}
+
+  http::WebSocketVerdict authorize(std::string_view target) override {
+    const auto v = channels_.authorize(target);
+    return http::WebSocketVerdict{v.status, v.reason};
+  }
+  void opened(std::string_view target, std::shared_ptr<http::WebSocketPeer> peer) override {
+    std::weak_ptr<http::WebSocketPeer> weak = peer;
+    channels_.socketOpened(
+        target, control::BridgeChannels::Socket{peer->id(),
+                                                [weak](std::string text) {
+                                                  if (auto p = weak.lock()) {
+                                                    p->sendText(std::move(text));
+                                                  }
+                                                },
+                                                [weak](uint16_t code, std::string reason) {
+                                                  if (auto p = weak.lock()) {
+                                                    p->close(code, std::move(reason));
+                                                  }
+                                                }});
+    peers_[peer->id()] = std::move(peer);
+  }
+  void message(http::WebSocketPeer& peer, std::string_view text) override {
+    channels_.socketMessage(peer.id(), text);
+  }
+  void closed(http::WebSocketPeer& peer) override {
+    channels_.socketClosed(peer.id());
+    peers_.erase(peer.id());
+  }
+
+ private:
+  control::BridgeChannels& channels_;
+  std::map<uint64_t, std::shared_ptr<http::WebSocketPeer>> peers_;
+};
+
+http::Handlers makeHandlers(const config::BridgeConfig& cfg, media::MediaLoop& media,
+                            control::BridgeState& state, control::StatsCollector& stats,
+                            control::ShutdownManager& shutdown) {
+  http::Handlers h;
+  h.health = [&cfg, &media, &state] {
+    const auto verdict = control::evaluateHealth(media, cfg.healthMaxCheckDuration);
+    http::HealthReport r;
+    r.healthy = verdict.healthy;
+    r.reason = verdict.reason;
+    r.details = {
+        {"media_loop", {{"alive", verdict.healthy}, {"heartbeat_age_ms", verdict.heartbeatAgeMs}}},
+        {"xmpp",
+         {{"muc_clients_configured", state.mucClientsConfigured.load()},
+          {"muc_clients_connected", state.mucClientsConnected.load()},
+          {"mucs_configured", state.mucsConfigured.load()},
+          {"mucs_joined", state.mucsJoined.load()}}},
+    };
+    return r;
+  };
+  h.stats = [&cfg, &media, &stats] {
+    return stats.snapshot(control::evaluateHealth(media, cfg.healthMaxCheckDuration));
+  };
+  h.drain = [&state] { return state.drain(); };
+  h.setDrain = [&state](bool on) {
+    state.setDrain(on);
+    LOG_INFO("bridge", "drain mode {}", on ? "enabled" : "disabled");
+  };
+  // JVB's POST /colibri/shutdown {"graceful-shutdown": true|false}.
+  h.shutdown = [&shutdown](bool graceful) {
+    LOG_INFO("main", "REST shutdown request (graceful: {})", graceful);
+    graceful ? shutdown.beginGraceful() : shutdown.beginShuttingDown();
+    return true;
+  };
+  return h;
+}
+
+void scheduleStats(boost::asio::steady_timer& timer, std::chrono::milliseconds interval,
+                   control::StatsCollector& stats) {
+  timer.expires_after(interval);
+  timer.async_wait([&timer, interval, &stats](const boost::system::error_code& ec) {
+    if (ec) {
+      return;
+    }
+    stats.sample();
+    // DTLS handshakes (hundreds when a big room joins) leave freed heap that
+    // glibc keeps; hand it back so RSS follows the endpoints actually there.
+    ::malloc_trim(0);
+    scheduleStats(timer, interval, stats);
+  });
+}
+
+// One colibri-ws socket per endpoint: a 1000-person room needs more than the
+// usual soft limit of 1024 descriptors. Raise it to the hard limit.
+void raiseFileLimit() {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &r) != 0) {
+      LOG_WARN("main", "cannot raise the file-descriptor limit");
+    }
+  }
+}
+
+int run(const config::BridgeConfig& cfg) {
+  raiseFileLimit();
+  const auto& v = versionInfo();
+  LOG_INFO("main", "{} {} starting (config: {})", v.name, v.version,
+           cfg.sourceFile.empty() ? "built-in defaults" : cfg.sourceFile);
+
+  control::BridgeState state(cfg.initialDrainMode);
+  state.mucClientsConfigured.store(static_cast<int>(cfg.xmppClients.size()));
+  int mucs = 0;
+  for (const auto& c : cfg.xmppClients) {
+    mucs += static_cast<int>(c.mucJids.size());
+  }
+  state.mucsConfigured.store(mucs);
+
+  // The DTLS identity: signalled in every Colibri2 transport, used by every
+  // DTLS session.
+  const auto certificate = std::make_shared<const dtls::Certificate>(dtls::Certificate::generate());
+  media::MediaLoop media(app::mediaOptions(cfg), certificate);
+  try {
+    media.start();
+  } catch (const std::exception& e) {
+    LOG_ERROR("main", "cannot open the media port: {}", e.what());
+    return kExitUnavailable;
+  }
+
+  control::ControlLoop control;
+  // Colibri2's state lives on the control thread; the compiler turns it into
+  // the media thread's model and sends it as typed commands.
+  control::ConferenceRegistry conferences;
+  control::MediaCompiler compiler([&media](media::Command c) { return media.send(std::move(c)); });
+  control::BridgeChannelOptions channelOptions;
+  channelOptions.routeLoudestOnly = cfg.routeLoudestOnly;  // JVB's EndpointStats filter
+  control::BridgeChannels channels(conferences, cfg.websocketsServerId, &compiler, channelOptions);
+  control::ConferenceListeners listeners;
+  listeners.add(&compiler);
+  listeners.add(&channels);
+  conferences.setListener(&listeners);
+  control::StatsCollector stats(cfg, media, state, &conferences);
+  std::unique_ptr<http::HttpServer> publicHttp;
+  stats.setChannelTotals([&channels, &publicHttp] {
+    auto t = channels.totals();
+    if (publicHttp) {
+      const auto w = publicHttp->webSocketCounters();
+      t.details["websocket_handshakes_failed"] = w.handshakeFailed;
+      t.details["websocket_oversized_closed"] = w.oversized;
+      t.details["websocket_binary_ignored"] = w.binaryIgnored;
+      t.details["websocket_slow_consumers_closed"] = w.closedSlowConsumer;
+      t.details["websocket_idle_timeouts"] = w.idleTimeouts;
+    }
+    return t;
+  });
+  // The media thread's events, handled on the control thread.
+  {
+    auto& io = control.context();
+    media::MediaEvents events;
+    events.dominantSpeakerChanged = [&io, &channels](
+                                        const std::string& meetingId, const std::string& dominant,
+                                        const std::vector<std::string>& previous, bool silence) {
+      boost::asio::post(io, [&channels, meetingId, dominant, previous, silence] {
+        channels.dominantSpeakerChanged(meetingId, dominant, previous, silence);
+      });
+    };
+    events.channelOpened = [&io, &channels](const std::string& meetingId,
+                                            const std::string& endpointId, uint64_t id) {
+      boost::asio::post(io, [&channels, meetingId, endpointId, id] {
+        channels.channelOpened(meetingId, endpointId, id);
+      });
+    };
+    events.channelMessage = [&io, &channels](const std::string& meetingId,
+                                             const std::string& endpointId, std::string text) {
+      boost::asio::post(io, [&channels, meetingId, endpointId, text = std::move(text)] {
+        channels.channelMessage(meetingId, endpointId, text);
+      });
+    };
+    events.channelClosed = [&io, &channels](const std::string& meetingId,
+                                            const std::string& endpointId, uint64_t id) {
+      boost::asio::post(io, [&channels, meetingId, endpointId, id] {
+        channels.channelClosed(meetingId, endpointId, id);
+      });
+    };
+    events.audioSlotsChanged = [&io, &channels](const std::string& meetingId,
+                                                std::vector<media::AudioSlotMapping> changes) {
+      boost::asio::post(io, [&channels, meetingId, changes = std::move(changes)] {
+        channels.audioSlotsChanged(meetingId, changes);
+      });
+    };
+    events.audioStats = [&io, &stats](std::vector<media::ConferenceAudioStats> audio) {
+      boost::asio::post(io, [&stats, audio = std::move(audio)]() mutable {
+        stats.setConferenceAudio(std::move(audio));
+      });
+    };
+    media.setEvents(std::move(events));
+  }
+  const auto health = [&cfg, &media] {
+    return control::evaluateHealth(media, cfg.healthMaxCheckDuration);
+  };
+
+  xmpp::XmppService xmppService(
+      control.context(), cfg, state, [&stats, &health] { return stats.snapshot(health()); },
+      health);
+
+  std::unique_ptr<http::HttpServer> privateHttp;
+  boost::asio::steady_timer statsTimer(control.context());
+  control::ShutdownManager shutdown(
+      control.context(), cfg, state,
+      control::ShutdownManager::Hooks{
+          [&conferences] { return static_cast<int>(conferences.counts().endpoints); },
+          [&xmppService] { xmppService.publishPresenceNow(); },
+          [&] {
+            sd_notify(0, "STOPPING=1");
+            statsTimer.cancel();
+            if (privateHttp) {
+              privateHttp->stop();
+            }
+            if (publicHttp) {
+              publicHttp->stop();
+            }
+            // Leave the brewery (so Jicofo drops the bridge at once),
+            // then stop.
+            xmppService.stop(std::chrono::seconds(2), [&] {
+              media.stop();
+              control.stop();
+            });
+          }});
+
+  http::RestOptions rest;
+  rest.apiEnabled = cfg.restApiEnabled;
+  rest.healthEnabled = cfg.restHealthEnabled;
+  rest.versionEnabled = cfg.restVersionEnabled;
+  rest.drainEnabled = cfg.restDrainEnabled;
+  rest.shutdownEnabled = cfg.restShutdownEnabled;
+  auto router =
+      std::make_shared<const http::Router>(rest, makeHandlers(cfg, media, state, stats, shutdown));
+  if (cfg.httpPrivate.port > 0) {
+    privateHttp =
+        std::make_unique<http::HttpServer>(control.context(), cfg.httpPrivate.host,
+                                           static_cast<uint16_t>(cfg.httpPrivate.port), router);
+    try {
+      privateHttp->start();
+    } catch (const std::exception& e) {
+      LOG_ERROR("main", "cannot open the private HTTP server: {}", e.what());
+      media.stop();
+      return kExitUnavailable;
+    }
+  }
+
+  // The public server: colibri-ws only (JVB serves the bridge channel there;
+  // every plain request gets 404).
+  if (cfg.httpPublic.port > 0 && cfg.websocketsEnabled) {
+    http::RestOptions none;
+    none.healthEnabled = false;
+    none.versionEnabled = false;
+    none.drainEnabled = false;
+    // One socket per endpoint: room for the largest rooms (JVB sets no limit;
+    // the process's file-descriptor limit is the real one).
+    http::ServerLimits limits;
+    limits.maxConnections = kMaxColibriWebSockets + 256;
+    http::WebSocketLimits wsLimits;
+    wsLimits.maxSockets = kMaxColibriWebSockets;
+    publicHttp = std::make_unique<http::HttpServer>(
+        control.context(), cfg.httpPublic.host, static_cast<uint16_t>(cfg.httpPublic.port),
+        std::make_shared<const http::Router>(none, http::Handlers{}), limits);
+    publicHttp->setWebSocketService(std::make_shared<ColibriWebSockets>(channels), wsLimits);
+    try {
+      publicHttp->start();
+    } catch (const std::exception& e) {
+      LOG_ERROR("main", "cannot open the public HTTP server (colibri-ws): {}", e.what());
+      media.stop();
+      return kExitUnavailable;
+    }
+    LOG_INFO("main", "colibri-ws on {}:{} (server id {})", cfg.httpPublic.host, publicHttp->port(),
+             cfg.websocketsServerId);
+  } else if (cfg.websocketsEnabled) {
+    LOG_WARN("main",
+             "videobridge.websockets.enabled but http-servers.public.port is not set: no "
+             "colibri-ws");
+  }
+
+  scheduleStats(statsTimer, cfg.statsInterval, stats);
+  // What the bridge signals about itself in every Colibri2 transport.
+  xmpp::Colibri2Local local;
+  local.fingerprint = certificate->fingerprintSha256();
+  local.candidates = ice::buildCandidates(ice::bridgeAddresses(cfg, media.udpPort()));
+  local.websocket = xmpp::websocketSettings(cfg);
+  for (const auto& c : local.candidates) {
+    const bool v6 = c.ip.find(':') != std::string::npos;
+    LOG_INFO("main", "ICE candidate {} {}{}{}:{}", c.type, v6 ? "[" : "", c.ip, v6 ? "]" : "",
+             c.port);
+  }
+  xmpp::registerColibri2(xmppService.iqs(), conferences, local, [&state] {
+    return state.shutdownPhase() != control::ShutdownPhase::kRunning;
+  });
+  xmppService.start();
+
+  // SIGTERM: graceful shutdown (a second one: shutting down now). SIGINT:
+  // shutting down now (a second one: exit at once).
+  boost::asio::signal_set signals(control.context(), SIGINT, SIGTERM);
+  std::function<void(const boost::system::error_code&, int)> onSignal;
+  int sigints = 0;
+  int sigterms = 0;
+  onSignal = [&](const boost::system::error_code& ec, int signo) {
+    if (ec) {
+      return;
+    }
+    if (signo == SIGTERM) {
+      LOG_INFO("main", "signal SIGTERM received: shutting down");
+      ++sigterms == 1 ? shutdown.beginGraceful() : shutdown.beginShuttingDown();
+    } else {
+      LOG_INFO("main", "signal SIGINT received: shutting down");
+      ++sigints == 1 ? shutdown.beginShuttingDown() : shutdown.exitNow();
+    }
+    signals.async_wait(onSignal);
+  };
+  signals.async_wait(onSignal);
+
+  sd_notify(0, "READY=1");
+  LOG_INFO("main", "ready: media udp port {}, private http {}", media.udpPort(),
+           privateHttp ? fmt::format("{}:{}", cfg.httpPrivate.host, privateHttp->port())
+                       : std::string("disabled"));
+  control.runHere();
+  media.stop();
+  LOG_INFO("main", "stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace jvb;
+  // A peer that goes away mid-write (Prosody restarting under a TLS stream,
+  // an HTTP client hanging up) must cost an EPIPE, not the process.
+  std::signal(SIGPIPE, SIG_IGN);
+  const xmpp::Library strophe;      // libstrophe's global state, for the process lifetime
+  const srtp::Library srtpLibrary;  // srtp_init(), once, before any SRTP session
+  config::CommandLine cli;
+  try {
+    cli = config::parseCommandLine(argc, argv);
+  } catch (const config::UsageError& e) {
+    std::cerr << "jvb-audio: " << e.what() << "\n\n" << config::usageText(argv[0]);
+    return kExitUsage;
+  }
+  if (cli.help) {
+    std::cout << config::usageText(argv[0]);
+    return 0;
+  }
+  if (cli.version) {
+    const auto& v = versionInfo();
+    std::cout << v.name << " " << v.version << " (" << v.os << ")\n";
+    return 0;
+  }
+  if (cli.logLevel) {
+    log::setLevel(*cli.logLevel);  // early, so config warnings obey it
+  }
+
+  config::BridgeConfig cfg;
+  try {
+    if (cli.configFile) {
+      cfg = config::loadFile(*cli.configFile);
+    }
+  } catch (const config::ConfigError& e) {
+    LOG_ERROR("config", "configuration error: {}", e.what());
+    return kExitConfig;
+  }
+  log::setLevel(cli.logLevel ? *cli.logLevel : cfg.logLevel);
+  return run(cfg);
+}

@@ -1,0 +1,594 @@
+#include "control/conference.hpp"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <array>
+#include <stdexcept>
+#include <utility>
+
+#include "common/log.hpp"
+
+namespace jvb::control {
+
+namespace {
+
+// RTP header extensions JVB knows (jitsi-media-transform RtpExtensionType);
+// others are logged and ignored, as JVB does.
+constexpr std::array<std::string_view, 13> kKnownHeaderExtensions = {
+    "urn:ietf:params:rtp-hdrext:csrc-audio-level",
+    "urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+    "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
+    "http://tools.ietf.org/html/draft-ietf-avtext-framemarking-07",
+    "urn:ietf:params:rtp-hdrext:ohb",
+    "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01",
+    "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id",
+    "urn:ietf:params:rtp-hdrext:toffset",
+    "http://www.webrtc.org/experiments/rtp-hdrext/video-content-type",
+    "urn:3gpp:video-orientation",
+    "https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension",
+    "http://www.webrtc.org/experiments/rtp-hdrext/video-layers-allocation00",
+    "urn:ietf:params:rtp-hdrext:sdes:mid",
+};
+
+bool knownHeaderExtension(const std::string& uri) {
+  return std::find(kKnownHeaderExtensions.begin(), kKnownHeaderExtensions.end(), uri) !=
+         kKnownHeaderExtensions.end();
+}
+
+template <size_t N>
+std::array<unsigned char, N> randomBytes() {
+  std::array<unsigned char, N> out{};
+  if (RAND_bytes(out.data(), static_cast<int>(N)) != 1) {
+    throw std::runtime_error("conference: RAND_bytes failed");
+  }
+  return out;
+}
+
+uint32_t randomU32() {
+  const auto b = randomBytes<4>();
+  return (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | uint32_t{b[3]};
+}
+
+std::string randomHex16() {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (const unsigned char c : randomBytes<8>()) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 0x0F]);
+  }
+  return out;
+}
+
+// 24 characters of [A-Za-z0-9], uniformly (bytes >= 248 are redrawn).
+std::string randomWebsocketPassword() {
+  static constexpr char kChars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::string out;
+  while (out.size() < 24) {
+    for (const unsigned char c : randomBytes<32>()) {
+      if (c < 248 && out.size() < 24) {
+        out.push_back(kChars[c % 62]);
+      }
+    }
+  }
+  return out;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) {
+    return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  });
+  return out;
+}
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) {
+    return static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+  });
+  return out;
+}
+
+ModifyError makeError(ErrorCondition condition, ErrorReason reason, std::string text) {
+  return ModifyError{condition, reason, std::move(text), {}};
+}
+
+ModifyResult failed(ModifyError error) {
+  ModifyResult r;
+  r.error = std::move(error);
+  return r;
+}
+
+// Validation JVB does before touching anything (validateRequest).
+std::optional<ModifyError> validateShape(const ConferenceModify& req) {
+  if (!req.endpoints.empty() && req.hasRelays()) {
+    return makeError(ErrorCondition::kFeatureNotImplemented, ErrorReason::kFeatureNotImplemented,
+                     "Using both 'relay' and 'endpoint' in a request");
+  }
+  if (req.endpoints.size() > 1 &&
+      std::any_of(req.endpoints.begin(), req.endpoints.end(),
+                  [](const EndpointRequest& e) { return e.touchesMedia(); })) {
+    return makeError(ErrorCondition::kFeatureNotImplemented, ErrorReason::kFeatureNotImplemented,
+                     "Creating or updating media, sources or transport for more than one endpoint "
+                     "in a request.");
+  }
+  if (req.relays > 1) {
+    return makeError(ErrorCondition::kFeatureNotImplemented, ErrorReason::kFeatureNotImplemented,
+                     "Updating more than one 'relay' in a request.");
+  }
+  return std::nullopt;
+}
+
+template <typename T>
+void addOrReplaceById(std::vector<T>& list, const T& item) {
+  const auto it =
+      std::find_if(list.begin(), list.end(), [&](const T& x) { return x.id == item.id; });
+  if (it != list.end()) {
+    *it = item;
+  } else {
+    list.push_back(item);
+  }
+}
+
+void applyMedia(Endpoint& ep, const MediaDesc& audio) {
+  for (const auto& pt : audio.payloadTypes) {
+    addOrReplaceById(ep.audioPayloadTypes, pt);
+  }
+  for (const auto& ext : audio.headerExtensions) {
+    if (knownHeaderExtension(ext.uri)) {
+      addOrReplaceById(ep.audioHeaderExtensions, ext);
+    } else {
+      LOG_DEBUG("colibri2", "endpoint {}: ignoring unrecognized RTP header extension {} ({})",
+                ep.id, ext.uri, ext.id);
+    }
+  }
+  // JVB sets the flag from each <media> block in turn; video blocks are not
+  // kept here, so the audio block's decides.
+  ep.extmapAllowMixed = audio.extmapAllowMixed;
+}
+
+bool sameCandidate(const ice::Candidate& a, const ice::Candidate& b) {
+  return a.component == b.component && a.protocol == b.protocol && a.ip == b.ip &&
+         a.port == b.port && a.type == b.type;
+}
+
+// Endpoint.setTransportInfo: fingerprints, DTLS role, then ICE parameters.
+void applyRemoteIce(Endpoint& ep, const RemoteIce& ice) {
+  std::vector<Fingerprint> usable;
+  for (const auto& fp : ice.fingerprints) {
+    if (!fp.hash.empty() && !fp.value.empty()) {
+      usable.push_back(fp);
+    }
+  }
+  // An empty list does not wipe fingerprints from an earlier request.
+  if (!usable.empty()) {
+    ep.remoteFingerprints = std::move(usable);
+  }
+  if (!ice.fingerprints.empty() && !ice.fingerprints.front().setup.empty()) {
+    ep.remoteDtlsSetup = ice.fingerprints.front().setup;
+    ep.dtlsSetup = localDtlsSetup(ep.dtlsSetup, ep.remoteDtlsSetup);
+  }
+  if (ice.ufrag) {
+    ep.remoteUfrag = *ice.ufrag;
+  }
+  if (ice.pwd) {
+    ep.remotePwd = *ice.pwd;
+  }
+  ep.remoteRtcpMux = ep.remoteRtcpMux || ice.rtcpMux;
+  for (const auto& c : ice.candidates) {
+    // Candidates of another ICE generation than the agent's (0) are ignored.
+    if (c.generation != 0) {
+      continue;
+    }
+    const bool dup = std::any_of(ep.remoteCandidates.begin(), ep.remoteCandidates.end(),
+                                 [&](const ice::Candidate& x) { return sameCandidate(x, c); });
+    if (!dup) {
+      ep.remoteCandidates.push_back(c);
+    }
+  }
+}
+
+Endpoint newEndpoint(const EndpointRequest& req) {
+  Endpoint ep;
+  ep.id = req.id;
+  ep.statsId = req.statsId.value_or("");
+  ep.mucRole = req.mucRole.value_or("");
+  ep.visitor = ep.mucRole == "visitor";
+  ep.localIce = ice::generateCredentials();
+  ep.iceControlling = req.transport->iceControlling;
+  ep.sctpRequested = req.transport->sctpRequested;
+  ep.capabilities = req.capabilities;
+  ep.websocketPassword = randomWebsocketPassword();
+  return ep;
+}
+
+// One <endpoint> of the request against the staged conference
+// (Colibri2ConferenceHandler.handleColibri2Endpoint). On error the staged
+// copy is thrown away by the caller.
+std::optional<ModifyError> applyEndpoint(Conference& conf, const EndpointRequest& req,
+                                         bool ignoreUnknown, EndpointReply& reply,
+                                         std::set<std::string>& changed,
+                                         std::set<std::string>& created) {
+  reply.id = req.id;
+  if (req.expire) {
+    conf.endpoints.erase(req.id);
+    changed.erase(req.id);
+    created.erase(req.id);
+    reply.expired = true;
+    return std::nullopt;
+  }
+
+  Endpoint* ep = nullptr;
+  if (req.create) {
+    if (conf.endpoints.count(req.id) != 0) {
+      return makeError(ErrorCondition::kConflict, ErrorReason::kNone,
+                       "Endpoint with ID " + req.id + " already exists");
+    }
+    if (!req.transport) {
+      return makeError(ErrorCondition::kBadRequest, ErrorReason::kNone,
+                       "Attempt to create endpoint " + req.id + " with no <transport>");
+    }
+    if (!req.hasCapability(kCapSourceNames)) {
+      return makeError(ErrorCondition::kBadRequest, ErrorReason::kNone,
+                       "Source name support is mandatory.");
+    }
+    const TransportDesc& t = *req.transport;
+    if (t.sctpRequested) {
+      if (!t.sctpRole.empty() && t.sctpRole != "server") {
+        return makeError(ErrorCondition::kFeatureNotImplemented, ErrorReason::kNone,
+                         "Unsupported SCTP role: " + upper(t.sctpRole));
+      }
+      if (t.sctpPort && *t.sctpPort != kSctpPort) {
+        return makeError(ErrorCondition::kBadRequest, ErrorReason::kNone,
+                         "Specific SCTP port requested, not supported.");
+      }
+    }
+    ep = &conf.endpoints.emplace(req.id, newEndpoint(req)).first->second;
+    created.insert(req.id);
+  } else {
+    const auto it = conf.endpoints.find(req.id);
+    if (it == conf.endpoints.end()) {
+      if (ignoreUnknown) {
+        return std::nullopt;  // echoed as a bare <endpoint id/>
+      }
+      ModifyError e = makeError(ErrorCondition::kItemNotFound, ErrorReason::kUnknownEndpoint,
+                                "Endpoint not found for ID: " + req.id);
+      e.endpointId = req.id;
+      return e;
+    }
+    ep = &it->second;
+  }
+
+  if (req.audio) {
+    applyMedia(*ep, *req.audio);
+  }
+  ep->acceptsAudio = !ep->audioPayloadTypes.empty();
+  if (req.initialLastN) {
+    ep->initialLastN = req.initialLastN;
+  }
+  if (req.transport && req.transport->ice) {
+    applyRemoteIce(*ep, *req.transport->ice);
+  }
+  if (req.sources) {
+    if (ep->visitor && req.sources->mediaSourceCount() > 0) {
+      return makeError(ErrorCondition::kBadRequest, ErrorReason::kNone,
+                       "Attempt to set sources for visitor endpoint " + req.id);
+    }
+    ep->audioSources.clear();
+    ep->ssrcGroups.clear();
+    for (const auto& ms : req.sources->audio) {
+      for (const auto& s : ms.sources) {
+        ep->audioSources[s.ssrc] = AudioSource{ms.id, ms.synthetic};
+      }
+      ep->ssrcGroups.insert(ep->ssrcGroups.end(), ms.groups.begin(), ms.groups.end());
+    }
+  }
+  if (req.forceMute) {
+    ep->forceMuteAudio = req.forceMute->audio;
+    ep->forceMuteVideo = req.forceMute->video;
+  }
+  // An ICE restart ([new]) is not supported: refused by sending no <transport>.
+  if (req.transport && req.transport->iceRestart && !req.create) {
+    LOG_INFO("colibri2", "endpoint {}: ICE restart requested, not supported (no transport sent)",
+             req.id);
+  }
+  if (req.create) {
+    reply.transport =
+        LocalTransport{ep->localIce, ep->dtlsSetup, ep->websocketPassword, ep->sctpRequested};
+  }
+  changed.insert(req.id);
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string_view reasonName(ErrorReason reason) {
+  switch (reason) {
+    case ErrorReason::kNone:
+      return "";
+    case ErrorReason::kConferenceNotFound:
+      return "conference_not_found";
+    case ErrorReason::kConferenceAlreadyExists:
+      return "conference_already_exists";
+    case ErrorReason::kFeatureNotImplemented:
+      return "feature_not_implemented";
+    case ErrorReason::kGracefulShutdown:
+      return "graceful_shutdown";
+    case ErrorReason::kUnknownEndpoint:
+      return "unknown_endpoint";
+    case ErrorReason::kUnspecified:
+      return "unspecified";
+  }
+  return "";
+}
+
+std::optional<std::string> entityBareJid(std::string_view jid) {
+  constexpr size_t kMaxPart = 1023;
+  const size_t at = jid.find('@');
+  const size_t slash = jid.find('/');
+  if (at == std::string_view::npos || at == 0 || (slash != std::string_view::npos && slash < at)) {
+    return std::nullopt;
+  }
+  const std::string_view local = jid.substr(0, at);
+  const std::string_view domain =
+      slash == std::string_view::npos ? jid.substr(at + 1) : jid.substr(at + 1, slash - at - 1);
+  if (domain.empty() || local.size() > kMaxPart || domain.size() > kMaxPart) {
+    return std::nullopt;
+  }
+  const auto control = [](unsigned char c) { return c <= 0x20 || c == 0x7F; };
+  for (const unsigned char c : local) {
+    if (control(c) ||
+        std::string_view("\"&'/:<>@").find(static_cast<char>(c)) != std::string_view::npos) {
+      return std::nullopt;
+    }
+  }
+  for (const unsigned char c : domain) {
+    if (control(c) || c == '@') {
+      return std::nullopt;
+    }
+  }
+  std::string out(local);
+  out += '@';
+  out += domain;
+  return out;
+}
+
+std::string localDtlsSetup(const std::string& current, const std::string& remoteSetup) {
+  const std::string remote = lower(remoteSetup);
+  if (remote == "active") {
+    return "passive";
+  }
+  if (remote == "passive" || remote == "actpass") {
+    return "active";
+  }
+  return current;
+}
+
+ConferenceRegistry::ConferenceRegistry(std::function<Clock::time_point()> now)
+    : now_(std::move(now)) {}
+
+ModifyResult ConferenceRegistry::apply(const ConferenceModify& req, bool refuseNewConferences) {
+  const auto existing = conferences_.find(req.meetingId);
+  const bool existed = existing != conferences_.end();
+
+  // Videobridge.getOrCreateConference.
+  std::optional<std::string> name;
+  if (req.create) {
+    if (existed) {
+      return failed(makeError(ErrorCondition::kConflict, ErrorReason::kConferenceAlreadyExists,
+                              "Conference already exists for ID: " + req.meetingId));
+    }
+    if (refuseNewConferences) {
+      return failed(makeError(ErrorCondition::kServiceUnavailable, ErrorReason::kGracefulShutdown,
+                              "In graceful shutdown"));
+    }
+    if (req.name) {
+      name = entityBareJid(*req.name);
+      if (!name) {
+        return failed(makeError(ErrorCondition::kBadRequest, ErrorReason::kNone,
+                                "Invalid conference name (not a JID)"));
+      }
+    }
+  } else if (!existed) {
+    return failed(makeError(ErrorCondition::kItemNotFound, ErrorReason::kConferenceNotFound,
+                            "Conference not found for ID: " + req.meetingId));
+  }
+  if (auto e = validateShape(req)) {
+    return failed(std::move(*e));
+  }
+
+  // Stage: work on a copy, commit only when the whole request succeeded.
+  Conference staged;
+  if (existed) {
+    staged = existing->second;
+  } else {
+    staged.meetingId = req.meetingId;
+    staged.name = name;
+    do {
+      staged.internalId = randomHex16();
+    } while (byInternalId_.count(staged.internalId) != 0);
+    staged.feedbackAudioSsrc = randomU32();
+    do {
+      staged.feedbackVideoSsrc = randomU32();
+    } while (staged.feedbackVideoSsrc == staged.feedbackAudioSsrc);
+    staged.createdAt = now_();
+    staged.rtcstatsEnabled = req.rtcstatsEnabled;
+  }
+
+  // Unknown endpoints are ignored unless some endpoint creates or changes
+  // media, transport or sources (shouldIgnoreUnknownEndpoints).
+  const bool ignoreUnknown =
+      std::none_of(req.endpoints.begin(), req.endpoints.end(),
+                   [](const EndpointRequest& e) { return e.touchesMedia(); });
+  ModifyResult result;
+  ModifyReply& reply = result.reply;
+  std::set<std::string> changed;
+  std::set<std::string> created;
+  for (const auto& er : req.endpoints) {
+    EndpointReply r;
+    if (auto e = applyEndpoint(staged, er, ignoreUnknown, r, changed, created)) {
+      return failed(std::move(*e));
+    }
+    reply.endpoints.push_back(std::move(r));
+  }
+  if (req.hasConnects) {
+    return failed(makeError(ErrorCondition::kFeatureNotImplemented, ErrorReason::kNone,
+                            "Media export (<connects>) is not supported."));
+  }
+  if (req.hasRelays()) {
+    return failed(makeError(ErrorCondition::kFeatureNotImplemented, ErrorReason::kNone,
+                            "Octo is disabled in configuration."));
+  }
+
+  // The request succeeded: build the reply data, then commit.
+  reply.meetingId = staged.meetingId;
+  reply.internalId = staged.internalId;
+  reply.feedbackAudioSsrc = staged.feedbackAudioSsrc;
+  reply.feedbackVideoSsrc = staged.feedbackVideoSsrc;
+  reply.conferenceCreated = !existed;
+  reply.feedbackSources =
+      req.create || std::any_of(req.endpoints.begin(), req.endpoints.end(),
+                                [](const EndpointRequest& e) { return e.create; });
+  if (req.expire) {
+    LOG_INFO("colibri2", "conference {}: expire requested", req.meetingId);
+  }
+  reply.conferenceExpired = req.expire || (!req.create && staged.endpoints.empty());
+
+  std::vector<std::string> gone;
+  if (existed) {
+    for (const auto& [id, ep] : existing->second.endpoints) {
+      if (reply.conferenceExpired || staged.endpoints.count(id) == 0) {
+        gone.push_back(id);
+      }
+    }
+  }
+  totalParticipants_ += created.size();
+  if (!existed) {
+    ++totalCreated_;
+    LOG_INFO("colibri2", "conference {} created (id {}, name {})", staged.meetingId,
+             staged.internalId, staged.name.value_or("-"));
+  }
+
+  const std::string meetingId = req.meetingId;
+  const Conference* committed = nullptr;
+  if (reply.conferenceExpired) {
+    if (existed) {
+      remove(existing);
+    } else {
+      ++totalCompleted_;
+    }
+    LOG_INFO("colibri2", "conference {} expired", meetingId);
+  } else if (existed) {
+    existing->second = std::move(staged);
+    committed = &existing->second;
+  } else {
+    byInternalId_[staged.internalId] = meetingId;
+    committed = &conferences_.emplace(meetingId, std::move(staged)).first->second;
+  }
+
+  for (const auto& id : gone) {
+    LOG_INFO("colibri2", "conference {}: endpoint {} expired", meetingId, id);
+  }
+  if (committed != nullptr) {
+    for (const auto& id : created) {
+      LOG_INFO("colibri2", "conference {}: endpoint {} created", meetingId, id);
+    }
+  }
+
+  if (listener_ != nullptr) {
+    for (const auto& id : gone) {
+      listener_->endpointExpired(meetingId, id);
+    }
+    if (committed != nullptr) {
+      for (const auto& id : changed) {
+        const auto it = committed->endpoints.find(id);
+        if (it != committed->endpoints.end()) {
+          listener_->endpointChanged(meetingId, it->second);
+        }
+      }
+    }
+    if (reply.conferenceExpired && existed) {
+      listener_->conferenceExpired(meetingId);
+    }
+  }
+  return result;
+}
+
+void ConferenceRegistry::remove(std::map<std::string, Conference, std::less<>>::iterator it) {
+  ++totalCompleted_;
+  totalSeconds_ += std::chrono::duration<double>(now_() - it->second.createdAt).count();
+  byInternalId_.erase(it->second.internalId);
+  conferences_.erase(it);
+}
+
+bool ConferenceRegistry::expireConference(const std::string& meetingId) {
+  const auto it = conferences_.find(meetingId);
+  if (it == conferences_.end()) {
+    return false;
+  }
+  std::vector<std::string> ids;
+  for (const auto& [id, ep] : it->second.endpoints) {
+    ids.push_back(id);
+  }
+  remove(it);
+  LOG_INFO("colibri2", "conference {} expired by the bridge", meetingId);
+  if (listener_ != nullptr) {
+    for (const auto& id : ids) {
+      listener_->endpointExpired(meetingId, id);
+    }
+    listener_->conferenceExpired(meetingId);
+  }
+  return true;
+}
+
+bool ConferenceRegistry::expireEndpoint(const std::string& meetingId,
+                                        const std::string& endpointId) {
+  const auto it = conferences_.find(meetingId);
+  if (it == conferences_.end() || it->second.endpoints.erase(endpointId) == 0) {
+    return false;
+  }
+  if (listener_ != nullptr) {
+    listener_->endpointExpired(meetingId, endpointId);
+  }
+  return true;
+}
+
+const Conference* ConferenceRegistry::findByMeetingId(std::string_view meetingId) const {
+  const auto it = conferences_.find(meetingId);
+  return it == conferences_.end() ? nullptr : &it->second;
+}
+
+const Conference* ConferenceRegistry::findByInternalId(std::string_view internalId) const {
+  const auto it = byInternalId_.find(internalId);
+  return it == byInternalId_.end() ? nullptr : findByMeetingId(it->second);
+}
+
+const Endpoint* ConferenceRegistry::findEndpoint(std::string_view meetingId,
+                                                 std::string_view endpointId) const {
+  const Conference* c = findByMeetingId(meetingId);
+  if (c == nullptr) {
+    return nullptr;
+  }
+  const auto it = c->endpoints.find(std::string(endpointId));
+  return it == c->endpoints.end() ? nullptr : &it->second;
+}
+
+ConferenceCounts ConferenceRegistry::counts() const {
+  ConferenceCounts c;
+  c.conferences = conferences_.size();
+  for (const auto& [id, conf] : conferences_) {
+    c.endpoints += conf.endpoints.size();
+    c.largestConference = std::max(c.largestConference, conf.endpoints.size());
+    for (const auto& [eid, ep] : conf.endpoints) {
+      c.endpointsWithAudioSources += ep.audioSources.empty() ? 0 : 1;
+    }
+  }
+  c.totalConferencesCreated = totalCreated_;
+  c.totalConferencesCompleted = totalCompleted_;
+  c.totalParticipants = totalParticipants_;
+  c.totalConferenceSeconds = totalSeconds_;
+  return c;
+}
+
+}  // namespace jvb::control

@@ -1,0 +1,43 @@
+#pragma once
+// The media thread's counters: relaxed atomics written on the media thread,
+// read by the control thread (stats, presence, health).
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+namespace jvb::media {
+
+struct MediaCounters {
+  std::atomic<uint64_t> packetsReceived{0};
+  std::atomic<uint64_t> bytesReceived{0};
+  std::atomic<uint64_t> packetsSent{0};
+  std::atomic<uint64_t> bytesSent{0};
+  // Datagrams dropped because no endpoint owns their 5-tuple (they create no
+  // state), by protocol class (rtp::PacketKind).
+  std::array<std::atomic<uint64_t>, 7> droppedUnknownSource{};
+  std::atomic<uint64_t> handlerErrors{0};  // exceptions caught on the media thread
+  // Endpoint media (MediaRouter).
+  std::atomic<uint64_t> stunRejected{0};  // STUN that authenticated for no endpoint
+  std::atomic<uint64_t> iceSucceeded{0};  // total_ice_succeeded
+  std::atomic<uint64_t> iceFailed{0};     // total_ice_failed (failed or consent expired)
+  std::atomic<uint64_t> dtlsSucceeded{0};
+  std::atomic<uint64_t> dtlsFailed{0};  // dtls_failed_endpoints
+  // DTLS sessions freed once SRTP flows and no data channel needs them, and
+  // DTLS datagrams that arrived for such an endpoint afterwards (dropped).
+  std::atomic<uint64_t> dtlsReleased{0};
+  std::atomic<uint64_t> dtlsAfterRelease{0};
+  std::atomic<uint64_t> srtpFailed{0};    // authentication / replay failures
+  std::atomic<uint64_t> rtpForwarded{0};  // packets sent to receivers
+  std::atomic<uint64_t> rtpDropped{0};    // unsignalled SSRC, muted, not ready, malformed
+  std::atomic<uint64_t> videoDropped{0};  // video is never forwarded
+  // Audio routing (JVB's rules): force-muted, silence after 3 in a row,
+  // route-loudest-only; and dominant-speaker changes in all conferences.
+  std::atomic<uint64_t> audioMutedDropped{0};
+  std::atomic<uint64_t> audioSilenceDropped{0};
+  std::atomic<uint64_t> audioNotLoudestDropped{0};
+  std::atomic<uint64_t> dominantSpeakerChanges{0};
+  std::atomic<uint64_t> rtcpTerminated{0};
+  std::atomic<uint64_t> rtcpSent{0};  // receiver reports and forwarded sender reports
+};
+
+}  // namespace jvb::media

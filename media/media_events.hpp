@@ -1,0 +1,76 @@
+#pragma once
+// What the media thread tells the control thread: dominant-speaker changes,
+// the bridge channel's SCTP side, and routing statistics. MediaRouter calls
+// these on the media thread; whoever sets them (app/main.cpp) posts the
+// work to the control thread, so nothing here may block or take a lock.
+// Each is optional (an empty function: nobody listens).
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace jvb::media {
+
+// Routing figures of one endpoint, as a sender (media thread counts).
+struct EndpointAudioStats {
+  std::string id;
+  uint64_t speakerChanges = 0;     // times it became the dominant speaker
+  uint64_t packetsRouted = 0;      // its packets that passed the routing filters
+  uint64_t droppedNotLoudest = 0;  // route-loudest-only: not among the loudest
+  uint64_t droppedSilence = 0;     // level 127 after 3 in a row
+  uint64_t droppedMuted = 0;       // force-muted by Colibri2
+  uint64_t forwarded = 0;          // copies sent to receivers
+  bool dominant = false;
+  // As a receiver with SSRC rewriting (audio_ssrc_cache.hpp); all 0 without.
+  bool ssrcRewriting = false;
+  uint64_t slotsUsed = 0;  // slots with an owner now
+  uint64_t slotsCreated = 0;
+  uint64_t remappings = 0;
+  uint64_t delayedPackets = 0;  // held back while a new SSRC was being announced
+  uint64_t noSlotDropped = 0;   // no slot free or idle long enough
+};
+
+// One slot of a rewriting receiver that got a new owner (announce it in
+// AudioSourcesMap) or lost its owner (`freed`: nothing to announce; the
+// slot's SSRC carries nothing until its next owner).
+struct AudioSlotMapping {
+  std::string receiver;  // endpoint id
+  uint32_t slot = 0;
+  uint32_t ssrc = 0;
+  std::string mid;     // empty without rtp-mid-demux
+  std::string source;  // the sender's media-source name
+  std::string owner;   // the sender's endpoint id
+  bool freed = false;
+};
+
+struct ConferenceAudioStats {
+  std::string meetingId;
+  std::string dominantSpeaker;  // empty: none
+  uint64_t speakerChanges = 0;
+  std::vector<EndpointAudioStats> endpoints;
+};
+
+struct MediaEvents {
+  // A conference's dominant speaker changed: the new one (empty when
+  // silence was detected) and the previous speakers, most recent first.
+  std::function<void(const std::string& meetingId, const std::string& dominant,
+                     const std::vector<std::string>& previous, bool silence)>
+      dominantSpeakerChanged;
+  // The endpoint's SCTP data channel (the bridge channel) opened, carried a
+  // text message, or closed. `channelId` tells one association from the next.
+  std::function<void(const std::string& meetingId, const std::string& endpointId,
+                     uint64_t channelId)>
+      channelOpened;
+  std::function<void(const std::string& meetingId, const std::string& endpointId, std::string text)>
+      channelMessage;
+  std::function<void(const std::string& meetingId, const std::string& endpointId,
+                     uint64_t channelId)>
+      channelClosed;
+  // Slots of rewriting receivers changed owner (in the order they did).
+  std::function<void(const std::string& meetingId, std::vector<AudioSlotMapping>)>
+      audioSlotsChanged;
+  // Every second: the routing figures of every conference.
+  std::function<void(std::vector<ConferenceAudioStats>)> audioStats;
+};
+
+}  // namespace jvb::media

@@ -1,0 +1,150 @@
+#include "media/media_loop.hpp"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "common/log.hpp"
+#include "dtls/certificate.hpp"
+#include "dtls/context.hpp"
+#include "media/media_router.hpp"
+
+namespace jvb::media {
+
+namespace asio = boost::asio;
+
+MediaLoop::MediaLoop(MediaOptions options, std::shared_ptr<const dtls::Certificate> certificate)
+    : options_(std::move(options)), certificate_(std::move(certificate)) {
+  if (!certificate_) {
+    certificate_ = std::make_shared<const dtls::Certificate>(dtls::Certificate::generate());
+  }
+}
+
+MediaLoop::~MediaLoop() {
+  stop();
+}
+
+void MediaLoop::start() {
+  port_ = std::make_unique<ice::UdpPort>(
+      io_, options_.bindAddress, options_.port,
+      [this](std::span<uint8_t> d, const ice::UdpPort::Endpoint& from) { onDatagram(d, from); });
+  port_->start();  // throws with address:port when it cannot bind
+  udpPort_.store(port_->port());
+  dtls_ = std::make_unique<dtls::Context>(*certificate_);
+  router_ = std::make_unique<MediaRouter>(io_, *port_, *dtls_, counters_, options_.speech);
+  router_->setSsrcRewriteConfig(options_.rewrite);
+  router_->setEvents(events_);
+  heartbeatTimer_ = std::make_unique<asio::steady_timer>(io_);
+  heartbeatNs_.store(Clock::now().time_since_epoch().count());
+  armHeartbeat();
+  running_.store(true);
+  thread_ = std::thread([this] { run(); });
+}
+
+namespace {
+constexpr int kMediaNice = 5;
+}  // namespace
+
+void MediaLoop::run() {
+  pthread_setname_np(pthread_self(), "jvb-media");
+  // The control plane must never starve behind media (a late health-check
+  // answer gets a working bridge declared dead): where the two threads share
+  // a core, a nice of +5 on this thread lets the control thread run first
+  // when both are runnable. The media thread still gets every cycle the
+  // control thread does not use. (Linux: setpriority on a thread id.)
+  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kMediaNice) != 0) {
+    LOG_WARN("media", "cannot lower the media thread's priority");
+  }
+  auto guard = asio::make_work_guard(io_);
+  while (!io_.stopped()) {
+    try {
+      io_.run();
+    } catch (const std::exception& e) {
+      // A failing handler must not take the media of every other endpoint
+      // down with it: count, log and keep serving.
+      counters_.handlerErrors.fetch_add(1, std::memory_order_relaxed);
+      LOG_ERROR("media", "media loop handler failed: {}", e.what());
+    }
+  }
+  LOG_DEBUG("media", "media loop exited");
+}
+
+void MediaLoop::stop() {
+  if (!running_.exchange(false)) {
+    return;
+  }
+  io_.stop();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+  // The thread is gone: the sockets can be closed from here.
+  router_.reset();
+  heartbeatTimer_.reset();
+  if (port_) {
+    port_->close();
+  }
+  LOG_INFO("media", "media loop stopped");
+}
+
+bool MediaLoop::post(std::function<void()> command) {
+  if (!running_.load()) {
+    return false;
+  }
+  asio::post(io_, std::move(command));
+  return true;
+}
+
+bool MediaLoop::send(Command command) {
+  return post([this, command = std::move(command)]() mutable {
+    if (router_) {
+      router_->apply(std::move(command));
+    }
+  });
+}
+
+void MediaLoop::setEvents(MediaEvents events) {
+  if (!running_.load()) {
+    events_ = std::move(events);
+    return;
+  }
+  post([this, events = std::move(events)] {
+    events_ = events;
+    if (router_) {
+      router_->setEvents(events_);
+    }
+  });
+}
+
+void MediaLoop::setIceConfig(const ice::IceConfig& config) {
+  post([this, config] {
+    if (router_) {
+      router_->setIceConfig(config);
+    }
+  });
+}
+
+MediaLoop::Clock::time_point MediaLoop::lastHeartbeat() const {
+  return Clock::time_point(Clock::duration(heartbeatNs_.load(std::memory_order_relaxed)));
+}
+
+void MediaLoop::armHeartbeat() {
+  heartbeatTimer_->expires_after(kHeartbeat);
+  heartbeatTimer_->async_wait([this](const boost::system::error_code& ec) {
+    if (ec) {
+      return;
+    }
+    heartbeatNs_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+    armHeartbeat();
+  });
+}
+
+void MediaLoop::onDatagram(std::span<uint8_t> datagram, const ice::UdpPort::Endpoint& from) {
+  counters_.packetsReceived.fetch_add(1, std::memory_order_relaxed);
+  counters_.bytesReceived.fetch_add(datagram.size(), std::memory_order_relaxed);
+  router_->onDatagram(datagram, from);
+}
+
+}  // namespace jvb::media

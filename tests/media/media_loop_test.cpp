@@ -1,0 +1,120 @@
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <future>
+#include <thread>
+
+#include "control/bridge_state.hpp"
+#include "media/media_loop.hpp"
+#include "rtp/demux.hpp"
+
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::udp;
+using jvb::media::MediaLoop;
+
+jvb::media::MediaOptions loopbackConfig() {
+  jvb::media::MediaOptions cfg;
+  cfg.bindAddress = "127.0.0.1";
+  cfg.port = 0;  // ephemeral, so tests never collide
+  return cfg;
+}
+
+// Polls `pred` every 10 ms, at most `limit` times.
+template <typename Pred>
+bool eventually(Pred pred, int limit = 500) {
+  for (int i = 0; i < limit; ++i) {
+    if (pred())
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return pred();
+}
+
+TEST(MediaLoop, CountsDatagramsFromUnknownSourcesByClass) {
+  MediaLoop media(loopbackConfig());
+  media.start();
+  ASSERT_NE(media.udpPort(), 0);
+  asio::io_context io;
+  udp::socket client(io, udp::endpoint(udp::v4(), 0));
+  const udp::endpoint to(asio::ip::make_address("127.0.0.1"), media.udpPort());
+  std::vector<uint8_t> stun(20, 0);
+  stun[1] = 1;
+  std::vector<uint8_t> rtp(40, 0);
+  rtp[0] = 0x80;
+  rtp[1] = 111;
+  std::vector<uint8_t> garbage{0xff, 0x00, 0x13};
+  client.send_to(asio::buffer(stun), to);
+  client.send_to(asio::buffer(rtp), to);
+  client.send_to(asio::buffer(rtp), to);
+  client.send_to(asio::buffer(garbage), to);
+
+  const auto& c = media.counters();
+  ASSERT_TRUE(eventually([&] { return c.packetsReceived.load() == 4; }));
+  EXPECT_EQ(c.bytesReceived.load(), 20u + 40u + 40u + 3u);
+  using K = jvb::rtp::PacketKind;
+  EXPECT_EQ(c.droppedUnknownSource[static_cast<size_t>(K::kStun)].load(), 1u);
+  EXPECT_EQ(c.droppedUnknownSource[static_cast<size_t>(K::kRtp)].load(), 2u);
+  EXPECT_EQ(c.droppedUnknownSource[static_cast<size_t>(K::kUnknown)].load(), 1u);
+  media.stop();
+}
+
+TEST(MediaLoop, CommandsRunOnTheMediaThread) {
+  MediaLoop media(loopbackConfig());
+  media.start();
+  std::promise<std::thread::id> ran;
+  ASSERT_TRUE(media.post([&] { ran.set_value(std::this_thread::get_id()); }));
+  auto f = ran.get_future();
+  ASSERT_EQ(f.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_NE(f.get(), std::this_thread::get_id());
+  media.stop();
+  EXPECT_FALSE(media.post([] {}));
+}
+
+TEST(MediaLoop, HealthFollowsTheHeartbeatAndRecoversWhenTheLoopUnblocks) {
+  MediaLoop media(loopbackConfig());
+  media.start();
+  const std::chrono::milliseconds maxStall(300);
+  ASSERT_TRUE(eventually([&] { return jvb::control::evaluateHealth(media, maxStall).healthy; }));
+
+  // Block the media thread, as a handler stuck in a syscall or a livelock would.
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  ASSERT_TRUE(media.post([released] { released.wait_for(std::chrono::seconds(30)); }));
+  ASSERT_TRUE(eventually([&] { return !jvb::control::evaluateHealth(media, maxStall).healthy; }));
+  const auto stuck = jvb::control::evaluateHealth(media, maxStall);
+  EXPECT_NE(stuck.reason.find("media loop stuck"), std::string::npos) << stuck.reason;
+
+  release.set_value();
+  EXPECT_TRUE(eventually([&] { return jvb::control::evaluateHealth(media, maxStall).healthy; }));
+  media.stop();
+  const auto stopped = jvb::control::evaluateHealth(media, maxStall);
+  EXPECT_FALSE(stopped.healthy);
+  EXPECT_EQ(stopped.reason, "media loop is not running");
+}
+
+TEST(MediaLoop, AThrowingCommandIsCountedAndTheLoopKeepsServing) {
+  MediaLoop media(loopbackConfig());
+  media.start();
+  ASSERT_TRUE(media.post([] { throw std::runtime_error("boom"); }));
+  ASSERT_TRUE(eventually([&] { return media.counters().handlerErrors.load() == 1; }));
+  std::promise<void> ran;
+  ASSERT_TRUE(media.post([&] { ran.set_value(); }));
+  EXPECT_EQ(ran.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  media.stop();
+}
+
+TEST(MediaLoop, BindFailureIsReportedAndNothingRuns) {
+  MediaLoop first(loopbackConfig());
+  first.start();
+  auto cfg = loopbackConfig();
+  cfg.port = first.udpPort();
+  MediaLoop second(cfg);
+  EXPECT_THROW(second.start(), std::system_error);
+  EXPECT_FALSE(second.running());
+  first.stop();
+}
+
+}  // namespace
