@@ -5,7 +5,9 @@
 // is not idempotent (a second call fails with bad_param: its debug module is
 // already loaded), so srtp::Library cannot share a process with the private
 // SrtpLibrary of srtp_bench.cpp. The raw loops here are the same as
-// BM_SrtpProtect there, under the one srtp::Library.
+// BM_SrtpProtect there, under the one srtp::Library: so with
+// AES_CM_128_HMAC_SHA1_80 both loops authenticate with the HMAC-SHA1 it
+// registers (srtp/hmac_sha1.*), BM_SrtpProtect's jvb_hmac:1.
 //
 // Packet as shared/docs/limits.md section 2 (120 B plaintext); each protect
 // iteration copies the template and patches the sequence number, each

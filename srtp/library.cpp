@@ -5,6 +5,7 @@
 #include <atomic>
 #include <string>
 
+#include "srtp/hmac_sha1.hpp"
 #include "srtp/session.hpp"
 
 namespace jvb::srtp {
@@ -21,6 +22,15 @@ Library::Library() {
   if (status != srtp_err_status_ok) {
     gAlive = false;
     throw std::runtime_error("srtp_init failed: " + std::string(errorName(status)));
+  }
+  // HMAC-SHA1 without a heap allocation per packet (hmac_sha1.hpp). libsrtp
+  // self-tests it here; every session created from now on uses it.
+  const int replaced = useHmacSha1();
+  if (replaced != srtp_err_status_ok) {
+    srtp_shutdown();
+    gAlive = false;
+    throw std::runtime_error("srtp_replace_auth_type(HMAC-SHA1) failed: " +
+                             std::string(errorName(replaced)));
   }
 }
 

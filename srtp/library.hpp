@@ -1,6 +1,7 @@
 #pragma once
-// The process-wide libsrtp state: srtp_init() on construction, srtp_shutdown()
-// on destruction.
+// The process-wide libsrtp state: srtp_init() on construction, then the
+// allocation-free HMAC-SHA1 auth type registered in place of libsrtp's own
+// (hmac_sha1.hpp); srtp_shutdown() on destruction.
 //
 // NOTE: build exactly one Library in main(), before any worker thread starts
 // and before any srtp::Session is made, and destroy it after every Session is
@@ -15,7 +16,8 @@ namespace jvb::srtp {
 class Library {
  public:
   // Throws std::runtime_error naming libsrtp's status when srtp_init() fails
-  // (it runs the cipher self-tests), std::logic_error when one is alive.
+  // (it runs the cipher self-tests) or the HMAC-SHA1 replacement fails its
+  // self-test, std::logic_error when one is alive.
   Library();
   ~Library();
   Library(const Library&) = delete;

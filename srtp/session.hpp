@@ -10,9 +10,10 @@
 // Errors: creation (control plane) throws; protect/unprotect (packet path)
 // never throw or allocate in this wrapper and return a Result. Below it,
 // libsrtp allocates once per new SSRC (the first packet of a stream that
-// passes authentication clones the ssrc_any_* template), and with
-// AES_CM_128_HMAC_SHA1_80 OpenSSL 3.0's HMAC re-init mallocs and frees twice
-// per packet (tests/srtp/no_alloc_test.cpp); AEAD_AES_128_GCM does neither.
+// passes authentication clones the ssrc_any_* template), and nothing else, in
+// both profiles: AES_CM_128_HMAC_SHA1_80 authenticates with srtp::Library's
+// HMAC-SHA1 (hmac_sha1.hpp), not libsrtp's, whose OpenSSL 3.0 HMAC re-init
+// mallocs and frees twice per packet (tests/srtp/no_alloc_test.cpp).
 #include <cstddef>
 #include <cstdint>
 #include <memory>
