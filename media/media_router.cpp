@@ -214,6 +214,20 @@ bool MediaRouter::sendChannelMessage(EndpointHandle endpoint, const std::string&
   return ep.sctp->sendText(*ep.channelStream, text);
 }
 
+void MediaRouter::keyEndpointForTesting(EndpointHandle endpoint, const srtp::Keys& keys,
+                                        const UdpEndpoint& peer) {
+  auto it = endpoints_.find(endpoint);
+  if (it == endpoints_.end()) {
+    return;
+  }
+  Media& ep = *it->second;
+  ep.rtpIn = srtp::Session::inbound(keys);
+  ep.rtpOut = srtp::Session::outbound(keys);
+  ep.dtlsReleased = true;  // no DTLS session to keep
+  ep.dtlsPeer = peer;
+  bindTuple(ep, peer);
+}
+
 void MediaRouter::startSctp(Media& ep) {
   if (ep.sctp || !ep.spec.sctp || !ep.dtls || ep.dtls->state() != dtls::State::kConnected) {
     return;

@@ -87,6 +87,13 @@ class MediaRouter {
   // Where dominant-speaker changes, SCTP channel traffic and routing stats go.
   void setEvents(MediaEvents events) { events_ = std::move(events); }
 
+  // Keys the endpoint as if its DTLS handshake with `peer` had produced
+  // `keys` (the bridge's side), and binds `peer`'s 5-tuple to it. For the
+  // whole-path allocation test and benchmark, which drive hundreds of
+  // endpoints without handshakes; the bridge itself never calls it.
+  void keyEndpointForTesting(EndpointHandle endpoint, const srtp::Keys& keys,
+                             const UdpEndpoint& peer);
+
   // One received datagram; the router may decrypt it in place.
   void onDatagram(std::span<uint8_t> datagram, const UdpEndpoint& from);
 
