@@ -240,21 +240,30 @@ void MediaCompiler::recompileSubscriptions(ConferenceState& conf, const std::str
   }
 }
 
-void MediaCompiler::setAudioSubscription(const std::string& meetingId,
-                                         const std::string& endpointId,
-                                         const media::AudioSubscription& subscription) {
+MediaCompiler::Found MediaCompiler::find(const std::string& meetingId,
+                                         const std::string& endpointId) {
   auto c = conferences_.find(meetingId);
   if (c == conferences_.end()) {
-    return;
+    return {};
   }
   auto e = c->second.endpoints.find(endpointId);
   if (e == c->second.endpoints.end()) {
+    return {};
+  }
+  return {&c->second, &e->second};
+}
+
+void MediaCompiler::setAudioSubscription(const std::string& meetingId,
+                                         const std::string& endpointId,
+                                         const media::AudioSubscription& subscription) {
+  const auto [conf, ep] = find(meetingId, endpointId);
+  if (ep == nullptr) {
     return;
   }
-  e->second.subscription = subscription;
-  e->second.subscribed = true;
-  compileSubscription(c->second, e->second);
-  sink_(media::cmd::SetSubscription{e->second.handle, e->second.compiled, e->second.included});
+  ep->subscription = subscription;
+  ep->subscribed = true;
+  compileSubscription(*conf, *ep);
+  sink_(media::cmd::SetSubscription{ep->handle, ep->compiled, ep->included});
 }
 
 bool MediaCompiler::sendChannelMessage(const std::string& meetingId, const std::string& endpointId,
@@ -267,16 +276,12 @@ bool MediaCompiler::sendChannelMessage(const std::string& meetingId, const std::
 }
 
 std::optional<media::EndpointHandle> MediaCompiler::handleOf(const std::string& meetingId,
-                                                             const std::string& endpointId) const {
-  auto c = conferences_.find(meetingId);
-  if (c == conferences_.end()) {
+                                                             const std::string& endpointId) {
+  const auto [conf, ep] = find(meetingId, endpointId);
+  if (ep == nullptr) {
     return std::nullopt;
   }
-  auto e = c->second.endpoints.find(endpointId);
-  if (e == c->second.endpoints.end()) {
-    return std::nullopt;
-  }
-  return e->second.handle;
+  return ep->handle;
 }
 
 }  // namespace jvb::control

@@ -43,7 +43,7 @@ class MediaCompiler : public ConferenceListener {
 
   // The media handle of an endpoint (tests, diagnostics).
   [[nodiscard]] std::optional<media::EndpointHandle> handleOf(const std::string& meetingId,
-                                                              const std::string& endpointId) const;
+                                                              const std::string& endpointId);
 
   // The spec an endpoint compiles to (exposed for tests).
   static media::EndpointSpec compile(const Endpoint& endpoint);
@@ -69,6 +69,11 @@ class MediaCompiler : public ConferenceListener {
     uint32_t nextIndex = 0;
   };
 
+  struct Found {
+    ConferenceState* conf = nullptr;
+    EndpointState* ep = nullptr;
+  };
+  Found find(const std::string& meetingId, const std::string& endpointId);
   uint32_t profileOf(const std::vector<HeaderExtension>& extensions);
   void sendProfiles();
   void recompileSubscriptions(ConferenceState& conf, const std::string& meetingId);
