@@ -283,7 +283,7 @@ void MediaRouter::startSctp(Media& ep) {
 }
 
 void MediaRouter::bindTuple(Media& ep, const UdpEndpoint& from) {
-  auto [it, inserted] = byTuple_.emplace(from, &ep);
+  auto [it, inserted] = byTuple_.try_emplace(from, &ep);  // no node built when bound
   if (inserted) {
     ep.tuples.push_back(from);
   } else if (it->second != &ep) {

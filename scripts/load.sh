@@ -28,6 +28,10 @@
 #   JVB_LOAD_NO_BUILD  1: do not build, use what JVB_BUILD_DIR holds
 #   JVB_LOAD_KEEP      1: keep the temporary directory (Prosody, jvb.conf, bridge.log)
 #   JVB_BRIDGE_WRAPPER a command to run the bridge under (heaptrack, perf record ...)
+# The bridge runs with LD_PRELOAD=<build>/bench/load/libjvb_alloc_preload.so (added
+# to any LD_PRELOAD already set; through the environment, so it reaches the bridge
+# under a wrapper too) and JVB_ALLOC_COUNT_FILE, which the tool reads for the
+# bridge's heap allocations per forwarded packet (not with a sanitizer build).
 # Exit status: jvb-audio-load's (0 ok, 1 failure, 2 bad command line, 130
 # interrupted), or 1 when the set-up failed. Needs root (Prosody runs as user prosody).
 set -euo pipefail
@@ -86,7 +90,10 @@ if [ "${JVB_LOAD_NO_BUILD:-0}" != 1 ]; then
     echo "load.sh: configuring $build" >&2
     cmake -S "$root" -B "$build" -G Ninja >/dev/null
   fi
-  cmake --build "$build" --target jvb-audio jvb-audio-load -j"$(nproc)" >&2
+  targets=(jvb-audio jvb-audio-load)
+  # Not defined in sanitizer or fuzzer builds (bench/load/CMakeLists.txt).
+  if grep -q 'jvb_alloc_preload' "$build/build.ninja"; then targets+=(jvb_alloc_preload); fi
+  cmake --build "$build" --target "${targets[@]}" -j"$(nproc)" >&2
 fi
 [ -x "$bridge_bin" ] || die "$bridge_bin is missing (build it, or set JVB_BUILD_DIR)"
 [ -x "$tool_bin" ] || die "$tool_bin is missing (configure with -DJVB_BUILD_BENCH=ON)"
@@ -223,11 +230,29 @@ ${extra_conf}}
 ${top_conf}
 EOF
 chmod 600 "$tmp/jvb.conf"
+# Heap allocation counting (bench/load/alloc_preload.cpp): the preload counts
+# every process it reaches, but only one whose executable is jvb-audio writes
+# the file (not setsid or a wrapper).
+preload="$build/bench/load/libjvb_alloc_preload.so"
+bridge_env=()
+alloc_note=""
+if [ ! -f "$preload" ]; then
+  alloc_note="$preload is missing"
+elif ldd "$bridge_bin" 2>/dev/null | grep -Eq 'lib(a|t|l|ub|hwa)san'; then
+  alloc_note="the bridge links a sanitizer runtime, which must own malloc"
+else
+  bridge_env=("LD_PRELOAD=$preload${LD_PRELOAD:+:$LD_PRELOAD}"
+              "JVB_ALLOC_COUNT_FILE=$tmp/alloc-counts" "JVB_ALLOC_COUNT_EXE=$(basename "$bridge_bin")")
+  tool_args=(--alloc-count-file "$tmp/alloc-counts" "${tool_args[@]}")
+fi
+if [ -n "$alloc_note" ]; then
+  echo "load.sh: bridge heap allocations not measured: $alloc_note" >&2
+fi
 # Its own session: a Ctrl-C meant for the tool does not reach the bridge.
 # JVB_BRIDGE_WRAPPER (e.g. "heaptrack -o /tmp/bridge"): a profiler to run it
 # under; the CPU and RSS figures are then the wrapper's process.
 # shellcheck disable=SC2086
-setsid ${JVB_BRIDGE_WRAPPER:-} "$bridge_bin" --config "$tmp/jvb.conf" --log-level "$bridge_log_level" \
+env "${bridge_env[@]}" setsid ${JVB_BRIDGE_WRAPPER:-} "$bridge_bin" --config "$tmp/jvb.conf" --log-level "$bridge_log_level" \
   </dev/null >/dev/null 2>"$tmp/bridge.log" &
 bridge_pid=$!
 health_ok() {

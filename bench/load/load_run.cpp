@@ -277,6 +277,19 @@ RunResult runLoad(const Options& o, int n, Focus& focus, const dtls::Context& dt
     progress.done();
   };
 
+  // The bridge's allocation counters: "not measured" (with the reason) when
+  // they cannot be read, never a failure.
+  AllocCounterFile allocFile;
+  std::optional<AllocSample> allocBefore;
+  if (o.allocCountFile.empty()) {
+    r.allocNotMeasured = "no --alloc-count-file";
+  } else if (allocFile.open(o.allocCountFile, r.allocNotMeasured)) {
+    allocBefore = allocFile.sample();
+    r.allocPid = allocFile.pid();
+  } else {
+    r.allocNotMeasured += " (is libjvb_alloc_preload.so preloaded into the bridge?)";
+  }
+
   std::optional<ProcSample> bridgeBefore;
   if (o.bridgePid > 0) {
     bridgeBefore = sampleProcess(o.bridgePid);
@@ -399,6 +412,7 @@ RunResult runLoad(const Options& o, int n, Focus& focus, const dtls::Context& dt
   if (o.bridgePid > 0) {
     bridgeJoined = sampleProcess(o.bridgePid);
   }
+  const std::optional<AllocSample> allocJoined = allocFile.sample();
 
   // --- Audio ----------------------------------------------------------------
   const auto frames = static_cast<uint32_t>(std::max(1.0, std::round(o.durationS * 50)));
@@ -445,6 +459,7 @@ RunResult runLoad(const Options& o, int n, Focus& focus, const dtls::Context& dt
   if (o.bridgePid > 0) {
     bridgeEnd = sampleProcess(o.bridgePid);
   }
+  const std::optional<AllocSample> allocEnd = allocFile.sample();
   // In-flight packets land; no more health checks.
   healthOn = false;
   const auto drainEnd = Clock::now() + kDrain;
@@ -500,6 +515,19 @@ RunResult runLoad(const Options& o, int n, Focus& focus, const dtls::Context& dt
         (static_cast<double>(bridgeJoined->rssKiB) - static_cast<double>(bridgeBefore->rssKiB)) / n;
     r.bridgeCpuJoinPct = cpuPercent(*bridgeBefore, *bridgeJoined);
     r.bridgeCpuPct = cpuPercent(*bridgeJoined, *bridgeEnd);
+  }
+  if (allocBefore && allocJoined && allocEnd) {
+    if (allocBefore->allocs == 0) {
+      // The bridge allocates while it starts: zero means its calls bypass the
+      // preload (a sanitizer runtime or a static allocator in the executable).
+      r.allocNotMeasured =
+          "the preload saw no allocation at all: the bridge's allocator bypasses it";
+    } else {
+      r.allocMeasured = true;
+      r.allocAudio = allocDelta(*allocJoined, *allocEnd);
+      r.allocJoin = allocDelta(*allocBefore, *allocJoined);
+      r.allocWindowS = std::chrono::duration<double>(allocEnd->at - allocJoined->at).count();
+    }
   }
   if (failure) {
     r.failure = *failure;

@@ -13,6 +13,7 @@
 #include "histogram.hpp"
 #include "media_engine.hpp"
 #include "options.hpp"
+#include "proc_stats.hpp"
 #include "progress.hpp"
 
 namespace jvb::load {
@@ -62,6 +63,15 @@ struct RunResult {
   uint64_t rssEndKiB = 0;
   double rssPerEndpointKiB = 0;
   double toolCpuPct = 0;
+
+  // The bridge's heap allocations (--alloc-count-file), over the same window as
+  // its CPU figure (everyone joined -> the audio's end) and over the join.
+  bool allocMeasured = false;
+  std::string allocNotMeasured;  // why not
+  int allocPid = 0;              // the process that counted
+  double allocWindowS = 0;
+  AllocSample allocAudio;  // differences
+  AllocSample allocJoin;
 
   // The bridge's /colibri/stats "ssrc_rewriting" block (--stats-url):
   // {"at_end": {...}, "during_run": {key: change}}; null when not read.

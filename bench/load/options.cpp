@@ -57,6 +57,12 @@ Observation and output:
       --bridge-pid PID     sample the bridge's CPU and RSS from /proc
       --stats-url URL      the bridge's http://<private host:port>/colibri/stats: read before
                            and after the audio for its ssrc_rewriting counters
+      --alloc-count-file F the counter file of the bridge run with LD_PRELOAD=
+                           libjvb_alloc_preload.so and JVB_ALLOC_COUNT_FILE=F (scripts/load.sh
+                           sets both up): its heap allocations over the audio (in total, per
+                           second, per forwarded packet, on the media thread); the idle
+                           background (STUN consent, RTCP, health IQs, stats) is included:
+                           -k 0 measures it alone
       --json FILE          write the summary as JSON
       --quiet              no progress output
       --log-level L        library logs: trace|debug|info|warn|error|off (default warn)
@@ -185,6 +191,7 @@ Options parseOptions(int argc, char** argv) {
       {"--bridge-nick", [&](auto v) { o.bridgeNick = std::string(v); }},
       {"--bridge-pid", [&](auto v) { o.bridgePid = number<int>("--bridge-pid", v); }},
       {"--stats-url", [&](auto v) { o.statsUrl = std::string(v); }},
+      {"--alloc-count-file", [&](auto v) { o.allocCountFile = std::string(v); }},
       {"--new-ssrc-delay",
        [&](auto v) { o.newSsrcDelayMs = number<double>("--new-ssrc-delay", v); }},
       {"--json", [&](auto v) { o.jsonPath = std::string(v); }},

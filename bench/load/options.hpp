@@ -42,7 +42,8 @@ struct Options {
 
   // Observation and output.
   int bridgePid = 0;
-  std::string statsUrl;  // the bridge's /colibri/stats, read before and after the audio
+  std::string statsUrl;        // the bridge's /colibri/stats, read before and after the audio
+  std::string allocCountFile;  // the bridge's JVB_ALLOC_COUNT_FILE (alloc_preload.cpp)
   std::string jsonPath;
   bool quiet = false;
   std::string logLevel = "warn";

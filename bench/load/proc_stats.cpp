@@ -1,8 +1,13 @@
 #include "proc_stats.hpp"
 
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -72,6 +77,81 @@ double selfCpuSeconds() {
     return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
   };
   return secs(ru.ru_utime) + secs(ru.ru_stime);
+}
+
+AllocSample allocDelta(const AllocSample& a, const AllocSample& b) {
+  const auto d = [](uint64_t x, uint64_t y) { return y >= x ? y - x : 0; };
+  AllocSample out;
+  out.at = b.at;
+  out.allocs = d(a.allocs, b.allocs);
+  out.bytes = d(a.bytes, b.bytes);
+  out.frees = d(a.frees, b.frees);
+  out.mediaAllocs = d(a.mediaAllocs, b.mediaAllocs);
+  out.mediaBytes = d(a.mediaBytes, b.mediaBytes);
+  out.mediaFrees = d(a.mediaFrees, b.mediaFrees);
+  return out;
+}
+
+AllocCounterFile::~AllocCounterFile() {
+  if (map_ != nullptr) {
+    ::munmap(const_cast<AllocCounts*>(map_), sizeof(AllocCounts));
+  }
+}
+
+bool AllocCounterFile::open(const std::string& path, std::string& why) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    why = path + ": " + std::strerror(errno);
+    return false;
+  }
+  struct stat st {};
+  void* m = MAP_FAILED;
+  if (::fstat(fd, &st) != 0) {
+    why = path + ": " + std::strerror(errno);
+  } else if (st.st_size < static_cast<off_t>(sizeof(AllocCounts))) {
+    why = path + ": too short for the counters";
+  } else {
+    m = ::mmap(nullptr, sizeof(AllocCounts), PROT_READ, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) {
+      why = path + ": mmap: " + std::strerror(errno);
+    }
+  }
+  ::close(fd);
+  if (m == MAP_FAILED) {
+    return false;
+  }
+  const auto* c = static_cast<const AllocCounts*>(m);
+  char magic[sizeof c->magic];
+  std::memcpy(magic, c->magic, sizeof magic);
+  __atomic_thread_fence(__ATOMIC_ACQUIRE);
+  if (std::memcmp(magic, kAllocCountsMagic, sizeof magic) != 0 ||
+      c->version != kAllocCountsVersion) {
+    ::munmap(m, sizeof(AllocCounts));
+    why = path + ": no counters published in it";
+    return false;
+  }
+  map_ = c;
+  return true;
+}
+
+std::optional<AllocSample> AllocCounterFile::sample() const {
+  if (map_ == nullptr) {
+    return std::nullopt;
+  }
+  const auto get = [](const uint64_t& v) { return __atomic_load_n(&v, __ATOMIC_RELAXED); };
+  AllocSample s;
+  s.at = std::chrono::steady_clock::now();
+  s.allocs = get(map_->allocs);
+  s.bytes = get(map_->bytes);
+  s.frees = get(map_->frees);
+  s.mediaAllocs = get(map_->mediaAllocs);
+  s.mediaBytes = get(map_->mediaBytes);
+  s.mediaFrees = get(map_->mediaFrees);
+  return s;
+}
+
+int AllocCounterFile::pid() const {
+  return map_ == nullptr ? 0 : static_cast<int>(map_->pid);
 }
 
 }  // namespace jvb::load

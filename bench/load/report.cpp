@@ -64,6 +64,18 @@ std::string bridgeBlockText(const nlohmann::json& b) {
   return out;
 }
 
+double per(uint64_t count, double whole) {
+  return whole > 0 ? static_cast<double>(count) / whole : 0.0;
+}
+
+// "0.0123" per packet: enough digits to see an allocation every few hundred.
+std::string perPacket(uint64_t count, uint64_t packets) {
+  if (packets == 0) {
+    return "n/a (no packet forwarded)";
+  }
+  return fmt::format("{:.4f}", per(count, static_cast<double>(packets)));
+}
+
 }  // namespace
 
 int capacity(const std::vector<RunResult>& runs) {
@@ -125,6 +137,27 @@ void printSummary(std::FILE* out, const Options& o, const RunResult& r) {
                static_cast<double>(r.rssJoinedKiB) / 1024, r.rssPerEndpointKiB);
   } else {
     fmt::print(out, "  bridge    not sampled (no --bridge-pid)\n");
+  }
+  if (r.allocMeasured) {
+    const auto& a = r.allocAudio;
+    fmt::print(out,
+               "  allocs    bridge heap allocations over the audio: {} ({:.0f}/s, {:.1f} KiB/s), "
+               "{} per forwarded packet ({} per packet in); media thread {} ({:.0f}/s), {} per "
+               "forwarded packet\n",
+               a.allocs, per(a.allocs, r.allocWindowS), per(a.bytes, r.allocWindowS) / 1024,
+               perPacket(a.allocs, r.deliveries), perPacket(a.allocs, r.sentPackets), a.mediaAllocs,
+               per(a.mediaAllocs, r.allocWindowS), perPacket(a.mediaAllocs, r.deliveries));
+    fmt::print(
+        out,
+        "            (the idle background, STUN consent, RTCP, health IQs, stats, "
+        "included; join phase {} = {:.1f} per endpoint){}\n",
+        r.allocJoin.allocs, per(r.allocJoin.allocs, r.endpoints),
+        o.bridgePid > 0 && r.allocPid != o.bridgePid
+            ? fmt::format("; counted in pid {}, not --bridge-pid {}", r.allocPid, o.bridgePid)
+            : "");
+  } else {
+    fmt::print(out, "  allocs    bridge heap allocations not measured ({})\n",
+               r.allocNotMeasured.empty() ? "not sampled" : r.allocNotMeasured);
   }
   fmt::print(out, "  tool      CPU {:.1f}% of one core\n", r.toolCpuPct);
   if (o.rewriting) {
@@ -296,6 +329,35 @@ nlohmann::json toJson(const Options& o, const RunResult& r) {
   j["bridge_ssrc_rewriting"] = r.bridgeRewriting;
   if (!r.statsError.empty()) {
     j["stats_error"] = r.statsError;
+  }
+  if (r.allocMeasured) {
+    const auto& a = r.allocAudio;
+    const auto perPkt = [](uint64_t count, uint64_t packets) -> nlohmann::json {
+      if (packets == 0) {
+        return nullptr;
+      }
+      return per(count, static_cast<double>(packets));
+    };
+    j["bridge_allocations"] = {{"measured", true},
+                               {"pid", r.allocPid},
+                               {"window_s", r.allocWindowS},
+                               {"allocs", a.allocs},
+                               {"bytes", a.bytes},
+                               {"frees", a.frees},
+                               {"per_s", per(a.allocs, r.allocWindowS)},
+                               {"per_forwarded_packet", perPkt(a.allocs, r.deliveries)},
+                               {"per_packet_in", perPkt(a.allocs, r.sentPackets)},
+                               {"media_allocs", a.mediaAllocs},
+                               {"media_bytes", a.mediaBytes},
+                               {"media_frees", a.mediaFrees},
+                               {"media_per_s", per(a.mediaAllocs, r.allocWindowS)},
+                               {"media_per_forwarded_packet", perPkt(a.mediaAllocs, r.deliveries)},
+                               {"join_allocs", r.allocJoin.allocs},
+                               {"join_per_endpoint", per(r.allocJoin.allocs, r.endpoints)}};
+  } else {
+    j["bridge_allocations"] = {
+        {"measured", false},
+        {"reason", r.allocNotMeasured.empty() ? "not sampled" : r.allocNotMeasured}};
   }
   if (r.bridgeSampled) {
     j["bridge"] = {{"pid", o.bridgePid},

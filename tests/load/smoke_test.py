@@ -79,6 +79,12 @@ check(j["health"]["run"]["count"] > 0, f"health-check RTTs measured ({j['health'
 check(j["health"]["errors"] == 0, "no health-check error")
 check(j["bridge"] is not None and j["bridge"]["rss_end_kib"] > 0, "bridge CPU/RSS sampled")
 check(any(s["deliveries"] > 0 for s in j["per_sender"]), "at least one speaker was heard")
+# scripts/load.sh preloads the allocation counter whenever the build has it (not sanitizer builds).
+if os.path.exists(os.path.join(build, "bench", "load", "libjvb_alloc_preload.so")):
+    ba = j.get("bridge_allocations") or {}
+    check(ba.get("measured") is True and ba.get("allocs", 0) > 0
+          and ba.get("per_forwarded_packet") is not None,
+          f"bridge heap allocations measured ({ba.get('reason') or ba.get('per_forwarded_packet')})")
 if rewriting:
     rw = j["rewriting"]
     check(rw is not None, "the run was a rewriting run")
