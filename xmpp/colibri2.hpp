@@ -66,6 +66,8 @@ std::vector<StanzaPtr> errorExtensions(xmpp_ctx_t* ctx, const control::ModifyErr
 // The IqError for `error`: RFC 6120 condition name, Smack's default type for
 // it, JVB's text, and errorExtensions().
 IqError toIqError(xmpp_ctx_t* ctx, const control::ModifyError& error);
+// "bad-request", "item-not-found", ... (RFC 6120 names).
+const char* conditionName(control::ErrorCondition condition);
 
 // Registers the conference-modify handler (IQ type get and set alike).
 // `registry` is kept by reference and must outlive the handler; `local` is

@@ -1,4 +1,4 @@
-// <conference-modified>, colibri2 errors, and the IQ handler.
+// Building Colibri2 answers: <conference-modified> and colibri2 errors.
 #include <utility>
 
 #include "common/log.hpp"
@@ -71,24 +71,6 @@ StanzaPtr feedbackSource(xmpp_ctx_t* ctx, const char* type, const char* name, ui
   return ms;
 }
 
-const char* conditionName(ErrorCondition c) {
-  switch (c) {
-    case ErrorCondition::kBadRequest:
-      return "bad-request";
-    case ErrorCondition::kConflict:
-      return "conflict";
-    case ErrorCondition::kFeatureNotImplemented:
-      return "feature-not-implemented";
-    case ErrorCondition::kItemNotFound:
-      return "item-not-found";
-    case ErrorCondition::kServiceUnavailable:
-      return "service-unavailable";
-    case ErrorCondition::kInternalServerError:
-      return "internal-server-error";
-  }
-  return "internal-server-error";
-}
-
 // Smack's default error type per condition (RFC 6120 section 8.3.3).
 const char* conditionType(ErrorCondition c) {
   switch (c) {
@@ -105,22 +87,25 @@ const char* conditionType(ErrorCondition c) {
   return "cancel";
 }
 
-std::string describe(const control::ConferenceModify& req) {
-  std::string s = "meeting-id=" + req.meetingId;
-  if (req.create) {
-    s += " create";
-  }
-  if (req.expire) {
-    s += " expire";
-  }
-  for (const auto& e : req.endpoints) {
-    s += " endpoint=" + e.id;
-    s += e.create ? "(create)" : e.expire ? "(expire)" : "";
-  }
-  return s;
-}
-
 }  // namespace
+
+const char* conditionName(control::ErrorCondition c) {
+  switch (c) {
+    case control::ErrorCondition::kBadRequest:
+      return "bad-request";
+    case control::ErrorCondition::kConflict:
+      return "conflict";
+    case control::ErrorCondition::kFeatureNotImplemented:
+      return "feature-not-implemented";
+    case control::ErrorCondition::kItemNotFound:
+      return "item-not-found";
+    case control::ErrorCondition::kServiceUnavailable:
+      return "service-unavailable";
+    case control::ErrorCondition::kInternalServerError:
+      return "internal-server-error";
+  }
+  return "internal-server-error";
+}
 
 WebsocketSettings websocketSettings(const config::BridgeConfig& cfg) {
   return WebsocketSettings{cfg.websocketsEnabled, cfg.websocketsDomain, cfg.websocketsTls,
@@ -187,36 +172,6 @@ IqError toIqError(xmpp_ctx_t* ctx, const control::ModifyError& error) {
   // endpoint only when it finds both.
   e.extensions = errorExtensions(ctx, error);
   return e;
-}
-
-void registerColibri2(IqDispatcher& iqs, control::ConferenceRegistry& registry,
-                      const Colibri2Local& local, std::function<bool()> refuseNewConferences) {
-  iqs.add("conference-modify", kNsColibri2,
-          [&registry, local, refuse = std::move(refuseNewConferences)](
-              xmpp_ctx_t* ctx, xmpp_stanza_t* iq, xmpp_stanza_t* payload) -> IqOutcome {
-            auto parsed = parseConferenceModify(payload);
-            if (auto* bad = std::get_if<IqError>(&parsed)) {
-              LOG_WARN("colibri2", "malformed conference-modify from {}: {}", attr(iq, "from"),
-                       bad->text);
-              return std::move(*bad);
-            }
-            const auto& request = std::get<control::ConferenceModify>(parsed);
-            LOG_DEBUG("colibri2", "conference-modify {}", describe(request));
-            const auto result = registry.apply(request, refuse ? refuse() : false);
-            if (!result.ok()) {
-              const auto& err = *result.error;
-              // As JVB: item-not-found is routine (a late request for an
-              // expired endpoint), anything else is an error.
-              if (err.condition == ErrorCondition::kItemNotFound) {
-                LOG_WARN("colibri2", "conference-modify {}: {}", describe(request), err.text);
-              } else {
-                LOG_ERROR("colibri2", "conference-modify {}: {} {}", describe(request),
-                          conditionName(err.condition), err.text);
-              }
-              return toIqError(ctx, err);
-            }
-            return buildConferenceModified(ctx, result.reply, local);
-          });
 }
 
 }  // namespace jvb::xmpp
