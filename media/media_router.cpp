@@ -480,7 +480,8 @@ void MediaRouter::onRtp(Media& ep, std::span<uint8_t> datagram, Clock::time_poin
     bump(counters_.rtpDropped);
     return;
   }
-  const auto route = routeOf(ep, datagram, now);
+  SenderSource* source = nullptr;
+  const auto route = routeOf(ep, datagram, now, source);
   if (route == Route::kDrop) {
     return;
   }
@@ -492,8 +493,7 @@ void MediaRouter::onRtp(Media& ep, std::span<uint8_t> datagram, Clock::time_poin
   }
   const auto plain = std::span<const uint8_t>(datagram.data(), res.length);
   const auto view = rtp::ConstRtpPacketView::parse(plain);
-  Media::Source* source = view ? ep.findSource(view->ssrc()) : nullptr;
-  if (source == nullptr) {
+  if (!view) {  // the SSRC is cleartext: still the source routeOf found
     bump(counters_.rtpDropped);
     return;
   }

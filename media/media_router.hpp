@@ -103,6 +103,7 @@ class MediaRouter {
 
  private:
   struct Media;            // one endpoint's media state
+  struct SenderSource;     // one audio SSRC an endpoint sends
   struct ConferenceMedia;  // a conference's members, sources and speech activity
   struct TupleHash {
     size_t operator()(const UdpEndpoint& e) const noexcept;
@@ -129,9 +130,11 @@ class MediaRouter {
   void bindTuple(Media& ep, const UdpEndpoint& from);
   // From the cleartext header: whether the packet is to be decrypted and
   // forwarded (false: dropped and counted, or decrypted only to keep the
-  // SRTP rollover counter in step).
+  // SRTP rollover counter in step). `source` is set to the sender's entry
+  // whenever the result is not kDrop.
   enum class Route { kDrop, kDecryptOnly, kForward };
-  Route routeOf(Media& ep, std::span<const uint8_t> datagram, Clock::time_point now);
+  Route routeOf(Media& ep, std::span<const uint8_t> datagram, Clock::time_point now,
+                SenderSource*& source);
   void decideSpeakers(ConferenceMedia& conf, Clock::time_point now);
   void reportDominant(ConferenceMedia& conf);
   // The bridge channel's SCTP association over the endpoint's DTLS, once

@@ -52,7 +52,7 @@ void MediaRouter::recomputeIncludes(ConferenceMedia& conf) {
 }
 
 MediaRouter::Route MediaRouter::routeOf(Media& ep, std::span<const uint8_t> datagram,
-                                        Clock::time_point now) {
+                                        Clock::time_point now, SenderSource*& source) {
   const auto header = rtp::ConstRtpPacketView::parseHeader(datagram);
   if (!header) {
     bump(counters_.rtpDropped);
@@ -62,7 +62,7 @@ MediaRouter::Route MediaRouter::routeOf(Media& ep, std::span<const uint8_t> data
     bump(counters_.videoDropped);  // video (or an unknown codec): never forwarded
     return Route::kDrop;
   }
-  Media::Source* source = ep.findSource(header->ssrc());
+  source = ep.findSource(header->ssrc());
   if (source == nullptr) {
     bump(counters_.rtpDropped);  // an SSRC not signalled in Colibri2
     return Route::kDrop;

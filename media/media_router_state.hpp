@@ -48,6 +48,18 @@ struct MediaRouter::ConferenceMedia {
   std::vector<Source> sources;
 };
 
+// One audio SSRC an endpoint sends, with the reception figures for our
+// receiver reports and the last decrypted sequence number
+// (kRocRefreshDistance).
+struct MediaRouter::SenderSource {
+  uint32_t ssrc = 0;
+  uint32_t index = 0;
+  bool synthetic = false;
+  bool decrypted = false;
+  uint16_t lastDecrypted = 0;
+  ReceptionStats reception;
+};
+
 struct MediaRouter::Media {
   EndpointSpec spec;                // compiled: no Colibri2 strings per packet
   ConferenceMedia* conf = nullptr;  // stable: unordered_map nodes do not move
@@ -60,16 +72,8 @@ struct MediaRouter::Media {
   std::optional<UdpEndpoint> dtlsPeer;  // where DTLS came from / goes to
   ice::IceState lastIceState = ice::IceState::kNew;
   // What it sends: one entry per signalled audio SSRC (a flat table, one or
-  // two entries in practice), with the reception figures for our receiver
-  // reports and the last decrypted sequence number (kRocRefreshDistance).
-  struct Source {
-    uint32_t ssrc = 0;
-    uint32_t index = 0;
-    bool synthetic = false;
-    bool decrypted = false;
-    uint16_t lastDecrypted = 0;
-    ReceptionStats reception;
-  };
+  // two entries in practice).
+  using Source = SenderSource;
   std::vector<Source> sources;
   Source* findSource(uint32_t ssrc) {
     for (auto& s : sources) {
