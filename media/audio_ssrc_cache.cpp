@@ -51,7 +51,10 @@ int AudioSsrcCache::assignSlot(uint32_t source, Clock::time_point now) noexcept 
     Slot s;
     s.ssrc = freshSsrc();
     if (midDemux_) {
-      s.mid = "a" + std::to_string(slots_.size());
+      // (Not "a" + to_string(): GCC 12 at -O3 flags that with a false
+      // -Wrestrict, which a packager's Release build turns into an error.)
+      s.mid = std::to_string(slots_.size());
+      s.mid.insert(s.mid.begin(), 'a');
     }
     s.liveAt = now + config_.newSsrcDelay;
     slots_.push_back(std::move(s));
