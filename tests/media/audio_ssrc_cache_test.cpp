@@ -71,7 +71,7 @@ TEST(AudioSsrcCache, DistinctSsrcsAndMidsInCreationOrder) {
     ASSERT_EQ(r.outcome, Outcome::kSend);
     EXPECT_EQ(r.slot, static_cast<int>(s));
     ssrcs.insert(r.ssrc);
-    EXPECT_EQ(f.cache.slots()[s].mid, "a" + std::to_string(s));
+    EXPECT_EQ(f.cache.slots()[s].mid, std::string("a").append(std::to_string(s)));
   }
   EXPECT_EQ(ssrcs.size(), 4u);
   EXPECT_EQ(f.cache.slotsInUse(), 4u);
