@@ -1,5 +1,7 @@
 #include "ice/credentials.hpp"
 
+#include <fmt/format.h>
+
 #include <openssl/rand.h>
 
 #include <array>
@@ -58,7 +60,7 @@ std::vector<Candidate> buildCandidates(const std::vector<AdvertisedAddress>& add
       c.relAddr = a.relatedAddress.to_string();
       c.relPort = a.relatedPort;
     }
-    c.id = "c" + std::to_string(next++);
+    c.id = fmt::format("c{}", next++);  // not "c" + string: GCC 12 -O3 false -Wrestrict
     out.push_back(std::move(c));
   }
   return out;

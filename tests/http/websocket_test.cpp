@@ -5,6 +5,8 @@
 // asserted beyond "happens eventually" and "at least".
 #include "http/http_server.hpp"
 
+#include <fmt/format.h>
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -587,7 +589,7 @@ TEST_F(WebSocketTest, SlowConsumerIsClosed) {
   io->call([this] {
     auto peer = service->peers.begin()->second;
     for (int i = 0; i < 10; ++i) {
-      peer->sendText("m" + std::to_string(i));
+      peer->sendText(fmt::format("m{}", i));
     }
   });
   // What was written before the close, then the close.

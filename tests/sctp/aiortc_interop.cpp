@@ -11,6 +11,8 @@
 //
 // Exit status 0 on success, 1 on failure, 77 (skipped) when python3 or aiortc
 // is missing. Every wait is bounded; the Python process is stopped by PID.
+#include <fmt/format.h>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -53,7 +55,7 @@ std::vector<std::string> messages() {
       "hello", "", std::string(16384, 'x'),
       "{\"colibriClass\":\"EndpointMessage\",\"msg\":\"h\xc3\xa9llo \xe2\x82\xac\"}"};
   for (int i = 0; i < 100; ++i) {
-    out.push_back("m" + std::to_string(i));
+    out.push_back(fmt::format("m{}", i));
   }
   return out;
 }

@@ -1,5 +1,7 @@
 // sctp::Association: two associations back to back in memory (client and
 // server), driven by a manual clock.
+#include <fmt/format.h>
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -82,7 +84,7 @@ TEST(SctpAssociation, TextBothWaysIntactAndInOrder) {
   ASSERT_TRUE(pair.client->sendText(*sid, big));
   ASSERT_TRUE(pair.client->sendText(*sid, utf8));
   for (int i = 0; i < 100; ++i) {
-    ASSERT_TRUE(pair.client->sendText(*sid, "m" + std::to_string(i)));
+    ASSERT_TRUE(pair.client->sendText(*sid, fmt::format("m{}", i)));
   }
   ASSERT_TRUE(pair.runUntil([&] { return pair.serverEvents.texts.size() == 104; }));
   const auto& got = pair.serverEvents.texts;
@@ -91,7 +93,7 @@ TEST(SctpAssociation, TextBothWaysIntactAndInOrder) {
   EXPECT_EQ(got[2].second, big);
   EXPECT_EQ(got[3].second, utf8);
   for (int i = 0; i < 100; ++i) {
-    EXPECT_EQ(got[4 + i].second, "m" + std::to_string(i));
+    EXPECT_EQ(got[4 + i].second, fmt::format("m{}", i));
     EXPECT_EQ(got[4 + i].first, *sid);
   }
 
@@ -100,14 +102,14 @@ TEST(SctpAssociation, TextBothWaysIntactAndInOrder) {
   ASSERT_TRUE(pair.server->sendText(*sid, ""));
   ASSERT_TRUE(pair.server->sendText(*sid, big));
   for (int i = 0; i < 100; ++i) {
-    ASSERT_TRUE(pair.server->sendText(*sid, "r" + std::to_string(i)));
+    ASSERT_TRUE(pair.server->sendText(*sid, fmt::format("r{}", i)));
   }
   ASSERT_TRUE(pair.runUntil([&] { return pair.clientEvents.texts.size() == 103; }));
   EXPECT_EQ(pair.clientEvents.texts[0].second, "{\"colibriClass\":\"ServerHello\"}");
   EXPECT_EQ(pair.clientEvents.texts[1].second, "");
   EXPECT_EQ(pair.clientEvents.texts[2].second, big);
   for (int i = 0; i < 100; ++i) {
-    EXPECT_EQ(pair.clientEvents.texts[3 + i].second, "r" + std::to_string(i));
+    EXPECT_EQ(pair.clientEvents.texts[3 + i].second, fmt::format("r{}", i));
   }
   EXPECT_EQ(pair.server->counters().messagesIn, 104u);
   EXPECT_EQ(pair.server->counters().messagesOut, 103u);
@@ -553,7 +555,7 @@ TEST(SctpAssociation, DirectWiringWithoutQueues) {
   const auto sid = client->openChannel(kLabel, kProtocol);
   ASSERT_TRUE(sid.has_value());
   for (int i = 0; i < 10; ++i) {
-    ASSERT_TRUE(client->sendText(*sid, "t" + std::to_string(i)));
+    ASSERT_TRUE(client->sendText(*sid, fmt::format("t{}", i)));
   }
   auto now = Association::TimePoint{} + std::chrono::hours(2000);
   Association::handleTimers(now);
