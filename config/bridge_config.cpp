@@ -248,7 +248,11 @@ std::string displayPath(const std::vector<std::string>& path) {
     if (!e.empty() && e.front() == '[') {
       out += e;
     } else {
-      out += (out.empty() ? "" : ".") + hocon::joinPath({e});
+      // Appended piecewise: `"." + string` trips GCC 12's false -Wrestrict
+      // at -O3 (GCC bug 105651).
+      if (!out.empty())
+        out += '.';
+      out += hocon::joinPath({e});
     }
   }
   return out;
@@ -266,6 +270,13 @@ class Loader {
     readDuration("videobridge.stats.interval", c.statsInterval, true);
     c.presenceInterval = c.statsInterval;
     readDuration("videobridge.apis.xmpp-client.presence-interval", c.presenceInterval, true);
+    if (const Node* v = get("jvb-audio.xmpp.presence-keepalive")) {
+      const std::string key = "jvb-audio.xmpp.presence-keepalive";
+      c.presenceKeepalive = toDuration(*v, key, true);
+      if (c.presenceKeepalive > Millis{30000}) {
+        fail(*v, key, "at most 30 s: Jicofo's presence health check times a bridge out after 45 s");
+      }
+    }
     readXmppClients(c);
 
     readPort("videobridge.ice.udp.port", c.iceUdpPort, false);
@@ -330,6 +341,7 @@ class Loader {
       c.region = relayRegion;
     readString("videobridge.version.release", c.release);
     readBool("videobridge.video.enabled", c.videoEnabled);
+    readBool("videobridge.sctp.enabled", c.sctpEnabled);
 
     if (const Node* v = get("jvb-audio.log-level")) {
       const std::string key = "jvb-audio.log-level";
