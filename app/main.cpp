@@ -151,6 +151,13 @@ int run(const config::BridgeConfig& cfg) {
   const auto& v = versionInfo();
   LOG_INFO("main", "{} {} starting (config: {})", v.name, v.version,
            cfg.sourceFile.empty() ? "built-in defaults" : cfg.sourceFile);
+  if (cfg.relayEnabled) {
+    // Jicofo only splits a conference across bridges that publish relay_id;
+    // without it Jicofo keeps every participant of a room on one bridge.
+    LOG_WARN("main",
+             "videobridge.relay.enabled = true, but jvb-audio has no relay (Octo) support: "
+             "relay_id is not published, so Jicofo will not split conferences onto this bridge");
+  }
 
   control::BridgeState state(cfg.initialDrainMode);
   state.mucClientsConfigured.store(static_cast<int>(cfg.xmppClients.size()));
@@ -183,6 +190,7 @@ int run(const config::BridgeConfig& cfg) {
   listeners.add(&compiler);
   listeners.add(&channels);
   conferences.setListener(&listeners);
+  conferences.setSctpEnabled(cfg.sctpEnabled);
   control::StatsCollector stats(cfg, media, state, &conferences);
   std::unique_ptr<http::HttpServer> publicHttp;
   stats.setChannelTotals([&channels, &publicHttp] {

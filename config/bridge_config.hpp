@@ -124,6 +124,14 @@ struct BridgeConfig {
   std::string relayId;            // videobridge.relay.relay-id
   std::string release;            // videobridge.version.release
   bool videoEnabled = true;       // videobridge.video.enabled (audio-only bridge: informational)
+  // videobridge.sctp.enabled: with false, an endpoint create that asks for
+  // SCTP is refused as JVB refuses it (Colibri2ConferenceHandler.kt).
+  bool sctpEnabled = true;
+  // Not a JVB key (jvb-audio.xmpp.presence-keepalive): brewery presence is
+  // re-sent at least this often when nothing changed, so that Jicofo's
+  // presence-based health check (health-checks.use-presence, 45 s) never
+  // times out a healthy bridge. At most 30 s.
+  Millis presenceKeepalive{25000};
 
   // Not a JVB key: set by --log-level, or jvb-audio.log-level in the file.
   log::Level logLevel = log::Level::kInfo;

@@ -207,7 +207,7 @@ Endpoint newEndpoint(const EndpointRequest& req) {
 // (Colibri2ConferenceHandler.handleColibri2Endpoint). On error the staged
 // copy is thrown away by the caller.
 std::optional<ModifyError> applyEndpoint(Conference& conf, const EndpointRequest& req,
-                                         bool ignoreUnknown, EndpointReply& reply,
+                                         bool ignoreUnknown, bool sctpEnabled, EndpointReply& reply,
                                          std::set<std::string>& changed,
                                          std::set<std::string>& created) {
   reply.id = req.id;
@@ -235,6 +235,11 @@ std::optional<ModifyError> applyEndpoint(Conference& conf, const EndpointRequest
     }
     const TransportDesc& t = *req.transport;
     if (t.sctpRequested) {
+      // Colibri2ConferenceHandler.kt: SCTP asked for while disabled.
+      if (!sctpEnabled) {
+        return makeError(ErrorCondition::kFeatureNotImplemented, ErrorReason::kNone,
+                         "SCTP support is not configured");
+      }
       if (!t.sctpRole.empty() && t.sctpRole != "server") {
         return makeError(ErrorCondition::kFeatureNotImplemented, ErrorReason::kNone,
                          "Unsupported SCTP role: " + upper(t.sctpRole));
@@ -427,7 +432,7 @@ ModifyResult ConferenceRegistry::apply(const ConferenceModify& req, bool refuseN
   std::set<std::string> created;
   for (const auto& er : req.endpoints) {
     EndpointReply r;
-    if (auto e = applyEndpoint(staged, er, ignoreUnknown, r, changed, created)) {
+    if (auto e = applyEndpoint(staged, er, ignoreUnknown, sctpEnabled_, r, changed, created)) {
       return failed(std::move(*e));
     }
     reply.endpoints.push_back(std::move(r));

@@ -238,6 +238,9 @@ class ConferenceRegistry {
   bool expireEndpoint(const std::string& meetingId, const std::string& endpointId);
 
   void setListener(ConferenceListener* listener) { listener_ = listener; }
+  // videobridge.sctp.enabled. With false an endpoint create that asks for
+  // SCTP is refused (feature-not-implemented), as JVB refuses it.
+  void setSctpEnabled(bool enabled) { sctpEnabled_ = enabled; }
 
   // Lookups. The pointers stay valid until the next apply()/expire*().
   const Conference* findByMeetingId(std::string_view meetingId) const;
@@ -252,6 +255,7 @@ class ConferenceRegistry {
 
   std::function<Clock::time_point()> now_;
   ConferenceListener* listener_ = nullptr;
+  bool sctpEnabled_ = true;
   std::map<std::string, Conference, std::less<>> conferences_;    // by meeting-id
   std::map<std::string, std::string, std::less<>> byInternalId_;  // internal id -> meeting-id
   uint64_t totalCreated_ = 0;

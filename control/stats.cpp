@@ -257,9 +257,9 @@ nlohmann::json StatsCollector::snapshot(const Health& health) const {
   if (!cfg_.region.empty()) {
     j["region"] = cfg_.region;
   }
-  if (cfg_.relayEnabled && !cfg_.relayId.empty()) {
-    j["relay_id"] = cfg_.relayId;
-  }
+  // No relay_id: Jicofo reads it as "this bridge can relay" and would split
+  // a large conference onto it (BridgeSelectionStrategy.kt), then fail the
+  // session when the <relay> is refused. jvb-audio has no relays.
   return j;
 }
 

@@ -233,14 +233,17 @@ void MucClient::publishPresenceNow() {
 }
 
 void MucClient::maybePublishPresence(Clock::time_point now) {
-  if (now - lastPresenceCheck_ < timing_.presenceInterval) {
+  // The keep-alive does not wait for the next check: an operator's long
+  // presence-interval must not stretch it past Jicofo's presence timeout.
+  const bool keepaliveDue = now - lastPresenceSent_ >= timing_.presenceRefresh;
+  if (now - lastPresenceCheck_ < timing_.presenceInterval && !keepaliveDue) {
     return;
   }
   lastPresenceCheck_ = now;
   const auto stats = stats_(ctx_.get());
   const bool changed =
       stats.signature != lastSignature_ || std::abs(stats.stress - lastStress_) >= kStressStep;
-  if (!changed && now - lastPresenceSent_ < timing_.presenceRefresh) {
+  if (!changed && !keepaliveDue) {
     return;
   }
   for (auto& r : rooms_) {

@@ -45,7 +45,8 @@ class MucClient {
 
   struct Timing {
     std::chrono::milliseconds presenceInterval{5000};
-    std::chrono::milliseconds presenceRefresh{60000};
+    std::chrono::milliseconds presenceRefresh{
+        25000};  // keep-alive (jvb-audio.xmpp.presence-keepalive)
     std::chrono::milliseconds pingInterval{30000};
     std::chrono::milliseconds pingTimeout{15000};
     std::chrono::milliseconds backoffMin{1000};

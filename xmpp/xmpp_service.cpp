@@ -109,6 +109,7 @@ XmppService::~XmppService() {
 void XmppService::start() {
   MucClient::Timing timing;
   timing.presenceInterval = cfg_.presenceInterval;
+  timing.presenceRefresh = cfg_.presenceKeepalive;
   for (const auto& c : cfg_.xmppClients) {
     clients_.push_back(std::make_unique<MucClient>(
         ctx_, c, iqs_, [this](xmpp_ctx_t* ctx) { return buildStatsElement(ctx, stats_()); },

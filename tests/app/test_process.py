@@ -116,8 +116,10 @@ videobridge {{
                 time.sleep(0.05)
             check(status == 200, "/colibri/stats is 200 with apis.rest.enabled")
             check(stats.get("total_packets_received") == 5, f"stats count 5 datagrams: {stats.get('total_packets_received')}")
-            check(stats.get("relay_id") == "jvb1" and stats.get("region") == "default",
-                  "stats carry relay_id and region")
+            # relay.enabled without relay support: region yes, relay_id never
+            # (Jicofo would split conferences onto a bridge that cannot relay).
+            check("relay_id" not in stats and stats.get("region") == "default",
+                  f"stats carry region and no relay_id: {stats.get('relay_id')}")
             check(stats.get("drain") is False and stats.get("healthy") is True, "drain/healthy stats")
             status, _, _ = get(http_port, "/nope")
             check(status == 404, f"unknown path 404 (got {status})")
@@ -130,6 +132,8 @@ videobridge {{
             rc, out, err = stop(proc, sig)
         check(rc == 0, f"exit code 0 after {sig.name} (got {rc})")
         check("shutting down" in err and "stopped" in err, f"shutdown logged ({sig.name})")
+        check("relay.enabled = true, but jvb-audio has no relay" in err,
+              f"relay.enabled without relay support is warned about ({sig.name})")
         lines = [l for l in err.splitlines() if l]
         check(all(l[:4].isdigit() and l[23] == "Z" for l in lines), "every log line is timestamped")
 

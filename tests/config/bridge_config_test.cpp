@@ -135,6 +135,9 @@ TEST(BridgeConfig, DefaultsWhenKeysAreAbsent) {
   EXPECT_EQ(c.relayId, "");
   EXPECT_EQ(c.release, "");
   EXPECT_TRUE(c.videoEnabled);
+  EXPECT_TRUE(c.sctpEnabled);
+  // Under Jicofo's 45 s presence health-check timeout, with margin.
+  EXPECT_EQ(c.presenceKeepalive, Millis(25000));
   EXPECT_EQ(c.logLevel, log::Level::kInfo);
   EXPECT_EQ(c.sourceFile, "empty.conf");
 }
@@ -408,6 +411,13 @@ TEST(BridgeConfig, RelayRegionWinsAndPresenceIntervalCanBeSet) {
   EXPECT_EQ(c.statsInterval, Millis(5000));
 }
 
+TEST(BridgeConfig, SctpSwitchAndPresenceKeepalive) {
+  const BridgeConfig c = loadString(
+      "videobridge.sctp.enabled = false\njvb-audio.xmpp.presence-keepalive = 30 s\n", "jvb.conf");
+  EXPECT_FALSE(c.sctpEnabled);
+  EXPECT_EQ(c.presenceKeepalive, Millis(30000));
+}
+
 TEST(BridgeConfig, ReferenceConfPresenceIntervalSubstitution) {
   const BridgeConfig c = loadString(
       "videobridge.apis.xmpp-client.presence-interval = ${videobridge.stats.interval}\n"
@@ -568,6 +578,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "ice4j.harvest.mapping.static-mappings = [\n  { local-address = a, "
                   "public-address = b,\n    public-port = 0 }\n]",
                   3, "ice4j.harvest.mapping.static-mappings[0].public-port", "port number"},
+        ErrorCase{"KeepaliveTooLong", "jvb-audio {\n  xmpp.presence-keepalive = 31 s\n}\n", 2,
+                  "jvb-audio.xmpp.presence-keepalive", "at most 30 s"},
         ErrorCase{"StaticMappingsNotList", "ice4j.harvest.mapping.static-mappings = 5", 1,
                   "ice4j.harvest.mapping.static-mappings", "list of objects"}),
     [](const ::testing::TestParamInfo<ErrorCase>& p) { return std::string(p.param.name); });

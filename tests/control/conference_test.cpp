@@ -338,6 +338,17 @@ TEST_F(RegistryTest, EndpointCreateErrors) {
               "Attempt to set sources for visitor endpoint b");
   EXPECT_EQ(reg_.findEndpoint(kMeeting, "b"), nullptr);
 
+  // videobridge.sctp.enabled = false: SCTP asked for is refused as JVB does;
+  // the same endpoint without SCTP is fine.
+  reg_.setSctpEnabled(false);
+  expectError(reg_.apply(update({createEndpoint("b")}), false),
+              ErrorCondition::kFeatureNotImplemented, ErrorReason::kNone,
+              "SCTP support is not configured");
+  EXPECT_EQ(reg_.findEndpoint(kMeeting, "b"), nullptr);
+  ASSERT_TRUE(reg_.apply(update({createEndpoint("n", false)}), false).ok());
+  EXPECT_FALSE(reg_.findEndpoint(kMeeting, "n")->sctpRequested);
+  reg_.setSctpEnabled(true);
+
   // Explicit port 5000 and role server are fine; so is a visitor with empty <sources>.
   auto ok = createEndpoint("b");
   ok.transport->sctpPort = 5000;

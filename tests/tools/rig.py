@@ -179,7 +179,7 @@ class BridgeProcess:
 
 def xmpp_bridge_conf(prosody: ProsodyInstance, nick: str, password: str,
                      presence_interval: str = "300 ms", extra: str = "",
-                     username: str = "jvb") -> str:
+                     username: str = "jvb", top: str = "") -> str:
     """A jvb.conf pointing at `prosody`, with @HTTP_PORT@/@UDP_PORT@ left for BridgeProcess."""
     return f"""
 videobridge {{
@@ -205,6 +205,7 @@ videobridge {{
   stats.interval = 300 ms
   {extra}
 }}
+{top}
 """
 
 

@@ -17,6 +17,7 @@ Every wait is bounded; failures raise PeerError with a readable message.
 from __future__ import annotations
 
 import asyncio
+import time
 import base64
 import logging
 import socket
@@ -78,6 +79,7 @@ class PresenceInfo:
     role: Optional[str]
     stats: Optional[Dict[str, str]]  # colibri <stats/> as name -> value, None if absent
     xml: ET.Element = field(repr=False)
+    at: float = field(default=0.0, repr=False)  # time.monotonic() on arrival
 
     @staticmethod
     def parse(stanza) -> "PresenceInfo":
@@ -97,7 +99,8 @@ class PresenceInfo:
         if stats_el is not None:
             stats = {s.get("name", ""): s.get("value", "") for s in stats_el.findall(f"{{{COLIBRI_NS}}}stat")}
         ptype = xml.get("type") or "available"
-        return PresenceInfo(str(stanza["from"]), ptype, codes, item_jid, affiliation, role, stats, xml)
+        return PresenceInfo(str(stanza["from"]), ptype, codes, item_jid, affiliation, role, stats, xml,
+                            time.monotonic())
 
     def __str__(self) -> str:
         extra = f" item_jid={self.item_jid}" if self.item_jid else ""

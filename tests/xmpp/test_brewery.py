@@ -30,6 +30,7 @@ import rig  # noqa: E402
 from xmpp_peer import Focus, PeerError  # noqa: E402
 
 BIN = sys.argv[1]
+KEEPALIVE_MS = 2500
 check = rig.Checker()
 
 
@@ -59,7 +60,10 @@ async def scenario(prosody, work):
     focus.join()
     await focus.wait_joined()
 
-    b1 = rig.BridgeProcess(BIN, rig.xmpp_bridge_conf(prosody, "jvb1", password), work, "jvb1")
+    # jvb1's keep-alive shortened from 25 s so that the test can watch it.
+    b1 = rig.BridgeProcess(BIN, rig.xmpp_bridge_conf(prosody, "jvb1", password,
+                                                     top=f"jvb-audio.xmpp.presence-keepalive = {KEEPALIVE_MS} ms"),
+                           work, "jvb1")
     b2 = rig.BridgeProcess(BIN, rig.xmpp_bridge_conf(prosody, "jvb2", password), work, "jvb2")
     # Another account with a taken nickname: Prosody answers 409. (The same
     # account with the same nickname would join as a second session of one
@@ -73,8 +77,10 @@ async def scenario(prosody, work):
         stats = p.stats or {}
         check(all(k in stats for k in ("stress_level", "drain", "healthy", "version",
                                        "graceful_shutdown", "shutting_down", "conferences",
-                                       "participants", "region", "relay_id")),
+                                       "participants", "region")),
               f"jvb1 presence carries the stats Jicofo reads: {sorted(stats)}")
+        # relay.enabled = true in the rig, but no relay support: no relay_id.
+        check("relay_id" not in stats, f"no relay_id without relay support: {stats.get('relay_id')}")
         check(stats.get("drain") == "false" and stats.get("healthy") == "true",
               "drain=false, healthy=true")
         check(p.item_jid is not None and p.item_jid.startswith(f"jvb@{prosody.domain}/jvb-audio-"),
@@ -125,9 +131,22 @@ async def scenario(prosody, work):
             a = {k: v for k, v in prev.stats.items() if k not in ("stress_level", "average_participant_stress")}
             b = {k: v for k, v in cur.stats.items() if k not in ("stress_level", "average_participant_stress")}
             moved = abs(float(cur.stats.get("stress_level", 0)) - float(prev.stats.get("stress_level", 0)))
-            if a == b and moved < 0.095:
+            # Same values, not yet due for the keep-alive: needless.
+            if a == b and moved < 0.095 and cur.at - prev.at < 0.8 * KEEPALIVE_MS / 1000:
                 needless += 1
         check(needless == 0, f"no presence without a change ({len(seq) - 1} in 2 s, {needless} needless)")
+
+        # 3b. keep-alive: with nothing changing, presence still arrives at
+        # least every keep-alive period (Jicofo's presence health check).
+        mark = len(focus.presences)
+        t0 = asyncio.get_running_loop().time()
+        await asyncio.sleep(3.2 * KEEPALIVE_MS / 1000)
+        arrivals = [t0] + [x.at for x in focus.presences[mark:] if x.frm == occupant and x.stats]
+        arrivals.append(asyncio.get_running_loop().time())
+        gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+        check(len(arrivals) >= 5 and max(gaps) < KEEPALIVE_MS / 1000 + 0.7,
+              f"presence at least every {KEEPALIVE_MS} ms with nothing changing: gaps "
+              f"{[round(g, 2) for g in gaps]}")
 
         # 4. shared account, nickname conflict
         await asyncio.to_thread(b2.start)
