@@ -21,6 +21,7 @@
 #include "control/bridge_state.hpp"
 #include "control/conference.hpp"
 #include "control/control_loop.hpp"
+#include "control/expiration.hpp"
 #include "control/media_compiler.hpp"
 #include "control/shutdown.hpp"
 #include "control/stats.hpp"
@@ -134,6 +135,19 @@ void scheduleStats(boost::asio::steady_timer& timer, std::chrono::milliseconds i
   });
 }
 
+// JVB's VideobridgeExpireThread: one expiry pass per check interval.
+void scheduleExpiry(boost::asio::steady_timer& timer, std::chrono::milliseconds interval,
+                    control::EntityExpiry& expiry) {
+  timer.expires_after(interval);
+  timer.async_wait([&timer, interval, &expiry](const boost::system::error_code& ec) {
+    if (ec) {
+      return;
+    }
+    expiry.check();
+    scheduleExpiry(timer, interval, expiry);
+  });
+}
+
 // One colibri-ws socket per endpoint: a 1000-person room needs more than the
 // usual soft limit of 1024 descriptors. Raise it to the hard limit.
 void raiseFileLimit() {
@@ -192,6 +206,9 @@ int run(const config::BridgeConfig& cfg) {
   conferences.setListener(&listeners);
   conferences.setSctpEnabled(cfg.sctpEnabled);
   control::StatsCollector stats(cfg, media, state, &conferences);
+  control::EntityExpiry expiry(
+      conferences, control::ExpirationOptions{cfg.expirationTimeout, cfg.neverConnectedTimeout,
+                                              cfg.emptyConferenceGrace});
   std::unique_ptr<http::HttpServer> publicHttp;
   stats.setChannelTotals([&channels, &publicHttp] {
     auto t = channels.totals();
@@ -240,8 +257,9 @@ int run(const config::BridgeConfig& cfg) {
         channels.audioSlotsChanged(meetingId, changes);
       });
     };
-    events.audioStats = [&io, &stats](std::vector<media::ConferenceAudioStats> audio) {
-      boost::asio::post(io, [&stats, audio = std::move(audio)]() mutable {
+    events.audioStats = [&io, &stats, &expiry](std::vector<media::ConferenceAudioStats> audio) {
+      boost::asio::post(io, [&stats, &expiry, audio = std::move(audio)]() mutable {
+        expiry.setActivity(audio);
         stats.setConferenceAudio(std::move(audio));
       });
     };
@@ -257,6 +275,7 @@ int run(const config::BridgeConfig& cfg) {
 
   std::unique_ptr<http::HttpServer> privateHttp;
   boost::asio::steady_timer statsTimer(control.context());
+  boost::asio::steady_timer expiryTimer(control.context());
   control::ShutdownManager shutdown(
       control.context(), cfg, state,
       control::ShutdownManager::Hooks{
@@ -265,6 +284,7 @@ int run(const config::BridgeConfig& cfg) {
           [&] {
             sd_notify(0, "STOPPING=1");
             statsTimer.cancel();
+            expiryTimer.cancel();
             if (privateHttp) {
               privateHttp->stop();
             }
@@ -333,6 +353,7 @@ int run(const config::BridgeConfig& cfg) {
   }
 
   scheduleStats(statsTimer, cfg.statsInterval, stats);
+  scheduleExpiry(expiryTimer, cfg.expirationCheckInterval, expiry);
   // What the bridge signals about itself in every Colibri2 transport.
   xmpp::Colibri2Local local;
   local.fingerprint = certificate->fingerprintSha256();

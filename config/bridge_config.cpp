@@ -183,7 +183,6 @@ constexpr std::string_view kKnownJvbKeys[] = {
     "videobridge.ssrc-limit",
     "videobridge.speech-activity",
     "videobridge.ep-connection-status",
-    "videobridge.entity-expiration",
     "videobridge.load-management",
     "videobridge.transport",
     "videobridge.connection-stats",
@@ -323,6 +322,14 @@ class Loader {
     readDuration("videobridge.health.interval", c.healthInterval, true);
     readDuration("videobridge.health.timeout", c.healthTimeout, true);
     readDuration("videobridge.health.max-check-duration", c.healthMaxCheckDuration, false);
+
+    readDuration("videobridge.entity-expiration.timeout", c.expirationTimeout, true);
+    c.expirationCheckInterval = c.expirationTimeout;
+    readDuration("videobridge.entity-expiration.check-interval", c.expirationCheckInterval, true);
+    readDuration("jvb-audio.entity-expiration.never-connected-timeout", c.neverConnectedTimeout,
+                 true);
+    readDuration("jvb-audio.entity-expiration.empty-conference-grace", c.emptyConferenceGrace,
+                 false);
 
     readDuration("videobridge.shutdown.graceful-shutdown-max-duration",
                  c.gracefulShutdownMaxDuration, false);

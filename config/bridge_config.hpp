@@ -112,6 +112,14 @@ struct BridgeConfig {
   // for this long (JVB: a health check taking longer than this fails).
   Millis healthMaxCheckDuration{3000};
 
+  // videobridge.entity-expiration (control/expiration.hpp). check-interval
+  // defaults to the timeout, as in JVB's reference.conf. The other two are
+  // constants in JVB, keys here so that an operator (or a test) can set them.
+  Millis expirationTimeout{60000};        // videobridge.entity-expiration.timeout
+  Millis expirationCheckInterval{60000};  // videobridge.entity-expiration.check-interval
+  Millis neverConnectedTimeout{120000};   // jvb-audio.entity-expiration.never-connected-timeout
+  Millis emptyConferenceGrace{20000};     // jvb-audio.entity-expiration.empty-conference-grace
+
   // videobridge.shutdown
   Millis gracefulShutdownMaxDuration{24 * 3600 * 1000};
   Millis shuttingDownDelay{60000};

@@ -191,6 +191,10 @@ nlohmann::json StatsCollector::snapshot(const Health& health) const {
   const struct mallinfo2 heap = ::mallinfo2();
   j["heap_bytes_in_use"] = static_cast<uint64_t>(heap.uordblks);
   j["heap_bytes_free_kept"] = static_cast<uint64_t>(heap.fordblks);
+  // What the media thread holds (an expired endpoint leaves nothing there).
+  j["media"] = {{"endpoints", load(c.liveEndpoints)},
+                {"conferences", load(c.liveConferences)},
+                {"speakers", load(c.liveSpeakers)}};
   j["rtp_packets_forwarded"] = load(c.rtpForwarded);
   j["rtp_packets_dropped"] = load(c.rtpDropped);
   j["video_packets_dropped"] = load(c.videoDropped);

@@ -38,6 +38,11 @@ struct MediaCounters {
   std::atomic<uint64_t> dominantSpeakerChanges{0};
   std::atomic<uint64_t> rtcpTerminated{0};
   std::atomic<uint64_t> rtcpSent{0};  // receiver reports and forwarded sender reports
+  // What the media thread holds now (set on every endpoint add and remove):
+  // what an expiry must bring back to zero.
+  std::atomic<uint64_t> liveEndpoints{0};
+  std::atomic<uint64_t> liveConferences{0};
+  std::atomic<uint64_t> liveSpeakers{0};  // entries in the conferences' speech activity
 };
 
 }  // namespace jvb::media

@@ -21,6 +21,14 @@ struct EndpointAudioStats {
   uint64_t droppedMuted = 0;       // force-muted by Colibri2
   uint64_t forwarded = 0;          // copies sent to receivers
   bool dominant = false;
+  // Activity, for the bridge's own entity expiration (control/expiration.hpp)
+  // and the connectivity status lib-jitsi-meet shows: milliseconds since the
+  // endpoint was created and since its last authenticated packet (a STUN
+  // check that passed, a DTLS record, RTP/RTCP that decrypted; -1: never),
+  // and whether its ICE failed or lost consent.
+  int64_t sinceCreatedMs = 0;
+  int64_t sinceIncomingMs = -1;
+  bool iceFailed = false;
   // As a receiver with SSRC rewriting (audio_ssrc_cache.hpp); all 0 without.
   bool ssrcRewriting = false;
   uint64_t slotsUsed = 0;  // slots with an owner now

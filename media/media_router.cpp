@@ -110,6 +110,7 @@ void MediaRouter::upsertEndpoint(EndpointSpec spec) {
   if (created) {
     auto m = std::make_unique<Media>();
     m->tag = spec.meetingId + "/" + spec.id;
+    m->created = Clock::now();
     Media* raw = m.get();
     m->ice = std::make_unique<ice::IceAgent>(
         spec.localIce,
@@ -138,6 +139,7 @@ void MediaRouter::upsertEndpoint(EndpointSpec spec) {
                 rewriteConfig_.limit, spec.rtpMidDemux);
     }
     it = endpoints_.emplace(spec.endpoint, std::move(m)).first;
+    publishLiveCounts();
     LOG_DEBUG("media", "{}: endpoint added (ufrag {})", raw->tag, spec.localIce.ufrag);
   }
   Media& m = *it->second;
@@ -192,6 +194,7 @@ void MediaRouter::removeEndpoint(EndpointHandle endpoint) {
   endpoints_.erase(it);
   if (members.empty()) {
     conferences_.erase(conf.handle);
+    publishLiveCounts();
     return;
   }
   if (conf.speech.removeSpeaker(speaker)) {
@@ -200,6 +203,17 @@ void MediaRouter::removeEndpoint(EndpointHandle endpoint) {
   if (included) {
     recomputeIncludes(conf);
   }
+  publishLiveCounts();
+}
+
+void MediaRouter::publishLiveCounts() {
+  uint64_t speakers = 0;
+  for (const auto& [handle, conf] : conferences_) {
+    speakers += conf.speech.speakerCount();
+  }
+  counters_.liveEndpoints.store(endpoints_.size(), std::memory_order_relaxed);
+  counters_.liveConferences.store(conferences_.size(), std::memory_order_relaxed);
+  counters_.liveSpeakers.store(speakers, std::memory_order_relaxed);
 }
 
 bool MediaRouter::sendChannelMessage(EndpointHandle endpoint, const std::string& text) {
@@ -321,6 +335,7 @@ void MediaRouter::onDatagram(std::span<uint8_t> datagram, const UdpEndpoint& fro
       // A ClientHello may come before our side of ICE has nominated: the
       // 5-tuple already passed a check, so serve it.
       if (ensureDtls(ep, now)) {
+        ep.lastIncoming = now;
         ep.dtls->handleDatagram(datagram, now);
       }
       return;
@@ -328,7 +343,7 @@ void MediaRouter::onDatagram(std::span<uint8_t> datagram, const UdpEndpoint& fro
       onRtp(ep, datagram, now);
       return;
     case rtp::PacketKind::kRtcp:
-      onRtcp(ep, datagram);
+      onRtcp(ep, datagram, now);
       return;
     default:
       counters_.droppedUnknownSource[static_cast<size_t>(kind)].fetch_add(
@@ -365,6 +380,7 @@ void MediaRouter::onStun(std::span<const uint8_t> datagram, const UdpEndpoint& f
     bump(counters_.stunRejected);
     return;
   }
+  ep->lastIncoming = now;
   if (ep->ice->isValidRemote(from)) {
     bindTuple(*ep, from);
   }
@@ -491,6 +507,7 @@ void MediaRouter::onRtp(Media& ep, std::span<uint8_t> datagram, Clock::time_poin
     bump(counters_.srtpFailed);
     return;
   }
+  ep.lastIncoming = now;
   const auto plain = std::span<const uint8_t>(datagram.data(), res.length);
   const auto view = rtp::ConstRtpPacketView::parse(plain);
   if (!view) {  // the SSRC is cleartext: still the source routeOf found

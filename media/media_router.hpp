@@ -117,7 +117,8 @@ class MediaRouter {
 
   void onStun(std::span<const uint8_t> datagram, const UdpEndpoint& from, Clock::time_point now);
   void onRtp(Media& ep, std::span<uint8_t> datagram, Clock::time_point now);
-  void onRtcp(Media& ep, std::span<uint8_t> datagram);
+  void onRtcp(Media& ep, std::span<uint8_t> datagram, Clock::time_point now);
+  void publishLiveCounts();
   void onIceState(Media& ep, Clock::time_point now);
   // Creates and starts the endpoint's DTLS session once; false when refused.
   bool ensureDtls(Media& ep, Clock::time_point now);

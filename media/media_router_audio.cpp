@@ -14,6 +14,10 @@ namespace jvb::media {
 
 namespace {
 
+int64_t millisSince(MediaRouter::Clock::time_point then, MediaRouter::Clock::time_point now) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(now - then).count();
+}
+
 // RFC 6464 level 127 is silence; JVB forwards at most this many in a row
 // (jmt.audio.level.forwarded-silence-packets-limit).
 constexpr uint8_t kSilenceLevel = 127;
@@ -151,6 +155,7 @@ void MediaRouter::publishAudioStats() {
   if (!events_.audioStats) {
     return;
   }
+  const auto now = Clock::now();
   std::vector<ConferenceAudioStats> all;
   all.reserve(conferences_.size());
   for (auto& [handle, conf] : conferences_) {
@@ -166,6 +171,10 @@ void MediaRouter::publishAudioStats() {
       c.endpoints.push_back(m->stats);
       auto& e = c.endpoints.back();
       e.dominant = dominant && *dominant == m->speaker;
+      e.sinceCreatedMs = millisSince(m->created, now);
+      e.sinceIncomingMs = m->lastIncoming ? millisSince(*m->lastIncoming, now) : -1;
+      e.iceFailed = m->ice && (m->ice->state() == ice::IceState::kFailed ||
+                               m->ice->state() == ice::IceState::kDisconnected);
       if (m->rewrite) {
         const auto& k = m->rewrite->counters();
         e.ssrcRewriting = true;

@@ -15,7 +15,7 @@ namespace jvb::media {
 
 using media_detail::bump;
 
-void MediaRouter::onRtcp(Media& ep, std::span<uint8_t> datagram) {
+void MediaRouter::onRtcp(Media& ep, std::span<uint8_t> datagram, Clock::time_point now) {
   if (!ep.rtpIn) {
     bump(counters_.rtpDropped);
     return;
@@ -25,6 +25,7 @@ void MediaRouter::onRtcp(Media& ep, std::span<uint8_t> datagram) {
     bump(counters_.srtpFailed);
     return;
   }
+  ep.lastIncoming = now;
   // Terminated here: the bridge answers with its own receiver reports, and
   // passes each signalled stream's sender info on to the receivers (for
   // their lip-sync and statistics), without the sender's report blocks,
@@ -49,7 +50,6 @@ void MediaRouter::onRtcp(Media& ep, std::span<uint8_t> datagram) {
       }
     }
   }
-  const auto now = Clock::now();
   for (const auto& packet : *compound) {
     if (packet.type() != rtp::rtcp_type::kSr) {
       continue;

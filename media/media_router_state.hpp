@@ -99,7 +99,9 @@ struct MediaRouter::Media {
   std::optional<uint16_t> channelStream;
   uint64_t channelId = 0;
   Clock::time_point nextReport{};
-  std::string tag;  // "<meeting-id>/<endpoint-id>" for logs
+  Clock::time_point created{};
+  std::optional<Clock::time_point> lastIncoming;  // last authenticated packet
+  std::string tag;                                // "<meeting-id>/<endpoint-id>" for logs
 
   std::optional<UdpEndpoint> destination() const {
     if (ice &&

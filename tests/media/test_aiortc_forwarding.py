@@ -24,6 +24,9 @@ Scenario (as Jicofo + lib-jitsi-meet would drive it):
  7. tone: peers send 440/660/880 Hz; after a few seconds each peer's receive track for each
     other participant carries that participant's tone (FFT), audibly (RMS), and nobody
     hears itself (no packet with its own SSRC, no own tone on any track).
+ 8. expiration (bridge only; times shortened in jvb.conf): an endpoint that never connects, a
+    peer SIGKILLed mid-call and a conference left empty are expired by the bridge itself, from
+    the registry, the media thread and speech activity; the two remaining peers still hear each other.
 The first failing stage is reported with per-peer wire diagnostics (STUN requests and
 responses, USE-CANDIDATE, DTLS datagrams both ways, RTP per SSRC, SRTP failures, RTCP).
 Every wait is bounded; every process started here is stopped here.
@@ -76,6 +79,8 @@ DUMP = os.environ.get("JVB_MEDIA_DUMP")  # a path: the peers' full reports and S
 FAULT = set(filter(None, os.environ.get("JVB_MEDIA_FAULT", "").split(",")))
 
 MIN_FRAMES = 100          # 2 s of 20 ms Opus frames decoded per remote track
+EXPIRE_TIMEOUT_S = 3      # videobridge.entity-expiration.timeout for this test
+NEVER_CONNECTED_S = 12    # jvb-audio.entity-expiration.never-connected-timeout (longer than set-up)
 FREQ_TOLERANCE_HZ = 15.0
 MIN_TONE_SHARE = 0.5      # the expected tone holds most of the track's power
 MAX_OWN_SHARE = 0.05      # own tone on a track = the bridge echoes or mixes us back
@@ -222,7 +227,13 @@ class BridgeBackend:
     async def start(self):
         from colibri2_focus import Colibri2Focus
         pw = self.prosody.secrets["JVB_PASSWORD"]
-        self.bridge = rig.BridgeProcess(self.binary, rig.xmpp_bridge_conf(self.prosody, "jvb1", pw), self.work, "jvb1")
+        # Entity expiration shortened from JVB's 1 min / 2 min / 20 s (expiration_stage below).
+        conf = rig.xmpp_bridge_conf(
+            self.prosody, "jvb1", pw,
+            extra=f"entity-expiration {{ timeout = {EXPIRE_TIMEOUT_S} s, check-interval = 500 ms }}",
+            top=f"jvb-audio.entity-expiration {{ never-connected-timeout = {NEVER_CONNECTED_S} s, "
+                f"empty-conference-grace = 2 s }}")
+        self.bridge = rig.BridgeProcess(self.binary, conf, self.work, "jvb1")
         await asyncio.to_thread(self.bridge.start)
         self.focus = Colibri2Focus(f"focus@{self.prosody.domain}", self.prosody.secrets["FOCUS_PASSWORD"],
                                    "127.0.0.1", self.prosody.port, self.prosody.brewery, bridge="jvb1")
@@ -487,6 +498,9 @@ async def scenario(backend, work=None):
         if failed:
             raise StageFailed("tone detected", "; ".join(failed))
         print("PASS: media forwarded between all three peers", flush=True)
+        if isinstance(backend, BridgeBackend):
+            stage = "expiration"
+            await expiration_stage(backend, peers, reports)
     except StageFailed as e:
         check(False, f"FAILED AT STAGE '{e.stage}': {e.msg}")
     except Exception as e:  # pylint: disable=broad-except
@@ -520,6 +534,66 @@ async def scenario(backend, work=None):
                 print(diag)
         await backend.close([p.endpoint_id for p in peers])
         print(f"total {time.monotonic() - started:.1f} s", flush=True)
+
+
+async def expiration_stage(backend, peers, before):
+    """The bridge's own entity expiration (JVB's VideobridgeExpireThread rules, shortened):
+    an endpoint that never connects, a peer that vanishes mid-call (SIGKILL: no expire from
+    the focus, no DTLS close), and a conference left empty are gone after their times, from
+    the registry and the media thread alike; the two peers left keep hearing each other."""
+    bridge, focus, meeting = backend.bridge, backend.focus, backend.meeting_id
+
+    def stats():
+        status, s = rig.http_get(bridge.http_port, "/colibri/stats")
+        return s if status == 200 and isinstance(s, dict) else {}
+
+    idle = f"idle-{random.getrandbits(40):010x}"
+    await focus.allocate(meeting, "ghost", 0x5EED0001, create_conference=False)
+    await focus.allocate(idle, "ghost2", 0x5EED0002, create_conference=True,
+                         room_name=f"{idle}@conference.example.test")
+    s = await asyncio.to_thread(stats)
+    check(s.get("endpoints") == 5 and s.get("conferences") == 2 and s.get("media", {}).get("endpoints") == 5,
+          f"expiration: 5 endpoints in 2 conferences before (got {s.get('endpoints')} / "
+          f"{s.get('conferences')}, media {s.get('media')})")
+
+    victim, kept = peers[2], peers[:2]
+    victim.proc.kill()
+    killed_at = time.monotonic()
+    gone = await asyncio.to_thread(bridge.wait_log, f"{meeting}/{victim.endpoint_id}: expiring (no activity",
+                                   EXPIRE_TIMEOUT_S + 4)
+    after = time.monotonic() - killed_at
+    check(gone and after >= EXPIRE_TIMEOUT_S - 1.0,
+          f"expiration: the vanished peer {victim.endpoint_id} expired {after:.1f} s after it went "
+          f"silent (timeout {EXPIRE_TIMEOUT_S} s)")
+    check(await asyncio.to_thread(bridge.wait_log, f"{meeting}/ghost: expiring (neither failed nor connected",
+                                  NEVER_CONNECTED_S + 4),
+          f"expiration: the endpoint that never connected expired after {NEVER_CONNECTED_S} s")
+    check(await asyncio.to_thread(bridge.wait_log, f"conference {idle}: no endpoints", 6),
+          "expiration: the conference left without endpoints expired after its grace")
+
+    s = {}
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        s = await asyncio.to_thread(stats)
+        if s.get("endpoints") == 2 and s.get("conferences") == 1 and s.get("media", {}).get("endpoints") == 2:
+            break
+        await asyncio.sleep(0.2)
+    check(s.get("endpoints") == 2 and s.get("conferences") == 1,
+          f"expiration: 2 endpoints in 1 conference left (got {s.get('endpoints')} / {s.get('conferences')})")
+    check(s.get("media") == {"endpoints": 2, "conferences": 1, "speakers": 2},
+          f"expiration: nothing of the expired left on the media thread or in speech activity: {s.get('media')}")
+    check(s.get("total_conferences_completed", 0) >= 1, "expiration: the idle conference counts as completed")
+
+    # The others were never disturbed: both still hear each other's tone, with fresh frames.
+    for p in kept:
+        r = await p.report()
+        q = kept[1] if p is kept[0] else kept[0]
+        old = ((before.get(p.name) or {}).get("tracks", {}).get(p.mids[q.name], {})).get("frames", 0)
+        tr = (r or {}).get("tracks", {}).get(p.mids[q.name], {})
+        ok = (tr.get("frames", 0) - old >= MIN_FRAMES and tr.get("dominant_hz") is not None
+              and abs(tr["dominant_hz"] - q.freq) <= FREQ_TOLERANCE_HZ)
+        check(ok, f"expiration: {p.name} still hears {q.name} ({tr.get('frames', 0) - old} new frames, "
+                  f"dominant {tr.get('dominant_hz')} Hz)")
 
 
 def main():
