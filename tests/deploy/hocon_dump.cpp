@@ -8,8 +8,15 @@
 // only. Exit status: 0, 2 on a bad command line, 1 with the reader's
 // "file:line: key: message" on a parse error.
 //
+// hocon_dump --load FILE: loads FILE as a jvb.conf with the bridge's own loader
+// (config::loadFile, what jvb-audio runs at start-up) at debug log level, so
+// its log lines (unknown keys as warnings, known JVB keys it does not use at
+// debug) go to stderr; prints "loaded" on stdout. Exit 1 with the loader's
+// error on bad input.
+//
 // Used by the deployment tests to read the shipped HOCON files (Jicofo's
-// jicofo.conf) with a real parser, without a third-party HOCON library.
+// jicofo.conf) with a real parser, without a third-party HOCON library, and to
+// check docs/migration.md against the loader's real behaviour.
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -87,11 +94,20 @@ void leaves(const Node& n, std::vector<std::string>& path, nlohmann::json& out) 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: %s FILE\n", argc > 0 ? argv[0] : "hocon_dump");
+  const bool load = argc == 3 && std::string(argv[1]) == "--load";
+  if (argc != 2 && !load) {
+    std::fprintf(stderr, "usage: %s [--load] FILE\n", argc > 0 ? argv[0] : "hocon_dump");
     return 2;
   }
   try {
+    if (load) {
+      jvb::log::setLevel(jvb::log::Level::kDebug);
+      jvb::config::LoadOptions options;
+      options.useEnvironment = false;
+      (void)jvb::config::loadFile(argv[2], options);
+      std::printf("loaded\n");
+      return 0;
+    }
     jvb::config::hocon::ParseOptions options;
     options.useEnvironment = false;
     const auto root = jvb::config::hocon::parseFile(argv[1], options);
