@@ -120,7 +120,8 @@ ok "bad domain refused; existing config kept without --force"
 # ---- 2. the same template, live on loopback ------------------------------------------------
 port_free() { [ -z "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
 PORT=""
-for ((p = 15522 + ($$ % 200); p < 15522 + ($$ % 200) + 40; p++)); do
+# 15822+: clear of deploy.tech_prosody (15322-15561) and of the kernel's ephemeral range.
+for ((p = 15822 + ($$ % 200); p < 15822 + ($$ % 200) + 40; p++)); do
   if port_free "$p"; then PORT="$p"; break; fi
 done
 [ -n "$PORT" ] || fail "no free port"
