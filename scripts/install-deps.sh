@@ -25,6 +25,8 @@ PACKAGES=(
   python3-websockets
   # headless Chromium as a real browser peer (tests/media/test_chromium_forwarding.py)
   chromium
+  # nginx -t and a loopback proxy run of deploy/nginx/colibri-ws.conf (tests/deploy)
+  nginx-light
 )
 
 missing=()
@@ -59,6 +61,6 @@ fi
 if [ "${#missing[@]}" -gt 0 ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-# Debian's prosody package may start a system instance when a service manager
-# exists; the project runs its own instances and leaves that one alone.
+# Debian's prosody and nginx packages may start a system instance when a service
+# manager exists; the project runs its own instances and leaves those alone.
 echo "install-deps: all dependencies present"
