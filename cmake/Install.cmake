@@ -35,3 +35,33 @@ install(CODE "
   set(JVB_DEFAULT_CONFIG \"${PROJECT_SOURCE_DIR}/deploy/jvb-default.conf\")
   include(\"${PROJECT_SOURCE_DIR}/cmake/install_default_config.cmake\")
 " COMPONENT default-config)
+
+# The .deb: `cpack -G DEB` in the build directory.
+set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGE_NAME jvb-audio)
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "audio-only selective forwarding unit for Jitsi Meet")
+set(CPACK_PACKAGE_DESCRIPTION
+    "jvb-audio takes the place of jitsi-videobridge (JVB) for unmodified Jicofo and\n\
+jitsi-meet in deployments with very large audio rooms. It reads JVB's jvb.conf.")
+set(CPACK_PACKAGE_CONTACT "jvb-audio maintainers <root@localhost>" CACHE STRING "Debian Maintainer field")
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_STRIP_FILES ON)
+# Only the component jvb-audio, i.e. everything but the /etc default
+# (default-config): on a target machine the postinst writes that file when absent.
+set(CPACK_INSTALL_CMAKE_PROJECTS "${PROJECT_BINARY_DIR};${PROJECT_NAME};jvb-audio;/")
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
+set(CPACK_DEBIAN_PACKAGE_SECTION net)
+set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# passwd: useradd/groupadd/userdel in the maintainer scripts;
+# init-system-helpers: deb-systemd-helper and deb-systemd-invoke.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "passwd, init-system-helpers (>= 1.54)")
+set(CPACK_DEBIAN_PACKAGE_PROVIDES jitsi-videobridge2)
+set(CPACK_DEBIAN_PACKAGE_CONFLICTS jitsi-videobridge2)
+set(CPACK_DEBIAN_PACKAGE_REPLACES jitsi-videobridge2)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
+    "${PROJECT_SOURCE_DIR}/deploy/debian/postinst;${PROJECT_SOURCE_DIR}/deploy/debian/prerm;${PROJECT_SOURCE_DIR}/deploy/debian/postrm")
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION TRUE)
+include(CPack)

@@ -25,6 +25,9 @@ PACKAGES=(
   python3-websockets
   # headless Chromium as a real browser peer (tests/media/test_chromium_forwarding.py)
   chromium
+  # install and package (tests/deploy): systemd-analyze verify/security on the unit (no
+  # systemd is started), file for CPack's shlibdeps, deb-systemd-helper, setpriv
+  systemd file init-system-helpers util-linux passwd
 )
 
 missing=()
