@@ -3,7 +3,6 @@
 // plane issue) on the main thread until SIGINT/SIGTERM.
 #include <malloc.h>
 #include <sys/resource.h>
-#include <systemd/sd-daemon.h>
 
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -14,6 +13,7 @@
 #include <memory>
 
 #include "app/module_options.hpp"
+#include "app/systemd_notifier.hpp"
 #include "common/log.hpp"
 #include "common/version_info.hpp"
 #include "config/bridge_config.hpp"
@@ -86,7 +86,7 @@ class ColibriWebSockets : public http::WebSocketService {
 
 http::Handlers makeHandlers(const config::BridgeConfig& cfg, media::MediaLoop& media,
                             control::BridgeState& state, control::StatsCollector& stats,
-                            control::ShutdownManager& shutdown) {
+                            control::ShutdownManager& shutdown, app::SystemdNotifier& notifier) {
   http::Handlers h;
   h.health = [&cfg, &media, &state] {
     const auto verdict = control::evaluateHealth(media, cfg.healthMaxCheckDuration);
@@ -107,9 +107,10 @@ http::Handlers makeHandlers(const config::BridgeConfig& cfg, media::MediaLoop& m
     return stats.snapshot(control::evaluateHealth(media, cfg.healthMaxCheckDuration));
   };
   h.drain = [&state] { return state.drain(); };
-  h.setDrain = [&state](bool on) {
+  h.setDrain = [&state, &notifier](bool on) {
     state.setDrain(on);
     LOG_INFO("bridge", "drain mode {}", on ? "enabled" : "disabled");
+    notifier.refreshStatus();
   };
   // JVB's POST /colibri/shutdown {"graceful-shutdown": true|false}.
   h.shutdown = [&shutdown](bool graceful) {
@@ -121,17 +122,18 @@ http::Handlers makeHandlers(const config::BridgeConfig& cfg, media::MediaLoop& m
 }
 
 void scheduleStats(boost::asio::steady_timer& timer, std::chrono::milliseconds interval,
-                   control::StatsCollector& stats) {
+                   control::StatsCollector& stats, app::SystemdNotifier& notifier) {
   timer.expires_after(interval);
-  timer.async_wait([&timer, interval, &stats](const boost::system::error_code& ec) {
+  timer.async_wait([&timer, interval, &stats, &notifier](const boost::system::error_code& ec) {
     if (ec) {
       return;
     }
     stats.sample();
+    notifier.refreshStatus();
     // DTLS handshakes (hundreds when a big room joins) leave freed heap that
     // glibc keeps; hand it back so RSS follows the endpoints actually there.
     ::malloc_trim(0);
-    scheduleStats(timer, interval, stats);
+    scheduleStats(timer, interval, stats, notifier);
   });
 }
 
@@ -269,6 +271,18 @@ int run(const config::BridgeConfig& cfg) {
     return control::evaluateHealth(media, cfg.healthMaxCheckDuration);
   };
 
+  // systemd: READY=1, STATUS= (counts, drain, shutdown), watchdog pings
+  // while the media loop is healthy.
+  app::SystemdNotifier notifier(control.context(), health, [&conferences, &state] {
+    const auto counts = conferences.counts();
+    app::ServiceStatus s;
+    s.conferences = counts.conferences;
+    s.endpoints = counts.endpoints;
+    s.drain = state.drain();
+    s.phase = state.shutdownPhase();
+    return s;
+  });
+
   xmpp::XmppService xmppService(
       control.context(), cfg, state, [&stats, &health] { return stats.snapshot(health()); },
       health);
@@ -280,9 +294,12 @@ int run(const config::BridgeConfig& cfg) {
       control.context(), cfg, state,
       control::ShutdownManager::Hooks{
           [&conferences] { return static_cast<int>(conferences.counts().endpoints); },
-          [&xmppService] { xmppService.publishPresenceNow(); },
+          [&xmppService, &notifier] {
+            xmppService.publishPresenceNow();
+            notifier.refreshStatus();
+          },
           [&] {
-            sd_notify(0, "STOPPING=1");
+            notifier.stopping();
             statsTimer.cancel();
             expiryTimer.cancel();
             if (privateHttp) {
@@ -305,8 +322,8 @@ int run(const config::BridgeConfig& cfg) {
   rest.versionEnabled = cfg.restVersionEnabled;
   rest.drainEnabled = cfg.restDrainEnabled;
   rest.shutdownEnabled = cfg.restShutdownEnabled;
-  auto router =
-      std::make_shared<const http::Router>(rest, makeHandlers(cfg, media, state, stats, shutdown));
+  auto router = std::make_shared<const http::Router>(
+      rest, makeHandlers(cfg, media, state, stats, shutdown, notifier));
   if (cfg.httpPrivate.port > 0) {
     privateHttp =
         std::make_unique<http::HttpServer>(control.context(), cfg.httpPrivate.host,
@@ -352,7 +369,7 @@ int run(const config::BridgeConfig& cfg) {
              "colibri-ws");
   }
 
-  scheduleStats(statsTimer, cfg.statsInterval, stats);
+  scheduleStats(statsTimer, cfg.statsInterval, stats, notifier);
   scheduleExpiry(expiryTimer, cfg.expirationCheckInterval, expiry);
   // What the bridge signals about itself in every Colibri2 transport.
   xmpp::Colibri2Local local;
@@ -390,7 +407,8 @@ int run(const config::BridgeConfig& cfg) {
   };
   signals.async_wait(onSignal);
 
-  sd_notify(0, "READY=1");
+  notifier.ready();
+  notifier.startWatchdog(app::SystemdNotifier::watchdogPeriodFromEnvironment());
   LOG_INFO("main", "ready: media udp port {}, private http {}", media.udpPort(),
            privateHttp ? fmt::format("{}:{}", cfg.httpPrivate.host, privateHttp->port())
                        : std::string("disabled"));

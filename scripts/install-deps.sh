@@ -27,6 +27,9 @@ PACKAGES=(
   chromium
   # nginx -t and a loopback proxy run of deploy/nginx/colibri-ws.conf (tests/deploy)
   nginx-light
+  # install and package (tests/deploy): systemd-analyze verify/security on the unit (no
+  # systemd is started), file for CPack's shlibdeps, deb-systemd-helper, setpriv
+  systemd file init-system-helpers util-linux passwd
 )
 
 missing=()
