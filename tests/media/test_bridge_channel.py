@@ -36,6 +36,7 @@ Exit 0 on success, 1 on failure, 77 when aiortc or websockets is missing (or not
 Every wait is bounded; every process started here is stopped here (by PID).
 """
 import asyncio
+import base64
 import importlib.util
 import json
 import os
@@ -295,6 +296,29 @@ def is_dse(dominant, previous_has=None):
     return pred
 
 
+def check_no_secrets(log, xmpp_password, peers):
+    """The secrets of this run, as text and as SASL PLAIN's base64, are nowhere in the trace log."""
+    secrets = {"XMPP password": xmpp_password,
+               "SASL PLAIN": base64.b64encode(f"\0jvb\0{xmpp_password}".encode()).decode()}
+    for p in peers:
+        t = getattr(p, "transport", None)
+        if t is not None:
+            secrets[f"{p.name} bridge ICE pwd"] = t.pwd
+            for url in t.web_sockets:
+                pwd = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).get("pwd", [""])[0]
+                secrets[f"{p.name} colibri-ws pwd"] = pwd
+        a = getattr(p, "answer", None)
+        if a is not None:
+            secrets[f"{p.name} ICE pwd"] = a.pwd
+    # The check can fail: the log must hold the stanzas and the upgrade targets it masked.
+    traced = ("pwd='***'" in log or 'pwd="***"' in log) and "?pwd=***" in log
+    check(traced, "trace log holds Colibri2 stanzas and colibri-ws targets, passwords masked")
+    leaked = [name for name, value in secrets.items() if value and value in log]
+    check(not leaked and len(secrets) >= 8,
+          f"no secret in the bridge's trace log ({len(log.splitlines())} lines, {len(secrets)} secrets"
+          f" looked for){': leaked ' + ', '.join(leaked) if leaked else ''}")
+
+
 # -- the scenario -----------------------------------------------------------------------------
 
 async def scenario(binary, prosody, work):
@@ -315,7 +339,10 @@ async def scenario(binary, prosody, work):
   loudest {{ route-loudest-only = true, num-loudest = 3 }}
 """
     pw = prosody.secrets["JVB_PASSWORD"]
-    bridge = rig.BridgeProcess(binary, rig.xmpp_bridge_conf(prosody, "jvb1", pw, extra=extra), work, "jvb1")
+    # At trace level the bridge logs every stanza (libstrophe's dump) and every HTTP target: the
+    # end of the run checks that no password, ICE pwd or colibri-ws pwd reached the log.
+    bridge = rig.BridgeProcess(binary, rig.xmpp_bridge_conf(prosody, "jvb1", pw, extra=extra), work, "jvb1",
+                               extra_args=["--log-level", "trace"])
     focus = None
     sockets = []
     stats = {}
@@ -776,6 +803,7 @@ async def scenario(binary, prosody, work):
                 print(f"  (expire: {e})")
             await focus.close()
         rc = await asyncio.to_thread(bridge.stop, signal.SIGTERM)
+        check_no_secrets(bridge.log(), pw, peers)
         if check.failures:
             print(f"----- bridge log (exit code {rc}), last 120 lines -----\n{bridge_tail(120)}")
         print("stages: " + "; ".join(f"{n} {r} {dt:.1f} s" if r != "skipped" else f"{n} skipped"
