@@ -182,7 +182,6 @@ constexpr std::string_view kKnownJvbKeys[] = {
     "videobridge.cryptex",
     "videobridge.ssrc-limit",
     "videobridge.speech-activity",
-    "videobridge.ep-connection-status",
     "videobridge.load-management",
     "videobridge.transport",
     "videobridge.connection-stats",
@@ -330,6 +329,12 @@ class Loader {
                  true);
     readDuration("jvb-audio.entity-expiration.empty-conference-grace", c.emptyConferenceGrace,
                  false);
+
+    readDuration("videobridge.ep-connection-status.first-transfer-timeout",
+                 c.epFirstTransferTimeout, false);
+    readDuration("videobridge.ep-connection-status.max-inactivity-limit", c.epMaxInactivityLimit,
+                 false);
+    readDuration("videobridge.ep-connection-status.check-interval", c.epCheckInterval, true);
 
     readDuration("videobridge.shutdown.graceful-shutdown-max-duration",
                  c.gracefulShutdownMaxDuration, false);

@@ -120,6 +120,12 @@ struct BridgeConfig {
   Millis neverConnectedTimeout{120000};   // jvb-audio.entity-expiration.never-connected-timeout
   Millis emptyConferenceGrace{20000};     // jvb-audio.entity-expiration.empty-conference-grace
 
+  // videobridge.ep-connection-status (control/connectivity.hpp): JVB's
+  // EndpointConnectionStatusMonitor, EndpointConnectivityStatusChangeEvent.
+  Millis epFirstTransferTimeout{15000};  // first-transfer-timeout
+  Millis epMaxInactivityLimit{8000};     // max-inactivity-limit
+  Millis epCheckInterval{500};           // check-interval
+
   // videobridge.shutdown
   Millis gracefulShutdownMaxDuration{24 * 3600 * 1000};
   Millis shuttingDownDelay{60000};

@@ -118,6 +118,8 @@ nlohmann::json StatsCollector::snapshot(const Health& health) const {
   };
   const ConferenceCounts counts =
       conferences_ != nullptr ? conferences_->counts() : ConferenceCounts{};
+  const ConnectivityTotals connectivity =
+      connectivityTotals_ ? connectivityTotals_() : ConnectivityTotals{};
   const auto conferences = counts.conferences;
   const auto endpoints = counts.endpoints;
   nlohmann::json j = {
@@ -166,8 +168,8 @@ nlohmann::json StatsCollector::snapshot(const Health& health) const {
       {"total_ice_succeeded_relayed", 0},
       {"endpoints_ice_failed", 0},
       {"dtls_failed_endpoints", load(c.dtlsFailed)},
-      {"endpoints_disconnected", 0},
-      {"endpoints_reconnected", 0},
+      {"endpoints_disconnected", connectivity.disconnected},
+      {"endpoints_reconnected", connectivity.reconnected},
       {"threads", processThreadCount()},
       {"graceful_shutdown", state_.shutdownPhase() == ShutdownPhase::kGracefulShutdown},
       {"shutting_down", state_.shutdownPhase() == ShutdownPhase::kShuttingDown},
@@ -211,6 +213,9 @@ nlohmann::json StatsCollector::snapshot(const Health& health) const {
   j["total_colibri_web_socket_messages_received"] = channel.webSocketMessagesReceived;
   j["total_colibri_web_socket_messages_sent"] = channel.webSocketMessagesSent;
   j["bridge_channel"] = channel.details;
+  // EndpointConnectivityStatusChangeEvent, beside JVB's two counters above.
+  j["endpoint_connectivity"] = {{"inactive", connectivity.inactiveNow},
+                                {"never_connected", connectivity.neverConnected}};
   // Per conference and endpoint: speaker changes and what routing did with
   // each sender's packets (as of the media thread's last report, <= 1 s old).
   auto confs = nlohmann::json::object();
