@@ -84,6 +84,8 @@ class MediaRouter {
   void setSsrcRewriteConfig(const SsrcRewriteConfig& config) { rewriteConfig_ = config; }
   // ICE timing for endpoints added from now on (tests shorten consent).
   void setIceConfig(const ice::IceConfig& config) { iceConfig_ = config; }
+  // videobridge.ice.restart timing.
+  void setIceRestartConfig(const IceRestartConfig& config) { restartConfig_ = config; }
   // Where dominant-speaker changes, SCTP channel traffic and routing stats go.
   void setEvents(MediaEvents events) { events_ = std::move(events); }
 
@@ -120,6 +122,15 @@ class MediaRouter {
   void onRtcp(Media& ep, std::span<uint8_t> datagram, Clock::time_point now);
   void publishLiveCounts();
   void onIceState(Media& ep, Clock::time_point now);
+  // ICE restart (IceRestartSpec): start a round or give the one in flight
+  // the endpoint's answer; act on what the new agent did (cut over or
+  // abandon) once it returned; free the old agent after its window.
+  void updateIceRestart(Media& ep, const IceRestartSpec& restart, Clock::time_point now);
+  void settleIceRestart(Media& ep, Clock::time_point now);
+  void cutOverIce(Media& ep, Clock::time_point now);
+  void abandonIceRestart(Media& ep, const char* why);
+  void dropUfrag(const Media& ep, const ice::IceAgent* agent);
+  void reportIce(const Media& ep, IceEvent event);
   // Creates and starts the endpoint's DTLS session once; false when refused.
   bool ensureDtls(Media& ep, Clock::time_point now);
   void forwardSenderReport(Media& from, uint32_t ssrc, const rtp::SenderInfo& info,
@@ -164,6 +175,7 @@ class MediaRouter {
   ExtensionProfiles profiles_;
   boost::asio::steady_timer timer_;
   ice::IceConfig iceConfig_;
+  IceRestartConfig restartConfig_;
   SpeechActivityConfig speechConfig_;
   SsrcRewriteConfig rewriteConfig_;
   uint64_t rewriteSeed_ = 0;
