@@ -11,6 +11,9 @@
 //    no state;
 //  - DTLS, RTP, RTCP: only from a 5-tuple that passed one of the endpoint's
 //    ICE checks (a hash table); anything else is dropped and counted.
+//  - during an ICE restart (IceRestartSpec) an endpoint has a second agent,
+//    reachable by its ufrag too; within the endpoint a request goes to the
+//    agent its USERNAME names, a response to the one whose check it answers.
 // Routing (JVB's rules, jvb-interfaces.md section 6): from the cleartext
 // header, before paying for decryption, a packet is dropped and counted when
 // it is video, from an unsignalled SSRC, force-muted, the 4th+ silent packet
