@@ -171,30 +171,34 @@ void addCandidates(std::vector<ice::Candidate>& list, const std::vector<ice::Can
 // The endpoint's answer to an ICE restart: its new ufrag/pwd (and
 // candidates) in a transport tagged with ice-generation, applied to the
 // round in flight when the generation is its own and it was not answered
-// yet (IceTransport.applyRemoteCredentialsToPendingRestart). Anything else
-// (another round's answer, a repeat, no round in flight) changes no ICE
-// state: an established transport keeps its remote credentials.
-void applyTaggedRemoteIce(Endpoint& ep, const RemoteIce& ice) {
+// yet (IceTransport.applyRemoteCredentialsToPendingRestart). Another round's
+// answer or a repeat changes nothing; with no round in flight it is an
+// ordinary update, which (as in IceTransport.startConnectivityEstablishment)
+// an established transport ignores. Returns false for the ordinary case.
+bool applyTaggedRemoteIce(Endpoint& ep, const RemoteIce& ice) {
   const int generation = *ice.iceGeneration;
   IceRestart* r = ep.iceRestart ? &*ep.iceRestart : nullptr;
+  if (r == nullptr && !ep.iceConnected) {
+    return false;
+  }
   if (r == nullptr || r->generation != generation) {
     LOG_INFO("colibri2", "endpoint {}: ignoring ICE credentials for generation {} ({})", ep.id,
              generation,
              r == nullptr ? std::string("no ICE restart in flight")
                           : fmt::format("the restart in flight is generation {}", r->generation));
-    return;
+    return true;
   }
   if (r->remoteKnown) {
     LOG_INFO("colibri2",
              "endpoint {}: ICE restart generation {} already answered, ignoring a repeat", ep.id,
              generation);
-    return;
+    return true;
   }
   if (!ice.ufrag || !ice.pwd || ice.ufrag->empty() || ice.pwd->empty()) {
     LOG_WARN("colibri2",
              "endpoint {}: ICE restart generation {}: an answer without ufrag/pwd, ignored", ep.id,
              generation);
-    return;
+    return true;
   }
   r->remoteKnown = true;
   r->remoteUfrag = *ice.ufrag;
@@ -204,6 +208,7 @@ void applyTaggedRemoteIce(Endpoint& ep, const RemoteIce& ice) {
   addCandidates(r->remoteCandidates, ice.candidates, false);
   LOG_INFO("colibri2", "endpoint {}: ICE restart generation {}: the endpoint's new ufrag {}", ep.id,
            generation, r->remoteUfrag);
+  return true;
 }
 
 // Endpoint.setTransportInfo: fingerprints, DTLS role, then ICE parameters.
@@ -223,8 +228,7 @@ void applyRemoteIce(Endpoint& ep, const RemoteIce& ice) {
     ep.dtlsSetup = localDtlsSetup(ep.dtlsSetup, ep.remoteDtlsSetup);
   }
   ep.remoteRtcpMux = ep.remoteRtcpMux || ice.rtcpMux;
-  if (ice.iceGeneration) {
-    applyTaggedRemoteIce(ep, ice);
+  if (ice.iceGeneration && applyTaggedRemoteIce(ep, ice)) {
     return;
   }
   if (ice.ufrag) {

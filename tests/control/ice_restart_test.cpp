@@ -120,6 +120,17 @@ TEST_F(IceRestartTest, BeforeIceConnectedTheCurrentTransportIsSignalledUntagged)
   EXPECT_EQ(reg_.counts().iceRestarts.started, 0u);
 }
 
+TEST_F(IceRestartTest, ATaggedUpdateWithNoRoundIsOrdinaryUntilIceConnected) {
+  // JVB (IceTransport.startConnectivityEstablishment): with no restart in
+  // flight a tagged update goes to the established transport, which takes it
+  // only while it has not connected.
+  ASSERT_TRUE(reg_.apply(request({transportInfo("a", "cli5", 3)}), false).ok());
+  EXPECT_EQ(a().remoteUfrag, "cli5");
+  reg_.iceConnected(kMeeting, "a");
+  ASSERT_TRUE(reg_.apply(request({transportInfo("a", "cli6", 3)}), false).ok());
+  EXPECT_EQ(a().remoteUfrag, "cli5");
+}
+
 TEST_F(IceRestartTest, ARestartRoundFromRequestToCutOver) {
   reg_.iceConnected(kMeeting, "a");
   const Endpoint before = a();
