@@ -320,8 +320,8 @@ async def ice_restart_stage(check, bridge, focus, chrome, peer, meeting, ep_c, t
 
     before = await asyncio.to_thread(stats)
     dtls_before = before.get("dtls_handshakes_succeeded")
-    cs = await asyncio.to_thread(chrome.evaluate, "stats()", 10)
-    tr0, pair0 = chrome_transport(cs)
+    cs0 = await asyncio.to_thread(chrome.evaluate, "stats()", 10)
+    tr0, pair0 = chrome_transport(cs0)
 
     # Jicofo's Colibri2Session.restartIce, and the bridge's answer.
     t1 = await focus.restart_ice(meeting, ep_c)
@@ -364,8 +364,9 @@ async def ice_restart_stage(check, bridge, focus, chrome, peer, meeting, ep_c, t
           and st.get("dtls_failed_endpoints") == 0,
           f"ICE restart: no DTLS handshake since: dtls_handshakes_succeeded {dtls_before} -> "
           f"{st.get('dtls_handshakes_succeeded')}, dtls_failed_endpoints {st.get('dtls_failed_endpoints')}")
-    check(await asyncio.to_thread(bridge.wait_log, "ICE restart generation 1 connected", 5),
-          "ICE restart: the bridge logs the cut-over (same SRTP sessions, endpoint kept)")
+    await asyncio.to_thread(bridge.wait_log, "ICE restart generation 1 connected", 5)
+    cut = next((l for l in bridge.lines if "ICE restart generation 1 connected to" in l), "")
+    cut_port = cut.split(" connected to ")[1].split(":")[1] if " connected to " in cut else None
 
     # Chromium: still DTLS-connected, its new local ufrag, a selected pair that gets answers.
     await asyncio.sleep(3)
@@ -378,6 +379,11 @@ async def ice_restart_stage(check, bridge, focus, chrome, peer, meeting, ep_c, t
     ok = (tr1.get("dtlsState") == "connected" and pair1.get("state") == "succeeded"
           and (pair1.get("responsesReceived") or 0) > 0
           and (local_ufrag is None or local_ufrag == ans1.ufrag))
+    local = next((r for r in cs["reports"] if r.get("id") == pair1.get("localCandidateId")), {})
+    check(cut_port is not None and cut_port == str(local.get("port")),
+          f"ICE restart: the bridge cut over to chromium's new selected candidate 127.0.0.1:{local.get('port')} "
+          f"(before: {next((r.get('port') for r in cs0['reports'] if r.get('id') == pair0.get('localCandidateId')), '?')}"
+          f"): {cut.strip()[-160:]}")
     check(ok, f"ICE restart: chromium transport dtls {tr1.get('dtlsState')} ice {tr1.get('iceState')}, local "
               f"ufrag {local_ufrag} (want {ans1.ufrag}), selected pair {pair0.get('id')} -> {pair1.get('id')} "
               f"{pair1.get('state')}, requests/responses received {pair1.get('requestsReceived')}/"
