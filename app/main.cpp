@@ -233,6 +233,9 @@ int run(const config::BridgeConfig& cfg) {
   listeners.add(&connectivity);
   conferences.setListener(&listeners);
   conferences.setSctpEnabled(cfg.sctpEnabled);
+  // JVB (IceTransport.requestIceRestart): a timeout that is not positive
+  // disables restarts too.
+  conferences.setIceRestartEnabled(cfg.iceRestartEnabled && cfg.iceRestartTimeout.count() > 0);
   control::StatsCollector stats(cfg, media, state, &conferences);
   control::EntityExpiry expiry(
       conferences, control::ExpirationOptions{cfg.expirationTimeout, cfg.neverConnectedTimeout,
@@ -288,6 +291,20 @@ int run(const config::BridgeConfig& cfg) {
                                                 std::vector<media::AudioSlotMapping> changes) {
       boost::asio::post(io, [&channels, meetingId, changes = std::move(changes)] {
         channels.audioSlotsChanged(meetingId, changes);
+      });
+    };
+    events.iceChanged = [&io, &conferences](const std::string& meetingId,
+                                            const std::string& endpointId, media::IceEvent e) {
+      boost::asio::post(io, [&conferences, meetingId, endpointId, e = std::move(e)] {
+        if (e.kind == media::IceEvent::Kind::kConnected) {
+          conferences.iceConnected(meetingId, endpointId);
+        } else {
+          conferences.iceRestartEnded(
+              meetingId, endpointId,
+              control::IceRestartEnd{e.generation,
+                                     e.kind == media::IceEvent::Kind::kRestartSucceeded, e.local,
+                                     e.remoteUfrag, e.remotePwd});
+        }
       });
     };
     events.audioStats = [&io, &stats, &expiry,

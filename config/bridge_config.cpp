@@ -280,6 +280,9 @@ class Loader {
     readPort("videobridge.ice.udp.port", c.iceUdpPort, false);
     readString("videobridge.ice.udp.bind-address", c.iceBindAddress);
     readBool("videobridge.ice.advertise-private-candidates", c.advertisePrivateCandidates);
+    readBool("videobridge.ice.restart.enabled", c.iceRestartEnabled);
+    readDuration("videobridge.ice.restart.timeout", c.iceRestartTimeout, false);
+    readDuration("videobridge.ice.restart.transition-window", c.iceRestartTransitionWindow, false);
     readStaticMappings(c);
     readStringList("ice4j.harvest.mapping.stun.addresses", c.stunAddresses);
 

@@ -202,6 +202,16 @@ nlohmann::json StatsCollector::snapshot(const Health& health) const {
   j["video_packets_dropped"] = load(c.videoDropped);
   j["srtp_failures"] = load(c.srtpFailed);
   j["stun_rejected"] = load(c.stunRejected);
+  j["dtls_handshakes_succeeded"] = load(c.dtlsSucceeded);
+  // ICE restarts (JVB's ice_restarts_* metrics; `repeated` is ours: a round
+  // not answered yet, described again).
+  j["ice_restarts"] = {{"started", counts.iceRestarts.started},
+                       {"superseded", counts.iceRestarts.superseded},
+                       {"repeated", counts.iceRestarts.repeated},
+                       {"not_established", counts.iceRestarts.notEstablished},
+                       {"rejected", counts.iceRestarts.rejected},
+                       {"succeeded", counts.iceRestarts.succeeded},
+                       {"failed", counts.iceRestarts.failed}};
   j["dtls_sessions_released"] = load(c.dtlsReleased);
   j["dtls_packets_after_release"] = load(c.dtlsAfterRelease);
   j["audio_packets_dropped_not_loudest"] = load(c.audioNotLoudestDropped);
