@@ -22,8 +22,10 @@
 #include "control/conference.hpp"
 #include "control/connectivity.hpp"
 #include "control/control_loop.hpp"
+#include "control/debug_state.hpp"
 #include "control/expiration.hpp"
 #include "control/media_compiler.hpp"
+#include "control/metrics.hpp"
 #include "control/shutdown.hpp"
 #include "control/stats.hpp"
 #include "dtls/certificate.hpp"
@@ -87,9 +89,12 @@ class ColibriWebSockets : public http::WebSocketService {
 
 http::Handlers makeHandlers(const config::BridgeConfig& cfg, media::MediaLoop& media,
                             control::BridgeState& state, control::StatsCollector& stats,
-                            control::ShutdownManager& shutdown, app::SystemdNotifier& notifier) {
+                            control::ShutdownManager& shutdown, app::SystemdNotifier& notifier,
+                            control::BridgeMetrics& metrics,
+                            const control::ConferenceRegistry& conferences) {
   http::Handlers h;
-  h.health = [&cfg, &media, &state] {
+  h.health = [&cfg, &media, &state, &metrics] {
+    const auto started = std::chrono::steady_clock::now();
     const auto verdict = control::evaluateHealth(media, cfg.healthMaxCheckDuration);
     http::HealthReport r;
     r.healthy = verdict.healthy;
@@ -102,7 +107,19 @@ http::Handlers makeHandlers(const config::BridgeConfig& cfg, media::MediaLoop& m
           {"mucs_configured", state.mucsConfigured.load()},
           {"mucs_joined", state.mucsJoined.load()}}},
     };
+    metrics.observeHealthCheck(std::chrono::steady_clock::now() - started);
     return r;
+  };
+  h.metrics = [&cfg, &media, &metrics] {
+    auto snapshot = metrics.collect(control::evaluateHealth(media, cfg.healthMaxCheckDuration));
+    return http::MetricSet{std::move(snapshot.families), std::move(snapshot.booleans),
+                           std::move(snapshot.infos)};
+  };
+  h.debug = [&cfg, &media, &state, &stats, &conferences](const std::string& conference,
+                                                         const std::string& endpoint, bool full) {
+    const control::DebugSources sources{&conferences, &stats, &state, cfg.ssrcLimitAudio};
+    return control::debugState(sources, conference, endpoint, full,
+                               control::evaluateHealth(media, cfg.healthMaxCheckDuration));
   };
   h.stats = [&cfg, &media, &stats] {
     return stats.snapshot(control::evaluateHealth(media, cfg.healthMaxCheckDuration));
@@ -237,6 +254,7 @@ int run(const config::BridgeConfig& cfg) {
   // disables restarts too.
   conferences.setIceRestartEnabled(cfg.iceRestartEnabled && cfg.iceRestartTimeout.count() > 0);
   control::StatsCollector stats(cfg, media, state, &conferences);
+  control::BridgeMetrics metrics(cfg, media, state, &conferences, stats);
   control::EntityExpiry expiry(
       conferences, control::ExpirationOptions{cfg.expirationTimeout, cfg.neverConnectedTimeout,
                                               cfg.emptyConferenceGrace});
@@ -320,6 +338,13 @@ int run(const config::BridgeConfig& cfg) {
   const auto health = [&cfg, &media] {
     return control::evaluateHealth(media, cfg.healthMaxCheckDuration);
   };
+  // Jicofo's health-check IQ, timed for jvb_audio_health_check_duration_seconds.
+  const auto timedHealth = [&health, &metrics] {
+    const auto started = std::chrono::steady_clock::now();
+    auto verdict = health();
+    metrics.observeHealthCheck(std::chrono::steady_clock::now() - started);
+    return verdict;
+  };
 
   // systemd: READY=1, STATUS= (counts, drain, shutdown), watchdog pings
   // while the media loop is healthy.
@@ -335,7 +360,7 @@ int run(const config::BridgeConfig& cfg) {
 
   xmpp::XmppService xmppService(
       control.context(), cfg, state, [&stats, &health] { return stats.snapshot(health()); },
-      health);
+      timedHealth);
 
   std::unique_ptr<http::HttpServer> privateHttp;
   boost::asio::steady_timer statsTimer(control.context());
@@ -368,14 +393,9 @@ int run(const config::BridgeConfig& cfg) {
             });
           }});
 
-  http::RestOptions rest;
-  rest.apiEnabled = cfg.restApiEnabled;
-  rest.healthEnabled = cfg.restHealthEnabled;
-  rest.versionEnabled = cfg.restVersionEnabled;
-  rest.drainEnabled = cfg.restDrainEnabled;
-  rest.shutdownEnabled = cfg.restShutdownEnabled;
+  const http::RestOptions rest = http::restOptionsFrom(cfg);
   auto router = std::make_shared<const http::Router>(
-      rest, makeHandlers(cfg, media, state, stats, shutdown, notifier));
+      rest, makeHandlers(cfg, media, state, stats, shutdown, notifier, metrics, conferences));
   if (cfg.httpPrivate.port > 0) {
     privateHttp =
         std::make_unique<http::HttpServer>(control.context(), cfg.httpPrivate.host,
@@ -396,6 +416,8 @@ int run(const config::BridgeConfig& cfg) {
     none.healthEnabled = false;
     none.versionEnabled = false;
     none.drainEnabled = false;
+    none.prometheusEnabled = false;
+    none.debugEnabled = false;
     // One socket per endpoint: room for the largest rooms (JVB sets no limit;
     // the process's file-descriptor limit is the real one).
     http::ServerLimits limits;

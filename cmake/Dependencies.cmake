@@ -7,6 +7,8 @@ find_package(OpenSSL 3 REQUIRED)
 find_package(Boost 1.74 REQUIRED COMPONENTS system)
 find_package(fmt REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
+# /metrics: the registry and the Prometheus text serializer (prometheus-cpp-dev)
+find_package(prometheus-cpp CONFIG REQUIRED)
 
 pkg_check_modules(NICE REQUIRED IMPORTED_TARGET nice)
 pkg_check_modules(USRSCTP REQUIRED IMPORTED_TARGET usrsctp)

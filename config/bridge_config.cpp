@@ -196,8 +196,6 @@ constexpr std::string_view kKnownJvbKeys[] = {
     "videobridge.health.require-stun",
     "videobridge.apis.xmpp-client.stats-filter",
     "videobridge.apis.xmpp-client.jid-cache-size",
-    "videobridge.rest.debug",
-    "videobridge.rest.prometheus",
     "videobridge.rest.rtcstats",
     "videobridge.http-servers.*.key-store-path",
     "videobridge.http-servers.*.key-store-password",
@@ -294,6 +292,8 @@ class Loader {
     readBool("videobridge.rest.version.enabled", c.restVersionEnabled);
     readBool("videobridge.rest.drain.enabled", c.restDrainEnabled);
     readBool("videobridge.rest.shutdown.enabled", c.restShutdownEnabled);
+    readBool("videobridge.rest.prometheus.enabled", c.restPrometheusEnabled);
+    readBool("videobridge.rest.debug.enabled", c.restDebugEnabled);
 
     readBool("videobridge.websockets.enabled", c.websocketsEnabled);
     readString("videobridge.websockets.domain", c.websocketsDomain);

@@ -81,9 +81,11 @@ struct BridgeConfig {
   // videobridge.rest / apis.rest
   bool restApiEnabled = false;    // videobridge.apis.rest.enabled: gates /colibri/stats, /colibri/*
   bool restHealthEnabled = true;  // videobridge.rest.health.enabled
-  bool restVersionEnabled = true;    // videobridge.rest.version.enabled
-  bool restDrainEnabled = true;      // videobridge.rest.drain.enabled
-  bool restShutdownEnabled = false;  // videobridge.rest.shutdown.enabled
+  bool restVersionEnabled = true;     // videobridge.rest.version.enabled
+  bool restDrainEnabled = true;       // videobridge.rest.drain.enabled
+  bool restShutdownEnabled = false;   // videobridge.rest.shutdown.enabled
+  bool restPrometheusEnabled = true;  // videobridge.rest.prometheus.enabled: /metrics
+  bool restDebugEnabled = true;       // videobridge.rest.debug.enabled: /debug
 
   // videobridge.websockets
   bool websocketsEnabled = false;                 // enabled

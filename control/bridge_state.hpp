@@ -37,6 +37,11 @@ class BridgeState {
   std::atomic<int> mucClientsConnected{0};
   std::atomic<int> mucsConfigured{0};
   std::atomic<int> mucsJoined{0};
+  // Over all XMPP connections (control thread writes; /metrics reads):
+  // stanzas received and sent, and connections lost (JVB's xmpp_disconnects).
+  std::atomic<uint64_t> xmppStanzasReceived{0};
+  std::atomic<uint64_t> xmppStanzasSent{0};
+  std::atomic<uint64_t> xmppDisconnects{0};
 
  private:
   std::atomic<bool> drain_;

@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 #include <malloc.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <array>
 #include <ctime>
 #include <fstream>
@@ -42,6 +45,61 @@ std::optional<double> CpuUsage::sample() {
   return out;
 }
 
+std::optional<uint64_t> threadBusyNs(int tid) {
+  if (tid <= 0) {
+    return std::nullopt;
+  }
+  {
+    std::ifstream in(fmt::format("/proc/self/task/{}/schedstat", tid));
+    uint64_t onCpu = 0;
+    uint64_t waiting = 0;
+    if (in >> onCpu >> waiting) {
+      return onCpu + waiting;
+    }
+  }
+  // No schedstat (a kernel without CONFIG_SCHED_INFO): the thread's CPU
+  // time from /proc/self/task/<tid>/stat (utime + stime, fields 14 and 15).
+  std::ifstream in(fmt::format("/proc/self/task/{}/stat", tid));
+  std::string line;
+  if (!std::getline(in, line)) {
+    return std::nullopt;
+  }
+  const auto close = line.rfind(')');  // the name may hold spaces
+  if (close == std::string::npos) {
+    return std::nullopt;
+  }
+  std::istringstream fields(line.substr(close + 2));
+  std::string f;
+  uint64_t utime = 0;
+  uint64_t stime = 0;
+  for (int i = 3; i <= 13 && (fields >> f); ++i) {
+  }
+  if (!(fields >> utime >> stime)) {
+    return std::nullopt;
+  }
+  const long hz = ::sysconf(_SC_CLK_TCK);
+  return (utime + stime) * (1'000'000'000ULL / static_cast<uint64_t>(hz > 0 ? hz : 100));
+}
+
+std::optional<double> ThreadBusy::sample(int tid) {
+  const auto now = std::chrono::steady_clock::now();
+  const auto busy = threadBusyNs(tid);
+  if (!busy) {
+    primed_ = false;
+    return std::nullopt;
+  }
+  std::optional<double> out;
+  if (primed_ && tid == tid_ && now > lastAt_ && *busy >= lastBusyNs_) {
+    const double wallNs = std::chrono::duration<double, std::nano>(now - lastAt_).count();
+    out = std::clamp(static_cast<double>(*busy - lastBusyNs_) / wallNs, 0.0, 1.0);
+  }
+  tid_ = tid;
+  lastBusyNs_ = *busy;
+  lastAt_ = now;
+  primed_ = true;
+  return out;
+}
+
 StatsCollector::StatsCollector(const config::BridgeConfig& cfg, const media::MediaLoop& media,
                                const BridgeState& state, const ConferenceRegistry* conferences)
     : cfg_(cfg),
@@ -50,6 +108,7 @@ StatsCollector::StatsCollector(const config::BridgeConfig& cfg, const media::Med
       conferences_(conferences),
       lastSample_(std::chrono::steady_clock::now()) {
   cpu_.sample();  // prime, so the first real sample has a baseline
+  mediaBusyMeter_.sample(media_.threadId());
 }
 
 void StatsCollector::sample() {
@@ -72,27 +131,75 @@ void StatsCollector::sample() {
   lastPacketsOut_ = pktsOut;
   lastSample_ = now;
   if (auto usage = cpu_.sample()) {
-    stress_ = *usage / kCpuLoadThreshold;
+    cpuUsage_ = *usage;
   }
+  if (auto busy = mediaBusyMeter_.sample(media_.threadId())) {
+    mediaBusy_ = *busy;
+  }
+  // JVB's figure (host CPU / 0.9, load_management), or the media thread's
+  // over the same interval when it is higher: one saturated media thread on
+  // a many-core host leaves the host's CPU usage low while the bridge cannot
+  // take more.
+  stress_ = std::max(cpuUsage_, mediaBusy_) / kCpuLoadThreshold;
 }
 
 void StatsCollector::setConferenceAudio(std::vector<media::ConferenceAudioStats> audio) {
   // Sending audio: packets that passed the routing filters since the last
   // update (silence, mute and unsignalled streams do not count).
   std::map<std::pair<std::string, std::string>, uint64_t> routed;
+  std::map<std::pair<std::string, std::string>, std::pair<uint64_t, uint64_t>> reception;
+  std::map<std::string, size_t> senders;
+  std::map<std::pair<std::string, std::string>, RewritingTotals> rewriting;
   size_t sending = 0;
+  uint64_t received = 0;
+  uint64_t expected = 0;
   for (const auto& c : audio) {
+    size_t& conferenceSenders = senders[c.meetingId];
     for (const auto& e : c.endpoints) {
       const auto key = std::make_pair(c.meetingId, e.id);
       const auto prev = lastRouted_.find(key);
       if (e.packetsRouted > (prev == lastRouted_.end() ? 0 : prev->second)) {
         ++sending;
+        ++conferenceSenders;
       }
       routed.emplace(key, e.packetsRouted);
+      // Loss over this interval: what arrived against what the sequence
+      // numbers say was sent. A sender whose streams were replaced (fewer
+      // cumulative packets than before) starts over.
+      const auto last = lastReception_.find(key);
+      uint64_t r0 = 0;
+      uint64_t x0 = 0;
+      if (last != lastReception_.end() && e.rtpReceived >= last->second.first &&
+          e.rtpExpected >= last->second.second) {
+        r0 = last->second.first;
+        x0 = last->second.second;
+      }
+      received += e.rtpReceived - r0;
+      expected += e.rtpExpected - x0;
+      reception.emplace(key, std::make_pair(e.rtpReceived, e.rtpExpected));
+      if (e.ssrcRewriting) {
+        const RewritingTotals now{e.slotsCreated, e.remappings, e.delayedPackets, e.noSlotDropped};
+        const auto lastRw = lastRewriting_.find(key);
+        const RewritingTotals before =
+            lastRw != lastRewriting_.end() ? lastRw->second : RewritingTotals{};
+        const auto grow = [](uint64_t n, uint64_t b) { return n >= b ? n - b : n; };
+        rewritingTotals_.slotsCreated += grow(now.slotsCreated, before.slotsCreated);
+        rewritingTotals_.remappings += grow(now.remappings, before.remappings);
+        rewritingTotals_.delayedPackets += grow(now.delayedPackets, before.delayedPackets);
+        rewritingTotals_.noSlotDropped += grow(now.noSlotDropped, before.noSlotDropped);
+        rewriting.emplace(key, now);
+      }
     }
   }
   lastRouted_ = std::move(routed);
+  lastReception_ = std::move(reception);
+  lastRewriting_ = std::move(rewriting);
+  audioSenders_ = std::move(senders);
   endpointsSendingAudio_ = sending;
+  // Duplicates can make received exceed expected: no negative loss.
+  incomingLoss_ = expected > received
+                      ? static_cast<double>(expected - received) / static_cast<double>(expected)
+                      : 0.0;
   audio_ = std::move(audio);
 }
 
@@ -146,7 +253,7 @@ nlohmann::json StatsCollector::snapshot(const Health& health) const {
       {"bit_rate_upload", bitRateUploadKbps_},
       {"packet_rate_download", packetRateDownload_},
       {"packet_rate_upload", packetRateUpload_},
-      {"incoming_loss", 0.0},
+      {"incoming_loss", incomingLoss_},
       {"outgoing_loss", 0.0},
       {"overall_loss", 0.0},
       {"rtt_aggregate", 0.0},
@@ -197,6 +304,9 @@ nlohmann::json StatsCollector::snapshot(const Health& health) const {
   j["media"] = {{"endpoints", load(c.liveEndpoints)},
                 {"conferences", load(c.liveConferences)},
                 {"speakers", load(c.liveSpeakers)}};
+  // What stress_level is made of (see sample()).
+  j["cpu_usage"] = cpuUsage_;
+  j["media_busy"] = mediaBusy_;
   j["rtp_packets_forwarded"] = load(c.rtpForwarded);
   j["rtp_packets_dropped"] = load(c.rtpDropped);
   j["video_packets_dropped"] = load(c.videoDropped);

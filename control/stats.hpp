@@ -36,6 +36,29 @@ class CpuUsage {
   bool primed_ = false;
 };
 
+// How busy one thread is: the share of wall time it spent on a CPU or
+// runnable and waiting for one, i.e. everything but its waits for work (the
+// media loop's epoll wait). From the kernel's per-thread scheduler figures,
+// /proc/self/task/<tid>/schedstat (on-CPU ns, run-queue wait ns), so a
+// saturated thread reads about 1 even on a host whose other work keeps it
+// off the CPU; where that file is missing, the thread's CPU clock. Read by
+// the control thread; the measured thread is never touched.
+class ThreadBusy {
+ public:
+  // Busy fraction in [0,1] since the previous call; nullopt on the first
+  // call, for tid 0, or when neither source can be read.
+  std::optional<double> sample(int tid);
+
+ private:
+  int tid_ = 0;
+  uint64_t lastBusyNs_ = 0;
+  std::chrono::steady_clock::time_point lastAt_{};
+  bool primed_ = false;
+};
+
+// The busy figure of `tid` now (ns since the thread started), or nullopt.
+std::optional<uint64_t> threadBusyNs(int tid);
+
 // The bridge channel's totals (both transports), for JVB's fields and ours.
 struct BridgeChannelTotals {
   uint64_t dataChannelMessagesReceived = 0;
@@ -67,6 +90,40 @@ class StatsCollector {
   [[nodiscard]] nlohmann::json snapshot(const Health& health) const;
 
   [[nodiscard]] double stressLevel() const { return stress_; }
+  // The two figures stress_level is made of, over the last stats interval:
+  // the host's CPU usage (JVB's) and how busy the media thread was.
+  [[nodiscard]] double cpuUsage() const { return cpuUsage_; }
+  [[nodiscard]] double mediaBusy() const { return mediaBusy_; }
+  // Fraction of the audio packets expected from the senders (by sequence
+  // number) that did not arrive, over the media thread's last report
+  // interval (JVB's incoming_loss_fraction).
+  [[nodiscard]] double incomingLoss() const { return incomingLoss_; }
+  // Endpoints sending audio now, per conference (meeting id), as the
+  // endpoints_sending_audio total counts them.
+  [[nodiscard]] const std::map<std::string, size_t>& audioSendersByConference() const {
+    return audioSenders_;
+  }
+  [[nodiscard]] const std::vector<media::ConferenceAudioStats>& conferenceAudio() const {
+    return audio_;
+  }
+  [[nodiscard]] double bitRateDownloadKbps() const { return bitRateDownloadKbps_; }
+  [[nodiscard]] double bitRateUploadKbps() const { return bitRateUploadKbps_; }
+  [[nodiscard]] double packetRateDownload() const { return packetRateDownload_; }
+  [[nodiscard]] double packetRateUpload() const { return packetRateUpload_; }
+  [[nodiscard]] size_t endpointsSendingAudio() const { return endpointsSendingAudio_; }
+  // SSRC rewriting since start, over every rewriting receiver that ever was
+  // (the per-endpoint figures summed as they grew, so an endpoint leaving
+  // does not take its share away).
+  struct RewritingTotals {
+    uint64_t slotsCreated = 0;
+    uint64_t remappings = 0;
+    uint64_t delayedPackets = 0;
+    uint64_t noSlotDropped = 0;
+  };
+  [[nodiscard]] const RewritingTotals& rewritingTotals() const { return rewritingTotals_; }
+  [[nodiscard]] BridgeChannelTotals channelTotals() const {
+    return channelTotals_ ? channelTotals_() : BridgeChannelTotals{};
+  }
 
   // The media thread's routing figures, as MediaEvents::audioStats delivers
   // them (every second, posted to the control thread).
@@ -83,6 +140,12 @@ class StatsCollector {
  private:
   std::vector<media::ConferenceAudioStats> audio_;
   std::map<std::pair<std::string, std::string>, uint64_t> lastRouted_;
+  // Per sender: cumulative received and expected audio packets last time.
+  std::map<std::pair<std::string, std::string>, std::pair<uint64_t, uint64_t>> lastReception_;
+  std::map<std::string, size_t> audioSenders_;
+  std::map<std::pair<std::string, std::string>, RewritingTotals> lastRewriting_;
+  RewritingTotals rewritingTotals_;
+  double incomingLoss_ = 0.0;
   size_t endpointsSendingAudio_ = 0;
   std::function<BridgeChannelTotals()> channelTotals_;
   std::function<ConnectivityTotals()> connectivityTotals_;
@@ -92,7 +155,10 @@ class StatsCollector {
   const BridgeState& state_;
   const ConferenceRegistry* conferences_;
   CpuUsage cpu_;
+  ThreadBusy mediaBusyMeter_;
   double stress_ = 0.0;
+  double cpuUsage_ = 0.0;
+  double mediaBusy_ = 0.0;
   double bitRateDownloadKbps_ = 0.0;
   double bitRateUploadKbps_ = 0.0;
   double packetRateDownload_ = 0.0;

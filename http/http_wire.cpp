@@ -100,6 +100,14 @@ Request toRequest(const BeastRequest& request) {
   if (ct != request.end()) {
     r.contentType = std::string(ct->value());
   }
+  // Several Accept fields are one list (RFC 9110 5.3).
+  const auto accepts = request.equal_range(bhttp::field::accept);
+  for (auto it = accepts.first; it != accepts.second; ++it) {
+    if (!r.accept.empty()) {
+      r.accept += ", ";
+    }
+    r.accept.append(it->value());
+  }
   return r;
 }
 

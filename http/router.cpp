@@ -100,9 +100,62 @@ Router::Router(RestOptions options, Handlers handlers)
   if (options_.apiEnabled && options_.shutdownEnabled) {
     routes_.push_back({"/colibri/shutdown", "POST", &Router::shutdown});
   }
+  if (options_.prometheusEnabled) {
+    routes_.push_back({"/metrics", "GET", &Router::metrics});
+  }
+  if (options_.debugEnabled) {
+    routes_.push_back({"/debug", "GET", &Router::debug});
+  }
 }
 
+namespace {
+
+// "/debug/<conference-id>[/<endpoint-id>]" (one or two non-empty segments).
+bool isDebugSubPath(std::string_view path) {
+  constexpr std::string_view kPrefix = "/debug/";
+  if (path.substr(0, kPrefix.size()) != kPrefix) {
+    return false;
+  }
+  path.remove_prefix(kPrefix.size());
+  const auto slash = path.find('/');
+  if (slash == std::string_view::npos) {
+    return !path.empty();
+  }
+  const auto rest = path.substr(slash + 1);
+  return slash > 0 && !rest.empty() && rest.find('/') == std::string_view::npos;
+}
+
+// The route a path belongs to: itself, or "/debug" for its sub-paths.
+std::string_view routePath(std::string_view path, bool debugEnabled) {
+  return debugEnabled && isDebugSubPath(path) ? std::string_view("/debug") : path;
+}
+
+// ?full=true|false (JVB's @QueryParam("full")); `dflt` otherwise.
+bool fullParam(std::string_view target, bool dflt) {
+  const auto q = target.find('?');
+  if (q == std::string_view::npos) {
+    return dflt;
+  }
+  std::string_view query = target.substr(q + 1);
+  query = query.substr(0, query.find('#'));
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const auto kv = query.substr(0, amp);
+    query = amp == std::string_view::npos ? "" : query.substr(amp + 1);
+    if (kv == "full=true") {
+      return true;
+    }
+    if (kv == "full=false") {
+      return false;
+    }
+  }
+  return dflt;
+}
+
+}  // namespace
+
 std::vector<std::string> Router::allowedMethods(std::string_view path) const {
+  path = routePath(path, options_.debugEnabled);
   std::vector<std::string> methods;
   for (const auto& r : routes_) {
     if (r.path == path) {
@@ -132,7 +185,7 @@ Response Router::handle(const Request& request) const {
 }
 
 Response Router::dispatch(const Request& request) const {
-  const std::string_view path = targetPath(request.target);
+  const std::string_view path = routePath(targetPath(request.target), options_.debugEnabled);
   const std::string_view method =
       request.method == "HEAD" ? std::string_view("GET") : std::string_view(request.method);
   bool known = false;
@@ -224,6 +277,59 @@ Response Router::shutdown(const Request& request) const {
   }
   LOG_INFO("http", "{} shutdown requested over REST", graceful ? "graceful" : "immediate");
   return emptyOk();
+}
+
+}  // namespace jvb::http
+
+namespace jvb::http {
+
+Response Router::metrics(const Request& request) const {
+  const Negotiation n = negotiateMetricsFormat(request.accept);
+  if (n.malformed) {
+    return textResponse(400, n.error);
+  }
+  if (!n.format) {
+    return textResponse(406, n.error);
+  }
+  const MetricSet set = handlers_.metrics();
+  Response r;
+  r.status = 200;
+  r.contentType = std::string(contentTypeOf(*n.format));
+  switch (*n.format) {
+    case MetricsFormat::kOpenMetrics:
+      r.body = writeOpenMetrics(set);
+      break;
+    case MetricsFormat::kText004:
+      r.body = writeText004(set);
+      break;
+    case MetricsFormat::kJson:
+      r.body = writeMetricsJson(set);
+      break;
+  }
+  return r;
+}
+
+Response Router::debug(const Request& request) const {
+  std::string_view path = targetPath(request.target);
+  std::string conference;
+  std::string endpoint;
+  if (path.size() > 7) {  // "/debug/..."
+    path.remove_prefix(7);
+    const auto slash = path.find('/');
+    conference = std::string(path.substr(0, slash));
+    if (slash != std::string_view::npos) {
+      endpoint = std::string(path.substr(slash + 1));
+    }
+  }
+  // JVB: the bridge's view is short unless ?full=true, a conference's or an
+  // endpoint's full unless ?full=false (rest/root/debug/Debug.java).
+  const bool full = fullParam(request.target, !conference.empty());
+  const auto state = handlers_.debug(conference, endpoint, full);
+  if (!state) {
+    return textResponse(404, endpoint.empty() ? "No conference was found with the specified id."
+                                              : "No endpoint was found with the specified id.");
+  }
+  return jsonResponse(200, *state);
 }
 
 }  // namespace jvb::http

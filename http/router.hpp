@@ -6,6 +6,7 @@
 // Threading: a Router is immutable after construction. handle() calls the
 // Handlers on the calling thread; HttpServer calls it on the control thread.
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -14,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/bridge_config.hpp"
+#include "http/metrics_format.hpp"
 
 namespace jvb::http {
 
@@ -31,6 +33,13 @@ struct Handlers {
   std::function<bool()> drain;            // current drain state
   std::function<void(bool)> setDrain;
   std::function<bool(bool graceful)> shutdown;  // returns false when refused
+  std::function<MetricSet()> metrics;           // GET /metrics
+  // GET /debug[/<conference-id>[/<endpoint-id>]]: JVB's debug state (empty
+  // ids: the bridge; `full` as ?full=). nullopt: no such conference or
+  // endpoint (404).
+  std::function<std::optional<nlohmann::json>(const std::string& conferenceId,
+                                              const std::string& endpointId, bool full)>
+      debug;
 };
 
 // Which routes exist (JVB's RestConfig). A disabled route answers 404, as in
@@ -40,7 +49,9 @@ struct RestOptions {
   bool healthEnabled = true;
   bool versionEnabled = true;
   bool drainEnabled = true;
-  bool shutdownEnabled = false;  // needs apiEnabled too
+  bool shutdownEnabled = false;   // needs apiEnabled too
+  bool prometheusEnabled = true;  // videobridge.rest.prometheus.enabled: /metrics
+  bool debugEnabled = true;       // videobridge.rest.debug.enabled: /debug...
 };
 
 // The REST options of a bridge configuration.
@@ -51,6 +62,8 @@ inline RestOptions restOptionsFrom(const config::BridgeConfig& cfg) {
   o.versionEnabled = cfg.restVersionEnabled;
   o.drainEnabled = cfg.restDrainEnabled;
   o.shutdownEnabled = cfg.restShutdownEnabled;
+  o.prometheusEnabled = cfg.restPrometheusEnabled;
+  o.debugEnabled = cfg.restDebugEnabled;
   return o;
 }
 
@@ -59,6 +72,7 @@ struct Request {
   std::string target;  // origin-form "/path?query" (absolute-form is accepted too)
   std::string body;
   std::string contentType;
+  std::string accept;  // the Accept header (empty: none)
 };
 
 struct Response {
@@ -105,6 +119,8 @@ class Router {
   Response enableDrain(const Request&) const;
   Response disableDrain(const Request&) const;
   Response shutdown(const Request&) const;
+  Response metrics(const Request&) const;
+  Response debug(const Request&) const;
 
   RestOptions options_;
   Handlers handlers_;

@@ -23,6 +23,11 @@ struct EndpointAudioStats {
   uint64_t droppedMuted = 0;       // force-muted by Colibri2
   uint64_t forwarded = 0;          // copies sent to receivers
   bool dominant = false;
+  // Reception of its audio streams (all SSRCs, RFC 3550 A.3), cumulative:
+  // packets accepted and packets expected from the sequence numbers. The
+  // difference is what was lost on the way to the bridge.
+  uint64_t rtpReceived = 0;
+  uint64_t rtpExpected = 0;
   // Activity, for the bridge's own entity expiration (control/expiration.hpp)
   // and the connectivity status lib-jitsi-meet shows: milliseconds since the
   // endpoint was created and since its last authenticated packet (a STUN

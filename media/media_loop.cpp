@@ -51,6 +51,7 @@ constexpr int kMediaNice = 5;
 
 void MediaLoop::run() {
   pthread_setname_np(pthread_self(), "jvb-media");
+  threadId_.store(static_cast<int>(::gettid()), std::memory_order_relaxed);
   // The control plane must never starve behind media (a late health-check
   // answer gets a working bridge declared dead): where the two threads share
   // a core, a nice of +5 on this thread lets the control thread run first

@@ -81,6 +81,10 @@ class MediaLoop {
   [[nodiscard]] uint16_t udpPort() const { return udpPort_.load(); }
   [[nodiscard]] Clock::time_point lastHeartbeat() const;
   [[nodiscard]] const MediaCounters& counters() const { return counters_; }
+  // The media thread's kernel thread id (0 before it runs): the control
+  // thread reads its scheduler figures from /proc (control/stats.hpp's
+  // ThreadBusy) without touching the thread.
+  [[nodiscard]] int threadId() const { return threadId_.load(std::memory_order_relaxed); }
 
  private:
   void onDatagram(std::span<uint8_t> datagram, const ice::UdpPort::Endpoint& from);
@@ -99,6 +103,7 @@ class MediaLoop {
   std::atomic<bool> running_{false};
   std::atomic<uint16_t> udpPort_{0};
   std::atomic<int64_t> heartbeatNs_{0};
+  std::atomic<int> threadId_{0};
   MediaCounters counters_;
 };
 

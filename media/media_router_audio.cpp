@@ -171,6 +171,10 @@ void MediaRouter::publishAudioStats() {
       c.endpoints.push_back(m->stats);
       auto& e = c.endpoints.back();
       e.dominant = dominant && *dominant == m->speaker;
+      for (const auto& source : m->sources) {
+        e.rtpReceived += source.reception.received();
+        e.rtpExpected += source.reception.expected();
+      }
       e.sinceCreatedMs = millisSince(m->created, now);
       e.sinceIncomingMs = m->lastIncoming ? millisSince(*m->lastIncoming, now) : -1;
       // Not while an ICE restart is in flight: that is the endpoint recovering.

@@ -28,6 +28,11 @@ class ReceptionStats {
   [[nodiscard]] rtp::ReportBlock makeReportBlock(uint32_t ssrc, Clock::time_point now) noexcept;
 
   [[nodiscard]] uint64_t received() const noexcept { return received_; }
+  // Packets expected so far (RFC 3550 A.3: extended highest - base + 1; 0
+  // before the first packet). expected() - received() is the cumulative loss.
+  [[nodiscard]] uint64_t expected() const noexcept {
+    return initialized_ ? static_cast<uint64_t>(cycles_) + maxSequence_ - baseSequence_ + 1 : 0;
+  }
   [[nodiscard]] uint32_t extendedHighestSequence() const noexcept { return cycles_ + maxSequence_; }
 
  private:

@@ -15,6 +15,8 @@ PACKAGES=(
   libnice-dev libsrtp2-dev libssl-dev openssl libusrsctp-dev libboost-dev libboost-system-dev
   libstrophe-dev libbenchmark-dev libgtest-dev libgmock-dev nlohmann-json3-dev libfmt-dev
   libsystemd-dev
+  # /metrics: the Prometheus registry and text serializer; the parser the tests check it with
+  prometheus-cpp-dev python3-prometheus-client
   # the tech Prosody and its firewall module
   prosody prosody-modules lua-unbound lua-event
   # third-party peers and tools used by the tests

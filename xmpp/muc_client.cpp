@@ -146,6 +146,7 @@ void MucClient::onConnEvent(xmpp_conn_t* conn, xmpp_conn_event_t event, int erro
     LOG_INFO("xmpp", "[{}] connected as {} ({})", self->cfg_.id,
              xmpp_conn_get_bound_jid(conn) != nullptr ? xmpp_conn_get_bound_jid(conn) : "?",
              xmpp_conn_is_secured(conn) != 0 ? "TLS" : "no TLS");
+    xmpp_handler_add(conn, &onAnyStanza, nullptr, nullptr, nullptr, self);
     xmpp_handler_add(conn, &onIq, nullptr, "iq", nullptr, self);
     xmpp_handler_add(conn, &onPresence, nullptr, "presence", nullptr, self);
     if (self->stopRequested_) {
@@ -172,7 +173,20 @@ void MucClient::onConnEvent(xmpp_conn_t* conn, xmpp_conn_event_t event, int erro
   self->handleDisconnect(now, why);
 }
 
+int MucClient::onAnyStanza(xmpp_conn_t*, xmpp_stanza_t*, void* selfPtr) {
+  ++static_cast<MucClient*>(selfPtr)->stanzasIn_;
+  return 1;  // keep counting
+}
+
+void MucClient::send(xmpp_conn_t* conn, xmpp_stanza_t* stanza) {
+  ++stanzasOut_;
+  xmpp_send(conn, stanza);
+}
+
 void MucClient::handleDisconnect(Clock::time_point now, const std::string& why) {
+  if (state_ == State::kConnected && !stopRequested_) {
+    ++disconnects_;  // JVB's xmpp_disconnects: a connection that was up went down
+  }
   state_ = State::kIdle;
   for (auto& r : rooms_) {
     r.joined = false;
@@ -218,7 +232,7 @@ void MucClient::sendPresence(Room& room, bool join) {
   lastSignature_ = stats.signature;
   lastStress_ = stats.stress;
   adopt(presence.get(), std::move(stats.element));
-  xmpp_send(conn_.get(), presence.get());
+  send(conn_.get(), presence.get());
 }
 
 void MucClient::publishPresenceNow() {
@@ -273,7 +287,7 @@ void MucClient::maybePing(Clock::time_point now) {
   xmpp_stanza_set_to(iq.get(), cfg_.domain.c_str());
   adopt(iq.get(), element(ctx, "ping", kNsPing));
   xmpp_id_handler_add(conn_.get(), &onPingReply, pendingPingId_.c_str(), this);
-  xmpp_send(conn_.get(), iq.get());
+  send(conn_.get(), iq.get());
   lastPingSent_ = now;
 }
 
@@ -289,7 +303,7 @@ int MucClient::onIq(xmpp_conn_t* conn, xmpp_stanza_t* stanza, void* selfPtr) {
   auto* self = static_cast<MucClient*>(selfPtr);
   StanzaPtr reply = self->iqs_.handle(self->ctx_.get(), stanza);
   if (reply) {
-    xmpp_send(conn, reply.get());
+    self->send(conn, reply.get());
   }
   return 1;
 }
@@ -371,7 +385,7 @@ void MucClient::stop() {
         const std::string to = r.jid + "/" + cfg_.mucNickname;
         xmpp_stanza_set_to(presence.get(), to.c_str());
         xmpp_stanza_set_type(presence.get(), "unavailable");
-        xmpp_send(conn_.get(), presence.get());
+        send(conn_.get(), presence.get());
       }
     }
   }

@@ -71,6 +71,11 @@ class MucClient {
 
   [[nodiscard]] bool connected() const { return state_ == State::kConnected; }
   [[nodiscard]] int roomsJoined() const;
+  // Since construction: stanzas received (after the stream is up) and sent,
+  // and established connections lost.
+  [[nodiscard]] uint64_t stanzasReceived() const { return stanzasIn_; }
+  [[nodiscard]] uint64_t stanzasSent() const { return stanzasOut_; }
+  [[nodiscard]] uint64_t disconnects() const { return disconnects_; }
   [[nodiscard]] const std::string& id() const { return cfg_.id; }
   [[nodiscard]] bool stopped() const { return stopRequested_ && state_ == State::kIdle; }
 
@@ -91,6 +96,8 @@ class MucClient {
   static int onIq(xmpp_conn_t* conn, xmpp_stanza_t* stanza, void* self);
   static int onPresence(xmpp_conn_t* conn, xmpp_stanza_t* stanza, void* self);
   static int onPingReply(xmpp_conn_t* conn, xmpp_stanza_t* stanza, void* self);
+  static int onAnyStanza(xmpp_conn_t* conn, xmpp_stanza_t* stanza, void* self);
+  void send(xmpp_conn_t* conn, xmpp_stanza_t* stanza);
 
   void connect(Clock::time_point now);
   void handleDisconnect(Clock::time_point now, const std::string& why);
@@ -101,6 +108,9 @@ class MucClient {
   long connectionFlags() const;
   static int socketOptions(xmpp_conn_t* conn, void* sock);
 
+  uint64_t stanzasIn_ = 0;
+  uint64_t stanzasOut_ = 0;
+  uint64_t disconnects_ = 0;
   Context& ctx_;
   config::XmppClientConfig cfg_;
   const IqDispatcher& iqs_;

@@ -135,14 +135,23 @@ void XmppService::tick() {
   int connected = 0;
   int joined = 0;
   bool allStopped = true;
+  uint64_t in = 0;
+  uint64_t out = 0;
+  uint64_t lost = 0;
   for (auto& c : clients_) {
     c->tick(now);
     connected += c->connected() ? 1 : 0;
     joined += c->roomsJoined();
     allStopped = allStopped && c->stopped();
+    in += c->stanzasReceived();
+    out += c->stanzasSent();
+    lost += c->disconnects();
   }
   state_.mucClientsConnected.store(connected);
   state_.mucsJoined.store(joined);
+  state_.xmppStanzasReceived.store(in);
+  state_.xmppStanzasSent.store(out);
+  state_.xmppDisconnects.store(lost);
   if (stopping_ && (allStopped || now >= stopDeadline_)) {
     stopping_ = false;
     if (onStopped_) {

@@ -109,6 +109,8 @@ TEST(BridgeConfig, DefaultsWhenKeysAreAbsent) {
   EXPECT_TRUE(c.restVersionEnabled);
   EXPECT_TRUE(c.restDrainEnabled);
   EXPECT_FALSE(c.restShutdownEnabled);
+  EXPECT_TRUE(c.restPrometheusEnabled);
+  EXPECT_TRUE(c.restDebugEnabled);
   EXPECT_FALSE(c.websocketsEnabled);
   EXPECT_EQ(c.websocketsDomain, "");
   EXPECT_TRUE(c.websocketsTls);
@@ -336,7 +338,8 @@ videobridge {
     public { host = "::", port = 9090, tls-port = 9443 }
   }
   apis.rest.enabled = true
-  rest { health.enabled = false, version.enabled = false, drain.enabled = false, shutdown.enabled = true }
+  rest { health.enabled = false, version.enabled = false, drain.enabled = false, shutdown.enabled = true,
+         prometheus.enabled = false, debug.enabled = false }
   websockets { enabled = true, domain = "meet.example.com:443", tls = false, server-id = "10.0.0.1" }
   loudest {
     route-loudest-only = true
@@ -384,6 +387,8 @@ jvb-audio.ssrc-rewriting { new-ssrc-delay = 0 ms, remap-min-idle = 2 seconds }
   EXPECT_FALSE(c.restVersionEnabled);
   EXPECT_FALSE(c.restDrainEnabled);
   EXPECT_TRUE(c.restShutdownEnabled);
+  EXPECT_FALSE(c.restPrometheusEnabled);
+  EXPECT_FALSE(c.restDebugEnabled);
   EXPECT_TRUE(c.websocketsEnabled);
   EXPECT_EQ(c.websocketsDomain, "meet.example.com:443");
   EXPECT_FALSE(c.websocketsTls);

@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <regex>
 #include <thread>
@@ -111,6 +112,80 @@ TEST(CpuUsage, SecondSampleIsAFraction) {
   ASSERT_TRUE(u.has_value());
   EXPECT_GE(*u, 0.0);
   EXPECT_LE(*u, 1.0);
+}
+
+}  // namespace
+
+namespace {
+
+jvb::media::EndpointAudioStats sender(const std::string& id, uint64_t received, uint64_t expected) {
+  jvb::media::EndpointAudioStats e;
+  e.id = id;
+  e.rtpReceived = received;
+  e.rtpExpected = expected;
+  return e;
+}
+
+TEST(Stats, IncomingLossIsPerIntervalOverAllSenders) {
+  jvb::config::BridgeConfig cfg;
+  jvb::media::MediaOptions options;
+  options.bindAddress = "127.0.0.1";
+  options.port = 0;
+  MediaLoop media(options);
+  BridgeState state(false);
+  StatsCollector stats(cfg, media, state);
+  jvb::media::ConferenceAudioStats c;
+  c.meetingId = "m";
+  c.endpoints = {sender("a", 90, 100), sender("b", 100, 100)};
+  stats.setConferenceAudio({c});
+  EXPECT_DOUBLE_EQ(stats.incomingLoss(), 10.0 / 200.0);
+  // Next interval: a lost nothing more, b lost 50 of 100.
+  c.endpoints = {sender("a", 190, 200), sender("b", 150, 200)};
+  stats.setConferenceAudio({c});
+  EXPECT_DOUBLE_EQ(stats.incomingLoss(), 50.0 / 200.0);
+  // Duplicates (more received than expected) are no negative loss; a sender
+  // whose counts went down (streams replaced) starts over.
+  c.endpoints = {sender("a", 300, 290), sender("b", 10, 10)};
+  stats.setConferenceAudio({c});
+  EXPECT_DOUBLE_EQ(stats.incomingLoss(), 0.0);
+  stats.setConferenceAudio({});
+  EXPECT_DOUBLE_EQ(stats.incomingLoss(), 0.0);
+}
+
+TEST(Stats, RewritingTotalsOnlyGrow) {
+  jvb::config::BridgeConfig cfg;
+  jvb::media::MediaOptions options;
+  options.bindAddress = "127.0.0.1";
+  options.port = 0;
+  MediaLoop media(options);
+  BridgeState state(false);
+  StatsCollector stats(cfg, media, state);
+  jvb::media::ConferenceAudioStats c;
+  c.meetingId = "m";
+  auto rx = sender("r", 0, 0);
+  rx.ssrcRewriting = true;
+  rx.remappings = 4;
+  c.endpoints = {rx};
+  stats.setConferenceAudio({c});
+  rx.remappings = 6;
+  c.endpoints = {rx};
+  stats.setConferenceAudio({c});
+  EXPECT_EQ(stats.rewritingTotals().remappings, 6U);
+  stats.setConferenceAudio({});  // the receiver left: its remappings stay counted
+  EXPECT_EQ(stats.rewritingTotals().remappings, 6U);
+}
+
+TEST(ThreadBusy, ReadsTheKernelsFiguresOfAThread) {
+  EXPECT_FALSE(jvb::control::threadBusyNs(0).has_value());
+  const auto self = jvb::control::threadBusyNs(static_cast<int>(::gettid()));
+  ASSERT_TRUE(self.has_value());
+  jvb::control::ThreadBusy busy;
+  EXPECT_FALSE(busy.sample(static_cast<int>(::gettid())).has_value());  // primes
+  const auto second = busy.sample(static_cast<int>(::gettid()));
+  ASSERT_TRUE(second.has_value());
+  EXPECT_GE(*second, 0.0);
+  EXPECT_LE(*second, 1.0);
+  EXPECT_FALSE(busy.sample(0).has_value());
 }
 
 }  // namespace

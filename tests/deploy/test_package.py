@@ -150,6 +150,7 @@ def check_package(deb, tmp):
         check(field(f) == "jitsi-videobridge2", f"{f}: {field(f)}")
     depends = field("Depends")
     for dep in ("libc6", "libssl3", "libstrophe", "libnice10", "libusrsctp2", "libsystemd0",
+                "libprometheus-cpp-core1.0",
                 "passwd", "init-system-helpers"):
         check(dep in depends, f"Depends has {dep}")
     print(f"Depends: {depends}")

@@ -55,7 +55,7 @@ class RouterTest : public ::testing::Test {
   Response call(const std::string& method, const std::string& target, const std::string& body = "",
                 RestOptions options = allEnabled()) {
     Router router(options, handlers());
-    return router.handle(Request{method, target, body, "application/json"});
+    return router.handle(Request{method, target, body, "application/json", ""});
   }
 
   HealthReport health{true, "", json{{"media_loop", {{"alive", true}}}}};
@@ -228,7 +228,7 @@ TEST_F(RouterTest, TargetPath) {
 }
 
 TEST_F(RouterTest, UnknownPathIs404) {
-  for (const char* path : {"/", "/about", "/colibri", "/colibri/conferences", "/metrics",
+  for (const char* path : {"/", "/about", "/colibri", "/colibri/conferences", "/metricz",
                            "/about/healthz", "//about/health", "/ABOUT/HEALTH", "*"}) {
     SCOPED_TRACE(path);
     EXPECT_EQ(call("GET", path).status, 404U);
@@ -299,20 +299,21 @@ TEST_F(RouterTest, ThrowingHandlersAre500) {
                                                        {"POST", "/colibri/drain/disable"}};
   for (const auto& [method, path] : calls) {
     SCOPED_TRACE(path);
-    const Response r = router.handle(Request{method, path, "", ""});
+    const Response r = router.handle(Request{method, path, "", "", ""});
     EXPECT_EQ(r.status, 500U);
     EXPECT_EQ(r.body.find("boom"), std::string::npos);  // no internals leak
   }
-  EXPECT_EQ(router.handle(Request{"POST", "/colibri/shutdown", R"({"graceful-shutdown":true})", ""})
-                .status,
-            500U);
+  EXPECT_EQ(
+      router.handle(Request{"POST", "/colibri/shutdown", R"({"graceful-shutdown":true})", "", ""})
+          .status,
+      500U);
 }
 
 TEST_F(RouterTest, MissingHandlersAre500) {
   Router router(allEnabled(), Handlers{});
-  EXPECT_EQ(router.handle(Request{"GET", "/about/health", "", ""}).status, 500U);
-  EXPECT_EQ(router.handle(Request{"GET", "/colibri/stats", "", ""}).status, 500U);
-  EXPECT_EQ(router.handle(Request{"GET", "/about/version", "", ""}).status, 200U);
+  EXPECT_EQ(router.handle(Request{"GET", "/about/health", "", "", ""}).status, 500U);
+  EXPECT_EQ(router.handle(Request{"GET", "/colibri/stats", "", "", ""}).status, 500U);
+  EXPECT_EQ(router.handle(Request{"GET", "/about/version", "", "", ""}).status, 200U);
 }
 
 TEST(RestOptionsFrom, MapsTheConfigFlags) {
@@ -323,7 +324,11 @@ TEST(RestOptionsFrom, MapsTheConfigFlags) {
   EXPECT_TRUE(o.versionEnabled);
   EXPECT_TRUE(o.drainEnabled);
   EXPECT_FALSE(o.shutdownEnabled);
+  EXPECT_TRUE(o.prometheusEnabled);  // JVB's reference.conf: rest.prometheus.enabled = true
+  EXPECT_TRUE(o.debugEnabled);       // rest.debug.enabled = true
   cfg.restApiEnabled = true;
+  cfg.restPrometheusEnabled = false;
+  cfg.restDebugEnabled = false;
   cfg.restHealthEnabled = false;
   cfg.restVersionEnabled = false;
   cfg.restDrainEnabled = false;
@@ -334,6 +339,8 @@ TEST(RestOptionsFrom, MapsTheConfigFlags) {
   EXPECT_FALSE(o.versionEnabled);
   EXPECT_FALSE(o.drainEnabled);
   EXPECT_TRUE(o.shutdownEnabled);
+  EXPECT_FALSE(o.prometheusEnabled);
+  EXPECT_FALSE(o.debugEnabled);
 }
 
 }  // namespace

@@ -108,8 +108,9 @@ class BridgeProcess:
     """jvb-audio on a generated jvb.conf; stderr is collected in the background."""
 
     def __init__(self, binary: str, conf_text: str, workdir: str, name: str = "bridge",
-                 extra_args: Optional[List[str]] = None):
+                 extra_args: Optional[List[str]] = None, env: Optional[Dict[str, str]] = None):
         self.binary = binary
+        self.env = dict(os.environ, **env) if env else None
         self.name = name
         self.http_port = free_port()
         self.udp_port = free_port(socket.SOCK_DGRAM)
@@ -124,7 +125,8 @@ class BridgeProcess:
 
     def start(self) -> None:
         self.proc = subprocess.Popen([self.binary, "--config", self.conf_path] + self.extra_args,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                     env=self.env)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         deadline = time.monotonic() + 20

@@ -21,9 +21,21 @@ builds its IQs as Jicofo does (type 'get', addressed to the occupant JID):
     existing one is served until its endpoints expire, then the bridge leaves
     and exits 0.
 
-Usage: test_colibri2.py <jvb-audio binary>
+Between 2 and 3, with the two endpoints in place: GET /metrics in Prometheus text
+0.0.4 and OpenMetrics 1.0.0 (and JSON), parsed by python3-prometheus-client's
+parsers; every jitsi_jvb_ family is one JVB registers, with JVB's type (JVB_METRICS),
+every family deploy/grafana/expected-metrics.txt lists is served with its type, values
+agree with /colibri/stats; /debug, /debug/<conference>, /debug/<conference>/<endpoint>
+shapes and 404s. The second bridge has rest.prometheus and rest.debug disabled (404),
+and runs under the busy hook (tests/tools/busy_preload.c): while its flag file exists
+the media thread never sleeps, /colibri/stats media_busy reaches ~1 and the presence's
+stress_level is max(cpu_usage, media_busy) / 0.9 >= 1; without it media_busy drops.
+
+Usage: test_colibri2.py <jvb-audio binary> [busy preload library]
 """
 import asyncio
+import http.client
+import json
 import os
 import re
 import signal
@@ -37,7 +49,149 @@ from xmpp_peer import Focus, PeerError  # noqa: E402
 from slixmpp.exceptions import IqError, IqTimeout  # noqa: E402
 
 BIN = sys.argv[1]
+BUSY_PRELOAD = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] else None
 check = rig.Checker()
+EXPECTED_METRICS = os.path.join(os.path.dirname(__file__), "..", "..", "deploy", "grafana",
+                                "expected-metrics.txt")
+
+# What JVB registers in its MetricsContainer (namespace jitsi_jvb), name -> type as the
+# 0.0.4 text declares it (jicoco adds _total to a counter; BooleanMetric and LongGauge are
+# gauges): jitsi-videobridge jvb/src/main/kotlin/org/jitsi/videobridge/metrics/
+# VideobridgeMetrics.kt and VideobridgePeriodicMetrics.kt, health/JvbHealthChecker.kt,
+# xmpp/XmppConnection.kt, transport/ice/IceTransport.kt. Only the ones this bridge has.
+JVB_METRICS = {
+    "graceful_shutdown": "gauge", "shutting_down": "gauge", "drain_mode": "gauge",
+    "conferences_completed_total": "counter", "conferences_created_total": "counter",
+    "data_channel_messages_received_total": "counter", "data_channel_messages_sent_total": "counter",
+    "colibri_web_socket_messages_received_total": "counter",
+    "colibri_web_socket_messages_sent_total": "counter",
+    "packets_received_total": "counter", "packets_sent_total": "counter",
+    "endpoints_total": "counter", "relays_total": "counter",
+    "dominant_speaker_changes_total": "counter", "endpoints_dtls_failed_total": "counter",
+    "stress": "gauge", "local_endpoints": "gauge", "conferences": "gauge",
+    "conference_seconds_total": "counter", "bytes_received_total": "counter",
+    "bytes_sent_total": "counter", "xmpp_disconnects_total": "counter",
+    "startup_time": "gauge", "region_info": "gauge",
+    "incoming_loss_fraction": "gauge", "incoming_bitrate": "gauge", "outgoing_bitrate": "gauge",
+    "incoming_packet_rate": "gauge", "outgoing_packet_rate": "gauge",
+    "largest_conference": "gauge", "current_endpoints": "gauge", "active_endpoints": "gauge",
+    "endpoints_sending_audio": "gauge", "endpoints_recvonly": "gauge",
+    "endpoints_inactive": "gauge", "conferences_inactive": "gauge",
+    "conferences_by_size": "histogram", "conferences_by_audio_sender": "histogram",
+    "healthy": "gauge", "muc_clients_configured": "gauge", "muc_clients_connected": "gauge",
+    "mucs_connected": "gauge", "mucs_joined": "gauge",
+    "ice_failed_total": "counter", "ice_succeeded_total": "counter",
+}
+
+
+def metric_types(families):
+    """name (as the 0.0.4 text declares it) -> (type, family) from parsed families."""
+    out = {}
+    for f in families:
+        name = f.name + "_total" if f.type == "counter" else f.name
+        if f.type == "info":
+            name, typ = f.name + "_info", "gauge"
+        else:
+            typ = f.type
+        out[name] = (typ, f)
+    return out
+
+
+def value(fam, suffix="", **labels):
+    if not suffix and fam.type == "counter":
+        suffix = "_total"
+    for smp in fam.samples:
+        if smp.name == fam.name + suffix and all(smp.labels.get(k) == v for k, v in labels.items()):
+            return smp.value
+    return None
+
+
+def check_metrics(port, stats):
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
+    from prometheus_client.parser import text_string_to_metric_families as text_parse
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    bodies = {}
+    for accept in ("text/plain; version=0.0.4", None, "application/json", "image/png"):
+        conn.request("GET", "/metrics", headers={"Accept": accept} if accept else {})
+        r = conn.getresponse()
+        bodies[accept] = (r.status, r.getheader("Content-Type"), r.read().decode())
+    conn.close()
+    st, ctype, text = bodies["text/plain; version=0.0.4"]
+    check(st == 200 and ctype == "text/plain; version=0.0.4; charset=utf-8",
+          f"/metrics Accept text/plain: {st} {ctype}")
+    st, ctype, om = bodies[None]
+    check(st == 200 and ctype.startswith("application/openmetrics-text; version=1.0.0"),
+          f"/metrics without Accept: OpenMetrics ({st} {ctype})")
+    check(bodies["image/png"][0] == 406, f"/metrics Accept image/png: {bodies['image/png'][0]}")
+    try:
+        text_fams = metric_types(text_parse(text))
+        om_fams = metric_types(om_parse(om))
+    except Exception as e:  # a parser's refusal is the failure
+        check(False, f"/metrics parses: {e!r}")
+        return
+    check(True, f"/metrics parsed: {len(text_fams)} families (0.0.4), {len(om_fams)} (OpenMetrics)")
+    check({k: v[0] for k, v in text_fams.items()} == {k: v[0] for k, v in om_fams.items()},
+          "both formats carry the same families and types")
+    wrong = [f"{n} {t}" for n, (t, _) in text_fams.items()
+             if n.startswith("jitsi_jvb_") and JVB_METRICS.get(n[len("jitsi_jvb_"):]) != t]
+    check(not wrong, f"every jitsi_jvb_ family is JVB's, with JVB's type (not: {wrong})")
+    missing = [n for n in JVB_METRICS if "jitsi_jvb_" + n not in text_fams and n != "region_info"]
+    check(not missing, f"every JVB metric listed is served (missing: {missing})")
+    for line in open(EXPECTED_METRICS, encoding="utf-8"):
+        parts = line.split("#", 1)[0].split()
+        if parts:
+            got = text_fams.get(parts[0], (None,))[0]
+            check(got == parts[1], f"dashboard's {parts[0]} served as {parts[1]} ({got})")
+    g = lambda n, *a, **k: value(text_fams[n][1], *a, **k) if n in text_fams else None  # noqa: E731
+    check(g("jitsi_jvb_conferences") == stats["conferences"] == 1
+          and g("jitsi_jvb_current_endpoints") == stats["endpoints"] == 2
+          and g("jitsi_jvb_largest_conference") == stats["largest_conference"] == 2,
+          "conferences, current_endpoints, largest_conference agree with /colibri/stats")
+    sizes = om_fams.get("jitsi_jvb_conferences_by_size", (None, None))[1]
+    check(sizes is not None and value(sizes, "_bucket", le="2.0") == 1
+          and value(sizes, "_bucket", le="1.0") == 0 and value(sizes, "_bucket", le="+Inf") == 1
+          and value(sizes, "_count") == 1,
+          "conferences_by_size: one conference of 2")
+    check(g("jitsi_jvb_packets_received_total") >= stats["total_packets_received"]
+          and g("jitsi_jvb_conferences_created_total") == stats["total_conferences_created"]
+          and g("jitsi_jvb_endpoints_total") == stats["total_participants"],
+          "counters agree with /colibri/stats")
+    check(g("jitsi_jvb_healthy") == 1 and g("jitsi_jvb_muc_clients_connected") == 1
+          and g("jitsi_jvb_drain_mode") == 0, "healthy 1, one XMPP connection, not draining")
+    check(g("jvb_audio_xmpp_stanzas_total", direction="received") > 0
+          and g("jvb_audio_xmpp_stanzas_total", direction="sent") > 0, "XMPP stanzas counted both ways")
+    check(g("jvb_audio_health_check_duration_seconds", "_count") >= 1,
+          "the health checks so far are in the histogram")
+    busy = g("jvb_audio_media_busy_ratio", worker="0")
+    check(busy is not None and 0.0 <= busy <= 1.0, f"media busy ratio {busy}")
+    st, ctype, body = bodies["application/json"]
+    j = json.loads(body) if st == 200 else {}
+    check(ctype == "application/json" and j.get("conferences") == 1 and j.get("healthy") is True
+          and j.get("packets_received_total", 0) >= stats["total_packets_received"],
+          f"/metrics JSON (JVB's names without the namespace): {st}")
+
+
+def check_debug(port, meeting_internal_id):
+    st, d = rig.http_get(port, "/debug")
+    confs = d.get("conferences", {}) if st == 200 else {}
+    c = confs.get(meeting_internal_id, {})
+    check(st == 200 and d.get("shutdown_state") == "RUNNING" and d.get("drain") is False
+          and "health" in d and c.get("meeting_id") == "m-1111"
+          and set(c.get("endpoints", {})) == {"ep1", "ep2"} and c["endpoints"]["ep1"] == "ep1-stats",
+          f"/debug: short view with the conference and endpoints ({st})")
+    st, d = rig.http_get(port, f"/debug/{meeting_internal_id}")
+    c = d.get("conferences", {}).get(meeting_internal_id, {}) if st == 200 else {}
+    eps = c.get("endpoints", {})
+    check(st == 200 and set(eps) == {"ep1", "ep2"} and "speech_activity" in c
+          and eps["ep1"].get("stats_id") == "ep1-stats" and eps["ep2"].get("audio_sources"),
+          f"/debug/<conference>: full view, both endpoints ({st})")
+    st, d = rig.http_get(port, f"/debug/{meeting_internal_id}/ep2")
+    eps = d.get("conferences", {}).get(meeting_internal_id, {}).get("endpoints", {}) if st == 200 else {}
+    check(st == 200 and set(eps) == {"ep2"} and eps["ep2"].get("ssrc_rewriting") is True,
+          f"/debug/<conference>/<endpoint>: that endpoint only ({st})")
+    for path in ("/debug/0000000000000000", f"/debug/{meeting_internal_id}/ghost"):
+        st, _ = rig.http_get(port, path)
+        check(st == 404, f"{path}: {st}")
 from colibri2_focus import C2, COLIBRI, DTLS, FB, HDR, ICE, RTP, SSMA, STANZAS  # noqa: E402
 
 
@@ -168,6 +322,48 @@ BRIDGE_EXTRA = """
 """
 
 
+B2_GATES_OFF = """
+  rest { prometheus.enabled = false, debug.enabled = false }
+"""
+
+
+async def stress_stage(focus, b2, busy_flag):
+    """The busy hook keeps jvb2's media thread from sleeping; its figure reaches stress."""
+    open(busy_flag, "w").close()
+    s2 = {}
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.3)
+        st, s2 = await asyncio.to_thread(rig.http_get, b2.http_port, "/colibri/stats")
+        if s2.get("media_busy", 0) >= 0.9:
+            break
+    busy, cpu, stress = s2.get("media_busy", 0), s2.get("cpu_usage", 0), s2.get("stress_level", 0)
+    check(busy >= 0.9, f"busy: /colibri/stats media_busy {busy:.3f} (cpu_usage {cpu:.3f})")
+    check(abs(stress - max(cpu, busy) / 0.9) < 1e-9,
+          f"stress_level {stress:.3f} = max(cpu_usage, media_busy) / 0.9")
+    # What Jicofo holds is jvb2's latest presence: it must say stress >= 1 (a
+    # presence goes out when stress moves by 0.1; on a host already at 100 %
+    # CPU the stress was >= 1 before, and the latest presence says so).
+    occupant = f"{focus.room}/jvb2"
+    latest = None
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        mine = [p for p in focus.presences if p.frm == occupant and p.type == "available" and p.stats]
+        latest = float(mine[-1].stats.get("stress_level", 0)) if mine else None
+        if latest is not None and latest >= 1.0:
+            break
+        await asyncio.sleep(0.3)
+    check(latest is not None and latest >= 1.0, f"busy media thread: jvb2's presence stress_level {latest}")
+    os.unlink(busy_flag)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        st, s2 = await asyncio.to_thread(rig.http_get, b2.http_port, "/colibri/stats")
+        if s2.get("media_busy", 1) < 0.8:
+            break
+    check(s2.get("media_busy", 1) < 0.8, f"hook off: media_busy back to {s2.get('media_busy'):.3f}")
+
+
 async def scenario(prosody, work):
     pw = prosody.secrets["JVB_PASSWORD"]
     focus = Focus(f"focus@{prosody.domain}", prosody.secrets["FOCUS_PASSWORD"], "127.0.0.1",
@@ -177,8 +373,13 @@ async def scenario(prosody, work):
     await focus.wait_joined()
     b1 = rig.BridgeProcess(BIN, rig.xmpp_bridge_conf(prosody, "jvb1", pw, extra=BRIDGE_EXTRA), work, "jvb1")
     # jvb2 runs without the SCTP data channel (videobridge.sctp.enabled = false, as JVB's SctpConfig)
-    b2 = rig.BridgeProcess(BIN, rig.xmpp_bridge_conf(prosody, "jvb2", pw, extra=BRIDGE_EXTRA + "  sctp.enabled = false\n"),
-                           work, "jvb2")
+    # and with the metrics/debug gates off
+    busy_flag = os.path.join(work, "media-busy")
+    b2 = rig.BridgeProcess(BIN, rig.xmpp_bridge_conf(prosody, "jvb2", pw,
+                                                     extra=BRIDGE_EXTRA + B2_GATES_OFF + "  sctp.enabled = false\n"),
+                           work, "jvb2",
+                           env={"LD_PRELOAD": BUSY_PRELOAD, "JVB_TEST_BUSY_FILE": busy_flag}
+                           if BUSY_PRELOAD else None)
     try:
         await asyncio.to_thread(b1.start)
         await asyncio.to_thread(b2.start)
@@ -233,6 +434,20 @@ async def scenario(prosody, work):
             check(True, "presence carries conferences=1 participants=2")
         except PeerError as e:
             check(False, str(e))
+
+        # 2b. /metrics and /debug (jvb1), gates off (jvb2), busy media thread (jvb2)
+        status, stats = await asyncio.to_thread(rig.http_get, b1.http_port, "/colibri/stats")
+        await asyncio.to_thread(check_metrics, b1.http_port, stats)
+        st, d = await asyncio.to_thread(rig.http_get, b1.http_port, "/debug")
+        internal = next(iter(d.get("conferences", {})), "") if st == 200 else ""
+        await asyncio.to_thread(check_debug, b1.http_port, internal)
+        for path in ("/metrics", "/debug", f"/debug/{internal}"):
+            st, _ = await asyncio.to_thread(rig.http_get, b2.http_port, path)
+            check(st == 404, f"jvb2 with rest.prometheus/debug disabled: {path} {st}")
+        if BUSY_PRELOAD:
+            await stress_stage(focus, b2, busy_flag)
+        else:
+            print("skip the busy media-thread stage (no preload library: sanitizer build)")
 
         # 3. errors, and the bridge keeps serving
         cases = [
