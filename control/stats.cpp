@@ -211,6 +211,9 @@ nlohmann::json StatsCollector::snapshot(const Health& health) const {
   j["total_colibri_web_socket_messages_received"] = channel.webSocketMessagesReceived;
   j["total_colibri_web_socket_messages_sent"] = channel.webSocketMessagesSent;
   j["bridge_channel"] = channel.details;
+  if (exporterStats_) {
+    j["exporter"] = exporterStats_();
+  }
   // Per conference and endpoint: speaker changes and what routing did with
   // each sender's packets (as of the media thread's last report, <= 1 s old).
   auto confs = nlohmann::json::object();

@@ -67,12 +67,17 @@ class StatsCollector {
   void setChannelTotals(std::function<BridgeChannelTotals()> source) {
     channelTotals_ = std::move(source);
   }
+  // The audio exports' figures, under "exporter" (control thread).
+  void setExporterStats(std::function<nlohmann::json()> source) {
+    exporterStats_ = std::move(source);
+  }
 
  private:
   std::vector<media::ConferenceAudioStats> audio_;
   std::map<std::pair<std::string, std::string>, uint64_t> lastRouted_;
   size_t endpointsSendingAudio_ = 0;
   std::function<BridgeChannelTotals()> channelTotals_;
+  std::function<nlohmann::json()> exporterStats_;
 
   const config::BridgeConfig& cfg_;
   const media::MediaLoop& media_;
