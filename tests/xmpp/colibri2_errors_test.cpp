@@ -298,22 +298,27 @@ TEST_F(Colibri2ErrorTest, MalformedRequestsAreBadRequestNamingTheCulprit) {
       // <connect> as ConnectProvider reads it.
       {modify("", "<connects><connect protocol='mediajson' type='recorder'/></connects>"),
        "Missing required attribute 'url' of <connect>"},
-      {modify("", "<connects><connect url='https://x/' protocol='mediajson' type='recorder'/>"
-                  "</connects>"),
+      {modify("",
+              "<connects><connect url='https://x/' protocol='mediajson' type='recorder'/>"
+              "</connects>"),
        "Invalid value for the 'url' attribute of <connect>: 'https://x/'"},
-      {modify("", "<connects><connect url='wss://x/' protocol='rtp' type='recorder'/>"
-                  "</connects>"),
+      {modify("",
+              "<connects><connect url='wss://x/' protocol='rtp' type='recorder'/>"
+              "</connects>"),
        "Invalid value for the 'protocol' attribute of <connect>: 'rtp'"},
       {modify("", "<connects><connect url='wss://x/' protocol='mediajson'/></connects>"),
        "Missing required attribute 'type' of <connect>"},
-      {modify("", "<connects><connect url='wss://x/' protocol='mediajson' type='mixer'/>"
-                  "</connects>"),
+      {modify("",
+              "<connects><connect url='wss://x/' protocol='mediajson' type='mixer'/>"
+              "</connects>"),
        "Invalid value for the 'type' attribute of <connect>: 'mixer'"},
-      {modify("", "<connects><connect url='wss://x/' protocol='mediajson' type='recorder'>"
-                  "<http-header name='Bad Name' value='v'/></connect></connects>"),
+      {modify("",
+              "<connects><connect url='wss://x/' protocol='mediajson' type='recorder'>"
+              "<http-header name='Bad Name' value='v'/></connect></connects>"),
        "Invalid value for the 'name' attribute of <http-header>: 'Bad Name'"},
-      {modify("", "<connects><connect url='wss://x/' protocol='mediajson' type='recorder'>"
-                  "<ping interval='10s' timeout='3000'/></connect></connects>"),
+      {modify("",
+              "<connects><connect url='wss://x/' protocol='mediajson' type='recorder'>"
+              "<ping interval='10s' timeout='3000'/></connect></connects>"),
        "Invalid value for the 'interval' attribute of <ping>: '10s'"},
   };
   for (const auto& [body, text] : cases) {
