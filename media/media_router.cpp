@@ -200,6 +200,9 @@ void MediaRouter::removeEndpoint(EndpointHandle endpoint) {
   const auto speaker = m->speaker;
   endpoints_.erase(it);
   if (members.empty()) {
+    // Its handle is never used again (a conference that gets endpoints
+    // again gets a new one, and its export is set for that).
+    std::erase(exportingConferences_, conf.handle);
     conferences_.erase(conf.handle);
     publishLiveCounts();
     return;
