@@ -1,25 +1,27 @@
 #include "xmpp/strophe.hpp"
 
 #include "common/log.hpp"
+#include "common/redact.hpp"
 
 namespace jvb::xmpp {
 
 namespace {
 
 void logBridge(void*, xmpp_log_level_t level, const char* area, const char* msg) {
-  // libstrophe logs every stanza at debug: keep that at our trace level.
+  // libstrophe logs every stanza at debug: keep that at our trace level. Stanzas carry ICE and
+  // colibri-ws passwords and the SASL exchange: masked (the macros format only when enabled).
   switch (level) {
     case XMPP_LEVEL_ERROR:
-      LOG_ERROR("strophe", "{}: {}", area, msg);
+      LOG_ERROR("strophe", "{}: {}", area, redactSecrets(msg));
       break;
     case XMPP_LEVEL_WARN:
-      LOG_WARN("strophe", "{}: {}", area, msg);
+      LOG_WARN("strophe", "{}: {}", area, redactSecrets(msg));
       break;
     case XMPP_LEVEL_INFO:
-      LOG_DEBUG("strophe", "{}: {}", area, msg);
+      LOG_DEBUG("strophe", "{}: {}", area, redactSecrets(msg));
       break;
     case XMPP_LEVEL_DEBUG:
-      LOG_TRACE("strophe", "{}: {}", area, msg);
+      LOG_TRACE("strophe", "{}: {}", area, redactSecrets(msg));
       break;
   }
 }
