@@ -24,12 +24,14 @@
 #include "control/control_loop.hpp"
 #include "control/debug_state.hpp"
 #include "control/expiration.hpp"
+#include "control/exporters.hpp"
 #include "control/media_compiler.hpp"
 #include "control/metrics.hpp"
 #include "control/shutdown.hpp"
 #include "control/stats.hpp"
 #include "dtls/certificate.hpp"
 #include "http/http_server.hpp"
+#include "http/websocket_client.hpp"
 #include "ice/credentials.hpp"
 #include "ice/host_addresses.hpp"
 #include "media/media_loop.hpp"
@@ -47,6 +49,20 @@ constexpr int kExitUnavailable = 69;
 constexpr size_t kMaxColibriWebSockets = 16384;
 
 using namespace jvb;
+
+// The audio export's WebSocket (control/exporters.hpp) on http's client.
+class ExportWebSocket final : public control::ExportSocket {
+ public:
+  explicit ExportWebSocket(std::unique_ptr<http::WebSocketClient> client)
+      : client_(std::move(client)) {}
+  bool send(std::string text) override { return client_->send(std::move(text)); }
+  void close(uint16_t code, std::string reason) override {
+    client_->close(code, std::move(reason));
+  }
+
+ private:
+  std::unique_ptr<http::WebSocketClient> client_;
+};
 
 // colibri-ws: the public HTTP server's WebSocket side, handed to the bridge
 // channels (control/ does not know http/).
@@ -218,6 +234,10 @@ int run(const config::BridgeConfig& cfg) {
   // DTLS session.
   const auto certificate = std::make_shared<const dtls::Certificate>(dtls::Certificate::generate());
   media::MediaLoop media(app::mediaOptions(cfg), certificate);
+  // Forwarded audio of conferences with a Colibri2 <connect>, to the control
+  // thread's exporters (2048 slots of 1.3 KiB: 40 ms of 1000 speakers).
+  auto exportRing = std::make_shared<media::ExportRing>(2048);
+  media.setExportRing(exportRing);
   try {
     media.start();
   } catch (const std::exception& e) {
@@ -247,6 +267,32 @@ int run(const config::BridgeConfig& cfg) {
   control::ConferenceListeners listeners;
   listeners.add(&compiler);
   listeners.add(&channels);
+  control::ExporterOptions exporterOptions;
+  if (cfg.exporterMaxReconnectAttempts >= 0) {
+    exporterOptions.maxReconnectAttempts = cfg.exporterMaxReconnectAttempts;
+  }
+  exporterOptions.baseDelay = cfg.exporterBaseDelay;
+  exporterOptions.maxDelay = cfg.exporterMaxDelay;
+  exporterOptions.stableConnectionThreshold = cfg.exporterStableThreshold;
+  exporterOptions.version = versionInfo().version;
+  exporterOptions.region = cfg.region;
+  control::Exporters exporters(
+      control.context(), exportRing, compiler, conferences,
+      [&control](const std::string& url,
+                 const std::vector<std::pair<std::string, std::string>>& headers,
+                 control::ExportSocketCallbacks cb) -> std::unique_ptr<control::ExportSocket> {
+        http::WebSocketClient::Options o;
+        o.headers = headers;
+        http::WebSocketClient::Callbacks c{std::move(cb.opened), std::move(cb.text),
+                                           std::move(cb.closed)};
+        return std::make_unique<ExportWebSocket>(
+            http::WebSocketClient::connect(control.context(), url, std::move(o), std::move(c)));
+      },
+      exporterOptions);
+  listeners.add(&exporters);
+  exporters.setTranscriptionSink([&channels](const std::string& meetingId, const std::string& m) {
+    return channels.broadcast(meetingId, m);
+  });
   listeners.add(&connectivity);
   conferences.setListener(&listeners);
   conferences.setSctpEnabled(cfg.sctpEnabled);
@@ -264,6 +310,30 @@ int run(const config::BridgeConfig& cfg) {
                                        connectivity.neverConnected(), connectivity.inactiveCount()};
   });
   std::unique_ptr<http::HttpServer> publicHttp;
+  stats.setExporterStats([&exporters] {
+    const auto k = exporters.counters();
+    nlohmann::json j;
+    j["exporters"] = k.exporters;
+    j["connected"] = k.connected;
+    j["starts"] = k.starts;
+    j["packets_sent"] = k.packetsSent;
+    j["websocket_failures"] = k.websocketFailures;
+    j["websocket_internal_errors"] = k.websocketInternalErrors;
+    j["reconnects"] = k.reconnects;
+    j["ping_timeouts"] = k.pingTimeouts;
+    j["transcripts_received"] = k.transcriptsReceived;
+    j["transcripts_relayed"] = k.transcriptsRelayed;
+    j["media_events_received"] = k.mediaEventsReceived;
+    j["info_received"] = k.infoReceived;
+    j["other_messages_received"] = k.otherMessagesReceived;
+    j["parse_failures"] = k.parseFailures;
+    j["send_dropped"] = k.sendDropped;
+    j["unknown_source_dropped"] = k.unknownSource;
+    j["queue_packets"] = k.ringPushed;
+    j["queue_dropped"] = k.ringDropped;
+    j["queue_oversize_dropped"] = k.ringOversize;
+    return j;
+  });
   stats.setChannelTotals([&channels, &publicHttp] {
     auto t = channels.totals();
     if (publicHttp) {
@@ -376,6 +446,7 @@ int run(const config::BridgeConfig& cfg) {
           },
           [&] {
             notifier.stopping();
+            exporters.stopAll();
             statsTimer.cancel();
             expiryTimer.cancel();
             connectivityTimer.cancel();

@@ -346,6 +346,13 @@ class Loader {
             c.gracefulShutdownMinParticipants, 0, std::numeric_limits<int>::max(),
             "an integer >= 0");
 
+    readInt("videobridge.exporter.max-reconnect-attempts", c.exporterMaxReconnectAttempts, 0,
+            std::numeric_limits<int>::max(), "an integer >= 0");
+    readDuration("videobridge.exporter.base-delay", c.exporterBaseDelay, false);
+    readDuration("videobridge.exporter.max-delay", c.exporterMaxDelay, false);
+    readDuration("videobridge.exporter.stable-connection-threshold", c.exporterStableThreshold,
+                 false);
+
     readBool("videobridge.initial-drain-mode", c.initialDrainMode);
     readBool("videobridge.relay.enabled", c.relayEnabled);
     readString("videobridge.relay.relay-id", c.relayId);

@@ -139,6 +139,13 @@ struct BridgeConfig {
   Millis shuttingDownDelay{60000};
   int gracefulShutdownMinParticipants = 0;
 
+  // videobridge.exporter (the audio export of Colibri2 <connects>,
+  // control/exporters.hpp): reconnect backoff.
+  int exporterMaxReconnectAttempts = -1;  // max-reconnect-attempts; -1: unset (no limit)
+  Millis exporterBaseDelay{1000};         // base-delay
+  Millis exporterMaxDelay{30000};         // max-delay
+  Millis exporterStableThreshold{30000};  // stable-connection-threshold
+
   // misc
   bool initialDrainMode = false;  // videobridge.initial-drain-mode
   std::string region;             // videobridge.relay.region, or videobridge.region

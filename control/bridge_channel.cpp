@@ -654,6 +654,15 @@ bool BridgeChannelHub::sendTo(const std::string& meetingId, const std::string& e
   return deliver(meetingId, {*a}, text).sent == 1;
 }
 
+size_t BridgeChannelHub::broadcast(const std::string& meetingId, const std::string& text) {
+  auto c = conferences_.find(meetingId);
+  if (c == conferences_.end()) {
+    return 0;
+  }
+  const std::vector<SendPtr> targets = activeTargets(c->second);
+  return targets.empty() ? 0 : deliver(meetingId, targets, text).sent;
+}
+
 bool BridgeChannelHub::connected(const std::string& meetingId,
                                  const std::string& endpointId) const {
   auto c = conferences_.find(meetingId);

@@ -236,6 +236,9 @@ class BridgeChannelHub {
   // it was the last to receive, else the data channel, else the websocket).
   // False when it has none or the transport refused it.
   bool sendTo(const std::string& meetingId, const std::string& endpointId, const std::string& text);
+  // Sends `text` to every endpoint of the conference with an active
+  // transport (JVB Conference.broadcastMessage); how many got it.
+  size_t broadcast(const std::string& meetingId, const std::string& text);
 
   [[nodiscard]] bool connected(const std::string& meetingId, const std::string& endpointId) const;
   [[nodiscard]] media::AudioSubscription audioSubscription(const std::string& meetingId,

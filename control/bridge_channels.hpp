@@ -85,6 +85,11 @@ class BridgeChannels : public ConferenceListener {
   [[nodiscard]] BridgeChannelTotals totals() const;
   [[nodiscard]] size_t openSockets() const { return sockets_.size(); }
   [[nodiscard]] const BridgeChannelHub& hub() const { return hub_; }
+  // A message for every endpoint of the conference (the audio export's
+  // transcription results); how many got it.
+  size_t broadcast(const std::string& meetingId, const std::string& text) {
+    return hub_.broadcast(meetingId, text);
+  }
 
  private:
   struct OpenSocket {

@@ -120,6 +120,118 @@ std::optional<ModifyError> validateShape(const ConferenceModify& req) {
   return std::nullopt;
 }
 
+// <connects> applied to `conf` (staged). With connect ids, as JVB's
+// ExporterWrapper.applyConnects: a delta (create: new id, expire: remove,
+// neither: update of a running id, where only exports and requests may
+// change), validated as a whole, expires before creates. Without ids (a
+// Jicofo from before them), as JVB did then (ExporterWrapper.setConnects):
+// the list is the whole set, empty stops, and a running export cannot be
+// changed. Video is not supported (JVB: FeatureNotImplementedException).
+std::optional<ModifyError> applyConnects(Conference& conf, const ConferenceModify& req) {
+  const auto fni = [](std::string text) {
+    return makeError(ErrorCondition::kFeatureNotImplemented, ErrorReason::kFeatureNotImplemented,
+                     std::move(text));
+  };
+  const auto bad = [](std::string text) {
+    return makeError(ErrorCondition::kBadRequest, ErrorReason::kNone, std::move(text));
+  };
+  for (const auto& c : req.connects) {
+    if (c.video) {
+      return fni("Video");
+    }
+  }
+  const size_t withId = static_cast<size_t>(std::count_if(
+      req.connects.begin(), req.connects.end(), [](const ConnectRequest& c) { return c.id; }));
+  if (withId == 0) {
+    if (req.connects.empty()) {
+      conf.connects.clear();
+      return std::nullopt;
+    }
+    if (!conf.connects.empty()) {
+      return fni("Changing connects once enabled.");
+    }
+    if (req.connects.size() > 1) {
+      return fni("Multiple connects");
+    }
+    conf.connects.emplace("", req.connects.front()).first->second.create = false;
+    return std::nullopt;
+  }
+  if (withId != req.connects.size()) {
+    return bad("Connects with and without an id in one request");
+  }
+  std::set<std::string> toExpire;
+  for (const auto& c : req.connects) {
+    if (c.expire && !toExpire.insert(*c.id).second) {
+      return bad(fmt::format("Duplicate expire for id={}", *c.id));
+    }
+  }
+  std::set<std::string> seen;
+  for (const auto& c : req.connects) {
+    if (c.expire) {
+      continue;
+    }
+    const std::string& id = *c.id;
+    if (!seen.insert(id).second) {
+      return bad(fmt::format("Multiple connects for id={}", id));
+    }
+    const auto running = conf.connects.find(id);
+    if (c.create) {
+      if (running != conf.connects.end() && toExpire.count(id) == 0) {
+        return bad(fmt::format("Connect with create=true for an already-existing id={}", id));
+      }
+      continue;
+    }
+    if (toExpire.count(id) != 0) {
+      return bad(fmt::format("Connect update for id={} expired in the same request", id));
+    }
+    if (running == conf.connects.end()) {
+      return bad(fmt::format("Connect for unknown id={} without create=true", id));
+    }
+    const ConnectRequest& r = running->second;
+    std::string changes;
+    const auto add = [&changes](const char* what) {
+      if (!changes.empty()) {
+        changes += ", ";
+      }
+      changes += what;
+    };
+    if (r.url != c.url) {
+      add("url");
+    }
+    if (r.type != c.type) {
+      add("type");
+    }
+    if (r.audio != c.audio) {
+      add("audio");
+    }
+    auto h1 = r.httpHeaders;
+    auto h2 = c.httpHeaders;
+    std::sort(h1.begin(), h1.end());
+    std::sort(h2.begin(), h2.end());
+    if (h1 != h2) {
+      add("headers");
+    }
+    if (r.ping != c.ping) {
+      add("ping");
+    }
+    if (!changes.empty()) {
+      return fni(fmt::format("Updating connect {} for id={}", changes, id));
+    }
+  }
+  for (const auto& id : toExpire) {
+    if (conf.connects.erase(id) == 0) {
+      LOG_WARN("colibri2", "conference {}: expire for unknown connect id={}", conf.meetingId, id);
+    }
+  }
+  for (const auto& c : req.connects) {
+    if (!c.expire) {
+      ConnectRequest& stored = conf.connects[*c.id] = c;
+      stored.create = false;  // what runs, not the delta that made it
+    }
+  }
+  return std::nullopt;
+}
+
 template <typename T>
 void addOrReplaceById(std::vector<T>& list, const T& item) {
   const auto it =
@@ -541,8 +653,9 @@ ModifyResult ConferenceRegistry::apply(const ConferenceModify& req, bool refuseN
     reply.endpoints.push_back(std::move(r));
   }
   if (req.hasConnects) {
-    return failed(makeError(ErrorCondition::kFeatureNotImplemented, ErrorReason::kNone,
-                            "Media export (<connects>) is not supported."));
+    if (auto e = applyConnects(staged, req)) {
+      return failed(std::move(*e));
+    }
   }
   if (req.hasRelays()) {
     return failed(makeError(ErrorCondition::kFeatureNotImplemented, ErrorReason::kNone,
@@ -562,6 +675,9 @@ ModifyResult ConferenceRegistry::apply(const ConferenceModify& req, bool refuseN
     LOG_INFO("colibri2", "conference {}: expire requested", req.meetingId);
   }
   reply.conferenceExpired = req.expire || (!req.create && staged.endpoints.empty());
+
+  const bool connectsChanged =
+      existed ? existing->second.connects != staged.connects : !staged.connects.empty();
 
   std::vector<std::string> gone;
   if (existed) {
@@ -637,6 +753,9 @@ ModifyResult ConferenceRegistry::apply(const ConferenceModify& req, bool refuseN
           listener_->endpointChanged(meetingId, it->second);
         }
       }
+    }
+    if (committed != nullptr && connectsChanged) {
+      listener_->connectsChanged(meetingId, *committed);
     }
     if (reply.conferenceExpired && existed) {
       listener_->conferenceExpired(meetingId);

@@ -118,6 +118,9 @@ struct Conference {
   Clock::time_point createdAt{};
   bool rtcstatsEnabled = true;
   std::map<std::string, Endpoint> endpoints;  // by endpoint id
+  // Media exports (<connects>), by connect id ("" for a Jicofo that sends
+  // none): what control/exporters.* keeps a WebSocket open to.
+  std::map<std::string, ConnectRequest> connects;
 };
 
 // Error conditions JVB answers with (RFC 6120 names in xmpp/colibri2).
@@ -199,13 +202,16 @@ struct ModifyResult {
 // Called after a successful apply(), on the control thread, in this order:
 // endpointExpired for each endpoint that went away (also those of an expired
 // conference), endpointChanged for each endpoint the request created or
-// updated (its final state), then conferenceExpired. An endpoint created and
+// updated (its final state), connectsChanged when the request changed the
+// conference's <connects>, then conferenceExpired. An endpoint created and
 // expired by the same request is not reported.
 struct ConferenceListener {
   virtual ~ConferenceListener() = default;
   virtual void endpointChanged(const std::string& meetingId, const Endpoint& endpoint) = 0;
   virtual void endpointExpired(const std::string& meetingId, const std::string& endpointId) = 0;
   virtual void conferenceExpired(const std::string& meetingId) = 0;
+  virtual void connectsChanged(const std::string& /*meetingId*/, const Conference& /*conference*/) {
+  }
 };
 
 // Several listeners, told in the order added (the media mirror, then the
@@ -226,6 +232,11 @@ class ConferenceListeners : public ConferenceListener {
   void conferenceExpired(const std::string& meetingId) override {
     for (auto* l : listeners_) {
       l->conferenceExpired(meetingId);
+    }
+  }
+  void connectsChanged(const std::string& meetingId, const Conference& conference) override {
+    for (auto* l : listeners_) {
+      l->connectsChanged(meetingId, conference);
     }
   }
 

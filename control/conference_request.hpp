@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ice/credentials.hpp"
@@ -141,6 +142,25 @@ struct EndpointRequest {
   }
 };
 
+// <connect id url protocol type audio video create expire> inside <connects>
+// (jitsi-xmpp-extensions colibri2/Connect.kt; Jicofo's ConnectSpec.toConnect):
+// a WebSocket the conference's audio is exported to in the mediajson format.
+struct ConnectRequest {
+  std::optional<std::string> id;  // absent: a Jicofo from before connect ids (whole-set semantics)
+  std::string url;                // ws:// or wss://
+  std::string protocol;           // "mediajson" (lower-cased)
+  std::string type;               // recorder | transcriber | translator (lower-cased)
+  bool audio = false;
+  bool video = false;
+  bool create = false;
+  bool expire = false;
+  std::vector<std::pair<std::string, std::string>> httpHeaders;  // <http-header name value/>*
+  std::optional<std::pair<int, int>> ping;                       // <ping interval timeout/> (ms)
+  std::vector<std::string> exports;                              // <exports><export name/>*
+  std::vector<std::string> requests;                             // <requests><request name/>*
+  bool operator==(const ConnectRequest&) const = default;
+};
+
 // <conference-modify xmlns='jitsi:colibri2' meeting-id name create expire rtcstats-enabled>
 struct ConferenceModify {
   std::string meetingId;
@@ -150,7 +170,8 @@ struct ConferenceModify {
   bool rtcstatsEnabled = true;
   std::vector<EndpointRequest> endpoints;
   size_t relays = 0;         // <relay> children (Octo): not supported
-  bool hasConnects = false;  // <connects> (media export): not supported
+  bool hasConnects = false;  // <connects> present (even empty)
+  std::vector<ConnectRequest> connects;
 
   bool hasRelays() const { return relays > 0; }
 };

@@ -116,9 +116,12 @@ void MediaCompiler::sendProfiles() {
 
 void MediaCompiler::endpointChanged(const std::string& meetingId, const Endpoint& endpoint) {
   auto c = conferences_.find(meetingId);
+  bool newConference = false;
   if (c == conferences_.end()) {
     c = conferences_.emplace(meetingId, ConferenceState{}).first;
     c->second.handle = nextConference_++;
+    meetingByHandle_[c->second.handle] = meetingId;
+    newConference = true;
   }
   ConferenceState& conf = c->second;
   auto [e, created] = conf.endpoints.try_emplace(endpoint.id);
@@ -166,6 +169,9 @@ void MediaCompiler::endpointChanged(const std::string& meetingId, const Endpoint
     spec.sources.push_back(media::SourceSpec{ssrc, s.index, s.synthetic, s.name});
   }
   sink_(media::cmd::UpsertEndpoint{std::move(spec)});
+  if (newConference && exporting_.count(meetingId) != 0) {
+    sink_(media::cmd::SetConferenceExport{conf.handle, true});
+  }
   conf.freeIndices.insert(conf.freeIndices.end(), freed.begin(), freed.end());
   if (sourcesChanged) {
     recompileSubscriptions(conf, meetingId);
@@ -188,6 +194,7 @@ void MediaCompiler::endpointExpired(const std::string& meetingId, const std::str
   const bool hadSources = !e->second.sources.empty();
   c->second.endpoints.erase(e);
   if (c->second.endpoints.empty()) {
+    meetingByHandle_.erase(c->second.handle);
     conferences_.erase(c);
     return;
   }
@@ -198,7 +205,31 @@ void MediaCompiler::endpointExpired(const std::string& meetingId, const std::str
 
 void MediaCompiler::conferenceExpired(const std::string& meetingId) {
   // Its endpoints were reported one by one before this.
-  conferences_.erase(meetingId);
+  if (auto c = conferences_.find(meetingId); c != conferences_.end()) {
+    meetingByHandle_.erase(c->second.handle);
+    conferences_.erase(c);
+  }
+  exporting_.erase(meetingId);
+}
+
+void MediaCompiler::setConferenceExport(const std::string& meetingId, bool enabled) {
+  const bool was = exporting_.count(meetingId) != 0;
+  if (was == enabled) {
+    return;
+  }
+  if (enabled) {
+    exporting_.insert(meetingId);
+  } else {
+    exporting_.erase(meetingId);
+  }
+  if (auto c = conferences_.find(meetingId); c != conferences_.end()) {
+    sink_(media::cmd::SetConferenceExport{c->second.handle, enabled});
+  }
+}
+
+const std::string* MediaCompiler::meetingIdOf(media::ConferenceHandle handle) const {
+  auto it = meetingByHandle_.find(handle);
+  return it == meetingByHandle_.end() ? nullptr : &it->second;
 }
 
 bool MediaCompiler::compileSubscription(const ConferenceState& conf, EndpointState& ep) {

@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,12 @@ class MediaCompiler : public ConferenceListener {
   // when the endpoint is not known here.
   bool sendChannelMessage(const std::string& meetingId, const std::string& endpointId,
                           std::string text);
+
+  // Whether the conference's forwarded audio goes to the export ring (it has
+  // a Colibri2 <connect>); kept across the conference's media coming and going.
+  void setConferenceExport(const std::string& meetingId, bool enabled);
+  // The meeting-id of a conference's media handle (what the export ring carries).
+  [[nodiscard]] const std::string* meetingIdOf(media::ConferenceHandle handle) const;
 
   // The media handle of an endpoint (tests, diagnostics).
   [[nodiscard]] std::optional<media::EndpointHandle> handleOf(const std::string& meetingId,
@@ -81,6 +88,8 @@ class MediaCompiler : public ConferenceListener {
 
   Sink sink_;
   std::map<std::string, ConferenceState> conferences_;  // by meeting-id
+  std::map<media::ConferenceHandle, std::string> meetingByHandle_;
+  std::set<std::string> exporting_;  // meeting-ids with an export
   media::ConferenceHandle nextConference_ = 1;
   media::EndpointHandle nextEndpoint_ = 1;
   // Interned negotiations: their (id, uri) lists, in profile order.

@@ -333,6 +333,9 @@ nlohmann::json StatsCollector::snapshot(const Health& health) const {
   j["total_colibri_web_socket_messages_received"] = channel.webSocketMessagesReceived;
   j["total_colibri_web_socket_messages_sent"] = channel.webSocketMessagesSent;
   j["bridge_channel"] = channel.details;
+  if (exporterStats_) {
+    j["exporter"] = exporterStats_();
+  }
   // EndpointConnectivityStatusChangeEvent, beside JVB's two counters above.
   j["endpoint_connectivity"] = {{"inactive", connectivity.inactiveNow},
                                 {"never_connected", connectivity.neverConnected}};

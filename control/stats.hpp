@@ -132,6 +132,10 @@ class StatsCollector {
   void setChannelTotals(std::function<BridgeChannelTotals()> source) {
     channelTotals_ = std::move(source);
   }
+  // The audio exports' figures, under "exporter" (control thread).
+  void setExporterStats(std::function<nlohmann::json()> source) {
+    exporterStats_ = std::move(source);
+  }
   // Where the connectivity monitor's figures come from (control thread).
   void setConnectivityTotals(std::function<ConnectivityTotals()> source) {
     connectivityTotals_ = std::move(source);
@@ -148,6 +152,7 @@ class StatsCollector {
   double incomingLoss_ = 0.0;
   size_t endpointsSendingAudio_ = 0;
   std::function<BridgeChannelTotals()> channelTotals_;
+  std::function<nlohmann::json()> exporterStats_;
   std::function<ConnectivityTotals()> connectivityTotals_;
 
   const config::BridgeConfig& cfg_;

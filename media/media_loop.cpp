@@ -38,6 +38,7 @@ void MediaLoop::start() {
   router_->setSsrcRewriteConfig(options_.rewrite);
   router_->setIceRestartConfig(options_.iceRestart);
   router_->setEvents(events_);
+  router_->setExportRing(exportRing_.get());
   heartbeatTimer_ = std::make_unique<asio::steady_timer>(io_);
   heartbeatNs_.store(Clock::now().time_since_epoch().count());
   armHeartbeat();

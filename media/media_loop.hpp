@@ -23,6 +23,7 @@
 #include "ice/ice_agent.hpp"
 #include "ice/udp_port.hpp"
 #include "media/audio_ssrc_cache.hpp"
+#include "media/export_ring.hpp"
 #include "media/media_counters.hpp"
 #include "media/media_events.hpp"
 #include "media/media_model.hpp"
@@ -76,6 +77,8 @@ class MediaLoop {
   void setEvents(MediaEvents events);
   // ICE timing for endpoints added from now on (tests shorten consent).
   void setIceConfig(const ice::IceConfig& config);
+  // The ring exported audio goes into (Colibri2 <connects>); before start().
+  void setExportRing(std::shared_ptr<ExportRing> ring) { exportRing_ = std::move(ring); }
 
   [[nodiscard]] bool running() const { return running_.load(); }
   [[nodiscard]] uint16_t udpPort() const { return udpPort_.load(); }
@@ -94,6 +97,7 @@ class MediaLoop {
   MediaOptions options_;
   MediaEvents events_;  // handed to the router at start()
   std::shared_ptr<const dtls::Certificate> certificate_;
+  std::shared_ptr<ExportRing> exportRing_;
   boost::asio::io_context io_;
   std::unique_ptr<ice::UdpPort> port_;
   std::unique_ptr<dtls::Context> dtls_;

@@ -169,9 +169,16 @@ struct SendChannelMessage {
   EndpointHandle endpoint = 0;
   std::string text;
 };
+// Whether the conference's forwarded audio goes to the export ring
+// (media/export_ring.hpp): only while it has a Colibri2 <connect>.
+struct SetConferenceExport {
+  ConferenceHandle conference = 0;
+  bool enabled = false;
+};
 }  // namespace cmd
 
-using Command = std::variant<cmd::UpsertEndpoint, cmd::RemoveEndpoint, cmd::SetSubscription,
-                             cmd::SetExtensionProfiles, cmd::SendChannelMessage>;
+using Command =
+    std::variant<cmd::UpsertEndpoint, cmd::RemoveEndpoint, cmd::SetSubscription,
+                 cmd::SetExtensionProfiles, cmd::SendChannelMessage, cmd::SetConferenceExport>;
 
 }  // namespace jvb::media

@@ -11,6 +11,7 @@
 #include "ice/stun.hpp"
 #include "media/media_counters.hpp"
 #include "media/media_router_state.hpp"
+#include "rtp/audio_level.hpp"
 #include "rtp/demux.hpp"
 #include "rtp/rtp_packet.hpp"
 #include "sctp/association.hpp"
@@ -99,6 +100,8 @@ void MediaRouter::apply(Command command) {
           setExtensionProfiles(std::move(c.profiles));
         } else if constexpr (std::is_same_v<T, cmd::SendChannelMessage>) {
           sendChannelMessage(c.endpoint, c.text);
+        } else if constexpr (std::is_same_v<T, cmd::SetConferenceExport>) {
+          setConferenceExport(c.conference, c.enabled);
         }
       },
       std::move(command));
@@ -128,6 +131,10 @@ void MediaRouter::upsertEndpoint(EndpointSpec spec) {
         conferences_.try_emplace(spec.conference, spec.conference, spec.meetingId, speechConfig_)
             .first->second;
     raw->conf = &conf;
+    if (conf.members.empty()) {
+      conf.exporting = std::find(exportingConferences_.begin(), exportingConferences_.end(),
+                                 spec.conference) != exportingConferences_.end();
+    }
     raw->speaker = conf.speech.addSpeaker(spec.id);
     conf.members.push_back(raw);
     raw->stats.id = spec.id;
@@ -198,6 +205,9 @@ void MediaRouter::removeEndpoint(EndpointHandle endpoint) {
   const auto speaker = m->speaker;
   endpoints_.erase(it);
   if (members.empty()) {
+    // Its handle is never used again (a conference that gets endpoints
+    // again gets a new one, and its export is set for that).
+    std::erase(exportingConferences_, conf.handle);
     conferences_.erase(conf.handle);
     publishLiveCounts();
     return;
@@ -721,8 +731,30 @@ void MediaRouter::onRtp(Media& ep, std::span<uint8_t> datagram, Clock::time_poin
     }
   }
   ep.stats.forwarded += copies;
+  if (conf.exporting && exportRing_ != nullptr) {
+    // The conference's export (Colibri2 <connects>): a copy into a
+    // preallocated slot; the control thread encodes and sends it.
+    const auto level = ep.spec.levelId != 0 ? rtp::readAudioLevel(*view, ep.spec.levelId)
+                                            : std::optional<rtp::AudioLevel>{};
+    if (!source->synthetic) {
+      exportRing_->push(conf.handle, view->ssrc(), view->sequenceNumber(), view->timestamp(),
+                        view->payloadType(), level ? static_cast<int8_t>(level->level) : int8_t{-1},
+                        level && level->voice, view->payload());
+    }
+  }
   flushMappings(conf.meetingId);  // before the packets, as JVB does
   flushFanOut();
+}
+
+void MediaRouter::setConferenceExport(ConferenceHandle conference, bool enabled) {
+  auto& list = exportingConferences_;
+  list.erase(std::remove(list.begin(), list.end(), conference), list.end());
+  if (enabled) {
+    list.push_back(conference);
+  }
+  if (auto it = conferences_.find(conference); it != conferences_.end()) {
+    it->second.exporting = enabled;
+  }
 }
 
 void MediaRouter::flushFanOut() {

@@ -45,6 +45,7 @@
 #include "ice/ice_agent.hpp"
 #include "ice/udp_port.hpp"
 #include "media/audio_ssrc_cache.hpp"
+#include "media/export_ring.hpp"
 #include "media/fanout.hpp"
 #include "media/media_events.hpp"
 #include "media/media_model.hpp"
@@ -79,6 +80,10 @@ class MediaRouter {
   void setAudioSubscription(EndpointHandle endpoint, SubscriptionSpec subscription,
                             std::vector<uint32_t> included);
   void setExtensionProfiles(ExtensionProfiles profiles) { profiles_ = std::move(profiles); }
+  // A conference's forwarded audio to the export ring, or no longer.
+  void setConferenceExport(ConferenceHandle conference, bool enabled);
+  // Where exported audio goes (null: nowhere); set before any packet.
+  void setExportRing(ExportRing* ring) { exportRing_ = ring; }
   // One bridge-channel message to the endpoint over its SCTP data channel;
   // false when it has none open.
   bool sendChannelMessage(EndpointHandle endpoint, const std::string& text);
@@ -185,6 +190,8 @@ class MediaRouter {
   // Slot changes of rewriting receivers, reported after the packet that made them.
   std::vector<AudioSlotMapping> pendingMappings_;
   MediaEvents events_;
+  ExportRing* exportRing_ = nullptr;
+  std::vector<ConferenceHandle> exportingConferences_;  // exports set by control
   Clock::time_point nextStats_{};
   uint64_t nextChannelId_ = 1;
   uint32_t bridgeSsrc_ = 0;  // sender SSRC of the bridge's own RTCP

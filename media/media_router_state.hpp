@@ -39,6 +39,7 @@ struct MediaRouter::ConferenceMedia {
   // Per source index: how many receivers named it in a subscription's
   // `include` (routed even when not among the loudest, as JVB does).
   std::vector<uint32_t> includeCount;
+  bool exporting = false;  // has a Colibri2 <connect>: forwarded audio to the export ring
   // Every signalled audio source of the conference by its index (compiled
   // on the control thread); owner == nullptr: a free index.
   struct Source {

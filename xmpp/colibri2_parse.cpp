@@ -335,6 +335,71 @@ EndpointRequest parseEndpoint(xmpp_stanza_t* el) {
   return ep;
 }
 
+// <exports><export name/>*</exports> or <requests><request name/>*</requests>.
+std::vector<std::string> sourceNames(xmpp_stanza_t* container, const char* item) {
+  std::vector<std::string> names;
+  forEachChild(container, kNsColibri2, [&](xmpp_stanza_t* c, const char* name, const char* ns) {
+    if (is(name, ns, item, kNsColibri2)) {
+      names.push_back(required(c, item, "name"));
+    }
+  });
+  return names;
+}
+
+// <connect> as jitsi-xmpp-extensions' ConnectProvider reads it: url (ws or
+// wss only), protocol and type required and from their closed sets,
+// http-header names [A-Za-z0-9-]+ with CR/LF dropped from values, ping
+// interval and timeout integers. The id/create/expire delta attributes are
+// what Jicofo's ConnectSpec.toConnect sets since connect ids exist.
+ConnectRequest parseConnect(xmpp_stanza_t* el) {
+  ConnectRequest c;
+  c.id = optionalAttr(el, "id");
+  c.url = required(el, "connect", "url");
+  const auto colon = c.url.find("://");
+  const std::string scheme = colon == std::string::npos ? "" : c.url.substr(0, colon);
+  if ((scheme != "ws" && scheme != "wss") || c.url.size() <= colon + 3 ||
+      c.url.find_first_of(" \t\r\n") != std::string::npos) {
+    invalid("connect", "url", c.url);
+  }
+  c.protocol = lower(required(el, "connect", "protocol"));
+  if (c.protocol != "mediajson") {
+    invalid("connect", "protocol", c.protocol);
+  }
+  c.type = lower(required(el, "connect", "type"));
+  if (c.type != "recorder" && c.type != "transcriber" && c.type != "translator") {
+    invalid("connect", "type", c.type);
+  }
+  c.audio = boolAttr(el, "connect", "audio", false);
+  c.video = boolAttr(el, "connect", "video", false);
+  c.create = boolAttr(el, "connect", "create", false);
+  c.expire = boolAttr(el, "connect", "expire", false);
+  forEachChild(el, kNsColibri2, [&](xmpp_stanza_t* ch, const char* name, const char* ns) {
+    if (is(name, ns, "http-header", kNsColibri2)) {
+      const std::string n = required(ch, "http-header", "name");
+      if (n.empty() || n.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                           "0123456789-") != std::string::npos) {
+        invalid("http-header", "name", n);
+      }
+      std::string v = required(ch, "http-header", "value");
+      std::erase_if(v, [](char x) { return x == '\r' || x == '\n'; });
+      c.httpHeaders.emplace_back(n, std::move(v));
+    } else if (is(name, ns, "ping", kNsColibri2)) {
+      const int interval =
+          number<int>(required(ch, "ping", "interval"), "ping", "interval",
+                      std::numeric_limits<int>::min(), std::numeric_limits<int>::max());
+      const int timeout =
+          number<int>(required(ch, "ping", "timeout"), "ping", "timeout",
+                      std::numeric_limits<int>::min(), std::numeric_limits<int>::max());
+      c.ping = std::pair{interval, timeout};
+    } else if (is(name, ns, "exports", kNsColibri2)) {
+      c.exports = sourceNames(ch, "export");
+    } else if (is(name, ns, "requests", kNsColibri2)) {
+      c.requests = sourceNames(ch, "request");
+    }
+  });
+  return c;
+}
+
 ConferenceModify parse(xmpp_stanza_t* el) {
   ConferenceModify req;
   req.meetingId = required(el, "conference-modify", "meeting-id");
@@ -352,6 +417,11 @@ ConferenceModify parse(xmpp_stanza_t* el) {
       ++req.relays;
     } else if (is(name, ns, "connects", kNsColibri2)) {
       req.hasConnects = true;
+      forEachChild(c, kNsColibri2, [&](xmpp_stanza_t* cc, const char* n2, const char* ns2) {
+        if (is(n2, ns2, "connect", kNsColibri2)) {
+          req.connects.push_back(parseConnect(cc));
+        }
+      });
     }
   });
   return req;

@@ -26,6 +26,15 @@ struct Recorder : ConferenceListener {
     events.push_back("expired " + m + " " + id);
   }
   void conferenceExpired(const std::string& m) override { events.push_back("conference " + m); }
+  int connects = 0;
+  void connectsChanged(const std::string& m, const Conference& c) override {
+    ++connects;
+    std::string ids;
+    for (const auto& [id, connect] : c.connects) {
+      ids += std::string(ids.empty() ? "" : ",") + id;
+    }
+    events.push_back("connects " + m + " " + ids);
+  }
 };
 
 MediaDesc opusAudio() {
@@ -300,8 +309,16 @@ TEST_F(RegistryTest, RequestShapesJvbRefuses) {
               ErrorReason::kNone, "Octo is disabled in configuration.");
   auto connects = update({forceMute("a")});
   connects.hasConnects = true;
+  ConnectRequest video;
+  video.id = "v";
+  video.url = "wss://t/";
+  video.protocol = "mediajson";
+  video.type = "recorder";
+  video.video = true;
+  video.create = true;
+  connects.connects.push_back(video);
   expectError(reg_.apply(connects, false), ErrorCondition::kFeatureNotImplemented,
-              ErrorReason::kNone, "Media export (<connects>) is not supported.");
+              ErrorReason::kFeatureNotImplemented, "Video");
   // Nothing was applied by any of them.
   EXPECT_FALSE(reg_.findEndpoint(kMeeting, "a")->forceMuteAudio);
   EXPECT_EQ(reg_.findEndpoint(kMeeting, "b"), nullptr);
@@ -414,6 +431,10 @@ TEST_F(RegistryTest, AnErrorChangesNothing) {
   partial.sources = audioSources("a-a0", {1, 2});
   auto withConnects = update({partial});
   withConnects.hasConnects = true;  // fails after the endpoint was applied to the stage
+  ConnectRequest unknownUpdate;
+  unknownUpdate.id = "nope";
+  unknownUpdate.url = "wss://t/";
+  withConnects.connects.push_back(unknownUpdate);
   EXPECT_FALSE(reg_.apply(withConnects, false).ok());
   auto unknownAfterKnown = update({forceMute("a"), forceMute("b")});
   unknownAfterKnown.relays = 1;
@@ -648,3 +669,104 @@ TEST_F(RegistryTest, TwoConferencesAreIndependent) {
 }
 
 }  // namespace
+
+// <connects>: JVB's ExporterWrapper.applyConnects rules with connect ids,
+// its older whole-set rules without them.
+ConnectRequest connect(const std::string& id, bool create = false, bool expire = false) {
+  ConnectRequest c;
+  if (!id.empty()) {
+    c.id = id;
+  }
+  c.url = "wss://transcriber.example.com/ws/" + id;
+  c.protocol = "mediajson";
+  c.type = "transcriber";
+  c.audio = true;
+  c.create = create;
+  c.expire = expire;
+  return c;
+}
+
+ConferenceModify withConnects(ConferenceModify m, std::vector<ConnectRequest> cs) {
+  m.hasConnects = true;
+  m.connects = std::move(cs);
+  return m;
+}
+
+TEST_F(RegistryTest, ConnectsWithIdsAreADelta) {
+  // Jicofo's create: the conference, its first endpoint and the connect.
+  ASSERT_TRUE(reg_.apply(withConnects(createConference({createEndpoint("a")}),
+                                      {connect("transcriber", true)}),
+                         false)
+                  .ok());
+  EXPECT_EQ(rec_.connects, 1);
+  const Conference* c = reg_.findByMeetingId(kMeeting);
+  ASSERT_EQ(c->connects.size(), 1u);
+  EXPECT_FALSE(c->connects.at("transcriber").create);  // what runs, not the delta
+  EXPECT_EQ(rec_.events.back(), std::string("connects ") + kMeeting + " transcriber");
+
+  // An update may change exports and requests only.
+  auto u = connect("transcriber");
+  u.exports = {"a-a0"};
+  ASSERT_TRUE(reg_.apply(withConnects(update({}), {u}), false).ok());
+  EXPECT_EQ(reg_.findByMeetingId(kMeeting)->connects.at("transcriber").exports,
+            std::vector<std::string>{"a-a0"});
+  auto moved = u;
+  moved.url = "wss://elsewhere/";
+  expectError(reg_.apply(withConnects(update({}), {moved}), false),
+              ErrorCondition::kFeatureNotImplemented, ErrorReason::kFeatureNotImplemented,
+              "Updating connect url for id=transcriber");
+  // The same update again changes nothing and tells nobody.
+  const int before = rec_.connects;
+  ASSERT_TRUE(reg_.apply(withConnects(update({}), {u}), false).ok());
+  EXPECT_EQ(rec_.connects, before);
+
+  expectError(reg_.apply(withConnects(update({}), {connect("transcriber", true)}), false),
+              ErrorCondition::kBadRequest, ErrorReason::kNone,
+              "Connect with create=true for an already-existing id=transcriber");
+  expectError(reg_.apply(withConnects(update({}), {connect("other")}), false),
+              ErrorCondition::kBadRequest, ErrorReason::kNone,
+              "Connect for unknown id=other without create=true");
+  expectError(reg_.apply(withConnects(update({}), {connect("x", true), connect("x", true)}), false),
+              ErrorCondition::kBadRequest, ErrorReason::kNone, "Multiple connects for id=x");
+  expectError(reg_.apply(withConnects(update({}), {connect("transcriber", false, true),
+                                                   connect("transcriber")}),
+                         false),
+              ErrorCondition::kBadRequest, ErrorReason::kNone,
+              "Connect update for id=transcriber expired in the same request");
+  expectError(reg_.apply(withConnects(update({}), {connect("x", true), connect("")}), false),
+              ErrorCondition::kBadRequest, ErrorReason::kNone,
+              "Connects with and without an id in one request");
+  EXPECT_EQ(reg_.findByMeetingId(kMeeting)->connects.size(), 1u);
+
+  // Expire and create of the same id in one request replaces it.
+  auto replaced = connect("transcriber", true);
+  replaced.url = "wss://elsewhere/";
+  ASSERT_TRUE(
+      reg_.apply(withConnects(update({}), {replaced, connect("transcriber", false, true)}), false)
+          .ok());
+  EXPECT_EQ(reg_.findByMeetingId(kMeeting)->connects.at("transcriber").url, "wss://elsewhere/");
+  // Expiring an unknown id is only logged.
+  ASSERT_TRUE(reg_.apply(withConnects(update({}), {connect("gone", false, true)}), false).ok());
+  ASSERT_TRUE(
+      reg_.apply(withConnects(update({}), {connect("transcriber", false, true)}), false).ok());
+  EXPECT_TRUE(reg_.findByMeetingId(kMeeting)->connects.empty());
+  EXPECT_EQ(rec_.events.back(), std::string("connects ") + kMeeting + " ");
+}
+
+TEST_F(RegistryTest, ConnectsWithoutIdsAreTheWholeSet) {
+  twoEndpoints();
+  ASSERT_TRUE(reg_.apply(withConnects(update({}), {connect("")}), false).ok());
+  EXPECT_EQ(reg_.findByMeetingId(kMeeting)->connects.count(""), 1u);
+  expectError(reg_.apply(withConnects(update({}), {connect("")}), false),
+              ErrorCondition::kFeatureNotImplemented, ErrorReason::kFeatureNotImplemented,
+              "Changing connects once enabled.");
+  ASSERT_TRUE(reg_.apply(withConnects(update({}), {}), false).ok());  // <connects/>: stop
+  EXPECT_TRUE(reg_.findByMeetingId(kMeeting)->connects.empty());
+  expectError(reg_.apply(withConnects(update({}), {connect(""), connect("")}), false),
+              ErrorCondition::kFeatureNotImplemented, ErrorReason::kFeatureNotImplemented,
+              "Multiple connects");
+  // No <connects> at all leaves them as they are.
+  ASSERT_TRUE(reg_.apply(withConnects(update({}), {connect("")}), false).ok());
+  ASSERT_TRUE(reg_.apply(update({forceMute("a")}), false).ok());
+  EXPECT_EQ(reg_.findByMeetingId(kMeeting)->connects.size(), 1u);
+}

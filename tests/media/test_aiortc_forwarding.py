@@ -24,7 +24,14 @@ Scenario (as Jicofo + lib-jitsi-meet would drive it):
  7. tone: peers send 440/660/880 Hz; after a few seconds each peer's receive track for each
     other participant carries that participant's tone (FFT), audibly (RMS), and nobody
     hears itself (no packet with its own SSRC, no own tone on any track).
- 8. expiration (bridge only; times shortened in jvb.conf): an endpoint that never connects, a
+ 8. export (bridge only): the focus adds a transcriber <connect> as Jicofo does
+    (Colibri2Session.setConnects); a mediajson WebSocket server written here (Debian's
+    python3-websockets) gets info, start and media events with the Authorization header, decodes
+    each tag's Opus payloads (aiortc's OpusDecoder) to that speaker's tone, answers pings; it is
+    restarted and the bridge reconnects (a new serializer: start events again); the connect is
+    moved to a dead URL (the media thread's copies keep flowing, the export queue drops nothing,
+    the peers still hear each other) and removed (session-end before the close; no more copies).
+ 9. expiration (bridge only; times shortened in jvb.conf): an endpoint that never connects, a
     peer SIGKILLed mid-call and a conference left empty are expired by the bridge itself, from
     the registry, the media thread and speech activity; the two remaining peers still hear each other.
 The first failing stage is reported with per-peer wire diagnostics (STUN requests and
@@ -230,7 +237,8 @@ class BridgeBackend:
         # Entity expiration shortened from JVB's 1 min / 2 min / 20 s (expiration_stage below).
         conf = rig.xmpp_bridge_conf(
             self.prosody, "jvb1", pw,
-            extra=f"entity-expiration {{ timeout = {EXPIRE_TIMEOUT_S} s, check-interval = 500 ms }}",
+            extra=f"entity-expiration {{ timeout = {EXPIRE_TIMEOUT_S} s, check-interval = 500 ms }}\n"
+                  "  exporter { base-delay = 300 ms, max-delay = 600 ms }",
             top=f"jvb-audio.entity-expiration {{ never-connected-timeout = {NEVER_CONNECTED_S} s, "
                 f"empty-conference-grace = 2 s }}")
         self.bridge = rig.BridgeProcess(self.binary, conf, self.work, "jvb1")
@@ -499,6 +507,8 @@ async def scenario(backend, work=None):
             raise StageFailed("tone detected", "; ".join(failed))
         print("PASS: media forwarded between all three peers", flush=True)
         if isinstance(backend, BridgeBackend):
+            stage = "export"
+            await export_stage(backend, peers)
             stage = "expiration"
             await expiration_stage(backend, peers, reports)
     except StageFailed as e:
@@ -534,6 +544,202 @@ async def scenario(backend, work=None):
                 print(diag)
         await backend.close([p.endpoint_id for p in peers])
         print(f"total {time.monotonic() - started:.1f} s", flush=True)
+
+
+class MediaJsonServer:
+    """A transcriber's end of the export: a WebSocket server (python3-websockets) that keeps every
+    message, answers pings with pongs, and decodes each tag's Opus payloads."""
+
+    def __init__(self, port):
+        self.port, self.server = port, None
+        self.connections = []  # per connection: {"headers", "path", "messages", "closed"}
+
+    async def start(self):
+        import websockets
+        self.server = await websockets.serve(self._handler, "127.0.0.1", self.port)
+
+    async def stop(self):
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+            self.server = None
+
+    async def _handler(self, ws, path=None):
+        conn = {"headers": {k.lower(): v for k, v in ws.request_headers.raw_items()},
+                "path": path or getattr(ws, "path", ""),
+                "messages": [], "closed": None}
+        self.connections.append(conn)
+        try:
+            async for text in ws:
+                m = json.loads(text)
+                conn["messages"].append(m)
+                if m.get("event") == "ping":
+                    await ws.send(json.dumps({"event": "pong", "id": m["id"]}))
+        except Exception:  # pylint: disable=broad-except
+            pass
+        conn["closed"] = (ws.close_code, ws.close_reason)
+
+    @staticmethod
+    def events(conn, kind):
+        return [m for m in conn["messages"] if m.get("event") == kind]
+
+
+def dominant_hz(payloads):
+    """Decodes a list of Opus frames (aiortc's OpusDecoder, 48 kHz stereo) and returns the
+    strongest frequency of the mono mix and the RMS in dBFS."""
+    import numpy as np
+    from aiortc.codecs.opus import OpusDecoder
+    from aiortc.jitterbuffer import JitterFrame
+    dec = OpusDecoder()
+    chunks = []
+    for i, p in enumerate(payloads):
+        for f in dec.decode(JitterFrame(data=p, timestamp=i * 960)):
+            a = f.to_ndarray().reshape(-1)
+            chunks.append(a[::len(f.layout.channels)].astype(np.float64))
+    if not chunks:
+        return None, -200.0
+    x = np.concatenate(chunks)[9600:]  # skip the decoder's first 200 ms
+    if x.size < 4800:
+        return None, -200.0
+    spec = np.abs(np.fft.rfft(x * np.hanning(x.size)))
+    hz = float(np.argmax(spec[1:]) + 1) * 48000.0 / x.size
+    rms = float(np.sqrt(np.mean(x * x))) / 32768.0
+    return hz, 20 * np.log10(max(rms, 1e-10))
+
+
+async def export_stage(backend, peers):
+    """The audio export of Colibri2 <connects> (JVB's Exporter, mediajson)."""
+    import base64
+    bridge, focus, meeting = backend.bridge, backend.focus, backend.meeting_id
+
+    def exporter_stats():
+        status, s = rig.http_get(bridge.http_port, "/colibri/stats")
+        return (s.get("exporter") or {}) if status == 200 and isinstance(s, dict) else {}
+
+    async def wait_for(pred, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if pred():
+                return True
+            await asyncio.sleep(0.1)
+        return pred()
+
+    port = rig.free_port(socket.SOCK_STREAM)
+    url = f"ws://127.0.0.1:{port}/transcriber/{meeting}?lang=en"
+    server = MediaJsonServer(port)
+    await server.start()
+    tags = {f"{p.endpoint_id}-a0": p for p in peers}
+    try:
+        # Jicofo adds the transcriber connect to the running conference (setConnects: create).
+        await focus.set_connects(meeting, [dict(connect_id="transcriber", url=url, create=True,
+                                                headers={"Authorization": "Bearer s3cret"},
+                                                ping=(400, 2000))])
+        ok = await wait_for(lambda: server.connections and len(
+            {m["media"]["tag"] for m in MediaJsonServer.events(server.connections[0], "media")}) == 3, 8)
+        await asyncio.sleep(2.5)  # 2.5 s of each speaker
+        conn = server.connections[0] if server.connections else {"messages": [], "headers": {}, "path": ""}
+        check(ok, f"export: the transcriber got a connection with media of the 3 speakers "
+                  f"({len(conn['messages'])} messages)")
+        check(conn["headers"].get("authorization") == "Bearer s3cret" and conn["path"].startswith(
+            f"/transcriber/{meeting}?lang=en"), f"export: upgrade request {conn['path']} with the <http-header>: "
+                                                 f"{conn['headers'].get('authorization')}")
+        msgs = conn["messages"]
+        info = MediaJsonServer.events(conn, "info")
+        check(bool(msgs) and msgs[0].get("event") == "info" and info[0].get("application") == "jvb-audio",
+              f"export: info first: {msgs[0] if msgs else None}")
+        starts = MediaJsonServer.events(conn, "start")
+        check(sorted(s["start"]["tag"] for s in starts) == sorted(tags)
+              and all(s["start"]["customParameters"]["endpointId"] == tags[s["start"]["tag"]].endpoint_id
+                      and s["start"]["mediaFormat"] == {"encoding": "opus", "sampleRate": 48000, "channels": 2,
+                                                        "parameters": {"minptime": "10", "useinbandfec": "1"}}
+                      for s in starts),
+              f"export: one start per speaker with its source name, endpoint and Opus format: {starts}")
+        seqd = [m for m in msgs if "sequenceNumber" in m]
+        check(all(isinstance(m["sequenceNumber"], str) for m in seqd)
+              and [int(m["sequenceNumber"]) for m in seqd] == list(range(1, len(seqd) + 1)),
+              f"export: sequenceNumber \"1\", \"2\", ... over all {len(seqd)} start and media events")
+        pings = [m for m in msgs if m.get("event") == "ping"]
+        check(len(pings) >= 3, f"export: pings every 400 ms, answered ({len(pings)} pings)")
+        failed = []
+        for tag, p in tags.items():
+            media = [m["media"] for m in MediaJsonServer.events(conn, "media") if m["media"]["tag"] == tag]
+            chunks = [int(m["chunk"]) for m in media]
+            stamps = [int(m["timestamp"]) for m in media]
+            steady = all(b > a for a, b in zip(chunks, chunks[1:])) and all(
+                (b - a) == 960 * (c2 - c1) for a, b, c1, c2 in zip(stamps, stamps[1:], chunks, chunks[1:]))
+            levels = all(isinstance(m.get("audioLevel"), int) and isinstance(m.get("vad"), bool) for m in media)
+            hz, rms = dominant_hz([base64.b64decode(m["payload"]) for m in media])
+            ok = (len(media) >= 75 and steady and levels and hz is not None
+                  and abs(hz - p.freq) <= FREQ_TOLERANCE_HZ and rms >= MIN_RMS_DBFS)
+            check(ok, f"export: {tag} ({p.name}): {len(media)} media events, chunk/timestamp steady {steady}, "
+                      f"audioLevel/vad {levels}, decoded {hz and round(hz, 1)} Hz (want {p.freq:g}), "
+                      f"RMS {rms:.1f} dBFS")
+            if not ok:
+                failed.append(tag)
+        k = exporter_stats()
+        check(k.get("connected") == 1 and k.get("queue_dropped") == 0 and k.get("packets_sent", 0) > 200,
+              f"export: stats {k}")
+
+        # The transcriber restarts: the bridge reconnects (JVB's backoff: at once, then base-delay
+        # doubling) and starts a fresh stream (start events again, sequence from 1).
+        await server.stop()
+        down_at = time.monotonic()
+        await asyncio.sleep(1.0)
+        server2 = MediaJsonServer(port)
+        await server2.start()
+        try:
+            ok = await wait_for(lambda: server2.connections and len(
+                MediaJsonServer.events(server2.connections[0], "start")) == 3, 6)
+            c2 = server2.connections[0] if server2.connections else {"messages": [], "closed": None}
+            first = [m for m in c2["messages"] if "sequenceNumber" in m][:1]
+            k2 = exporter_stats()
+            check(ok and first and first[0]["sequenceNumber"] == "1" and k2.get("reconnects", 0) >= 1,
+                  f"export: reconnected {time.monotonic() - down_at:.1f} s after the transcriber went "
+                  f"down, new stream {first}, stats reconnects {k2.get('reconnects')} failures "
+                  f"{k2.get('websocket_failures')}")
+
+            # A dead URL: the connect is replaced (expire + create, as Jicofo's setConnects does
+            # for another URL). The old one ends with session-end and close 1001.
+            dead = f"ws://127.0.0.1:{rig.free_port(socket.SOCK_STREAM)}/dead"
+            await focus.set_connects(meeting, [dict(connect_id="transcriber", url=url, expire=True),
+                                               dict(connect_id="dead", url=dead, create=True)])
+            await wait_for(lambda: c2["closed"] is not None, 3)
+            last = c2["messages"][-1] if c2["messages"] else None
+            check(last == {"event": "session-end"} and c2["closed"] and c2["closed"][0] == 1001,
+                  f"export: the expired connect ended with {last} and close {c2['closed']}")
+        finally:
+            await server2.stop()
+        # The bridge keeps retrying the dead URL; the media thread only copies, nothing queues up.
+        before = {p.name: (await p.report() or {}) for p in peers}
+        k0 = exporter_stats()
+        await asyncio.sleep(2.0)
+        k1 = exporter_stats()
+        _, health = rig.http_get(bridge.http_port, "/about/health")
+        check(k1.get("connected") == 0 and k1.get("queue_dropped") == 0
+              and k1.get("queue_packets", 0) - k0.get("queue_packets", 0) >= 150
+              and k1.get("websocket_failures", 0) > k0.get("websocket_failures", 0),
+              f"export: dead URL: copies flow ({k1.get('queue_packets', 0) - k0.get('queue_packets', 0)} in 2 s), "
+              f"queue drops {k1.get('queue_dropped')}, failed connects {k1.get('websocket_failures')}, "
+              f"health {health}")
+        for p in peers:
+            q = peers[(peers.index(p) + 1) % len(peers)]
+            r = await p.report() or {}
+            old = before[p.name].get("tracks", {}).get(p.mids[q.name], {}).get("frames", 0)
+            new = r.get("tracks", {}).get(p.mids[q.name], {}).get("frames", 0)
+            check(new - old >= 75, f"export: dead URL: {p.name} still hears {q.name} ({new - old} new frames)")
+
+        # Transcription stops: the connect goes; no more copies.
+        await focus.set_connects(meeting, [dict(connect_id="dead", url=dead, expire=True)])
+        await asyncio.sleep(0.3)
+        k2 = exporter_stats()
+        await asyncio.sleep(0.6)
+        k3 = exporter_stats()
+        check(k3.get("exporters") == 0 and k3.get("queue_packets") == k2.get("queue_packets"),
+              f"export: removed: no exporter, no copies ({k2.get('queue_packets')} -> {k3.get('queue_packets')})")
+        closed = server.connections[0]["closed"] if server.connections else None
+        check(closed is not None, f"export: the first connection ended when the server stopped: {closed}")
+    finally:
+        await server.stop()
 
 
 async def expiration_stage(backend, peers, before):

@@ -357,6 +357,12 @@ TEST_P(WholePathAllocTest, OnDatagramAllocatesNothing) {
     EXPECT_GT(Window::total(), 0u);
   }
   datagrams.clear();
+  // The conference has an audio export (Colibri2 <connects>): every
+  // forwarded packet is also copied into the export ring, which the
+  // control thread drains (here: between datagrams, outside the window).
+  media::ExportRing exportRing(64);
+  rig.router().setExportRing(&exportRing);
+  rig.router().setConferenceExport(1, true);  // the rig's conference: the compiler's first handle
   rig.warmUp();
   rig.prepare(datagrams, kRounds);
 
@@ -388,6 +394,7 @@ TEST_P(WholePathAllocTest, OnDatagramAllocatesNothing) {
     rig.router().onDatagram(datagram, from);
     w.close();
     ++(d.rtcp ? rtcpCalls : rtpCalls);
+    exportRing.drain([](const media::ExportPacket&) {});
     if (i % 3 == 2) {
       // The router's 20 ms tick (receiver reports, speech decisions),
       // counted on its own.
@@ -416,6 +423,8 @@ TEST_P(WholePathAllocTest, OnDatagramAllocatesNothing) {
 
   // The fan-out happened: every RTP packet to the 502 other endpoints.
   EXPECT_EQ(rtcpCalls, kRounds * 3 / options.rtcpEvery);
+  EXPECT_GE(exportRing.pushed(), rtpCalls / 3);  // routed packets were exported
+  EXPECT_EQ(exportRing.dropped(), 0u);
   EXPECT_EQ(c.rtpForwarded.load() - forwarded0, rtpCalls * rig.copiesPerPacket());
   EXPECT_EQ(c.rtcpTerminated.load() - terminated0, rtcpCalls);
   EXPECT_EQ(c.srtpFailed.load() - srtpFailed0, 0u);

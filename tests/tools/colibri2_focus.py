@@ -26,6 +26,8 @@ Colibri2Focus joins the brewery like Jicofo and talks to one bridge occupant:
   update_transport(..., ice_generation=N) then carries the client's answer as lib-jitsi-meet
   tags it (JingleSessionPC._sendIceRestartTransportInfo) and Jicofo forwards it unmodified.
 - update_sources(...), expire(...), expire_conference(...).
+- set_connects(meeting_id, [dict(connect_id=..., url=..., create=True, ...)]): the media export
+  <connects> delta Jicofo sends when transcription starts or stops (Colibri2Session.setConnects).
 
 Errors come back as Colibri2Error (condition, colibri2 reason, text); no reply
 within the timeout raises Colibri2Error('timeout'). Namespaces and shapes follow
@@ -148,6 +150,37 @@ def parse_endpoint_transport(cmod: ET.Element, endpoint_id: str) -> BridgeTransp
 
 
 # -- request builders (usable on their own, e.g. for negative tests) -------------------
+
+def connect_element(parent: ET.Element, connect_id: str, url: str, type_: str = "transcriber",
+                    create: bool = False, expire: bool = False, audio: bool = True,
+                    headers: Optional[Dict[str, str]] = None, ping: Optional[tuple] = None,
+                    exports: Sequence[str] = (), requests: Sequence[str] = ()) -> ET.Element:
+    """One <connect> as Jicofo builds it (jicofo-selector .../bridge/colibri/ConnectSpec.kt
+    toConnect(): id, url, protocol 'mediajson', type, audio (ConnectSpec's default: true),
+    create/expire as the delta says; then an <http-header name value/> per header, <exports>,
+    <requests> and <ping interval timeout/> in ms, as TranscriptionConfig's ping sets them)."""
+    attrs = {"id": connect_id, "url": url, "protocol": "mediajson", "type": type_}
+    if audio:
+        attrs["audio"] = "true"
+    if create:
+        attrs["create"] = "true"
+    if expire:
+        attrs["expire"] = "true"
+    c = ET.SubElement(parent, q(C2, "connect"), **attrs)
+    for name, value in (headers or {}).items():
+        ET.SubElement(c, q(C2, "http-header"), name=name, value=value)
+    if exports:
+        ex = ET.SubElement(c, q(C2, "exports"))
+        for n in exports:
+            ET.SubElement(ex, q(C2, "export"), name=n)
+    if requests:
+        rq = ET.SubElement(c, q(C2, "requests"))
+        for n in requests:
+            ET.SubElement(rq, q(C2, "request"), name=n)
+    if ping is not None:
+        ET.SubElement(c, q(C2, "ping"), interval=str(ping[0]), timeout=str(ping[1]))
+    return c
+
 
 def conference_modify(meeting_id: str, name: Optional[str] = None, create: bool = False,
                       expire: bool = False) -> ET.Element:
@@ -353,6 +386,16 @@ class Colibri2Focus(Focus):
         for e in endpoint_ids:
             ET.SubElement(cm, q(C2, "endpoint"), id=e, expire="true")
         return await self.request(cm, f"expire endpoints in {meeting_id}")
+
+    async def set_connects(self, meeting_id: str, connects: Sequence[dict]) -> ET.Element:
+        """A <connects> delta as Colibri2Session.setConnects sends it: a conference-modify with only
+        the meeting-id (createRequest()) and one <connect> per added (create), changed or removed
+        (expire) connect; each dict holds connect_element's keyword arguments."""
+        cm = conference_modify(meeting_id)
+        cs = ET.SubElement(cm, q(C2, "connects"))
+        for c in connects:
+            connect_element(cs, **c)
+        return await self.request(cm, f"connects for {meeting_id}")
 
     async def expire_conference(self, meeting_id: str) -> ET.Element:
         return await self.request(conference_modify(meeting_id, expire=True), f"expire {meeting_id}")

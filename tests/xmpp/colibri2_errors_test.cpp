@@ -303,6 +303,31 @@ TEST_F(Colibri2ErrorTest, MalformedRequestsAreBadRequestNamingTheCulprit) {
        "Missing required attribute 'value' of <initial-last-n>"},
       {modify("", ep + "<initial-last-n value='all'/></endpoint>"),
        "Invalid value for the 'value' attribute of <initial-last-n>: 'all'"},
+      // <connect> as ConnectProvider reads it.
+      {modify("", "<connects><connect protocol='mediajson' type='recorder'/></connects>"),
+       "Missing required attribute 'url' of <connect>"},
+      {modify("",
+              "<connects><connect url='https://x/' protocol='mediajson' type='recorder'/>"
+              "</connects>"),
+       "Invalid value for the 'url' attribute of <connect>: 'https://x/'"},
+      {modify("",
+              "<connects><connect url='wss://x/' protocol='rtp' type='recorder'/>"
+              "</connects>"),
+       "Invalid value for the 'protocol' attribute of <connect>: 'rtp'"},
+      {modify("", "<connects><connect url='wss://x/' protocol='mediajson'/></connects>"),
+       "Missing required attribute 'type' of <connect>"},
+      {modify("",
+              "<connects><connect url='wss://x/' protocol='mediajson' type='mixer'/>"
+              "</connects>"),
+       "Invalid value for the 'type' attribute of <connect>: 'mixer'"},
+      {modify("",
+              "<connects><connect url='wss://x/' protocol='mediajson' type='recorder'>"
+              "<http-header name='Bad Name' value='v'/></connect></connects>"),
+       "Invalid value for the 'name' attribute of <http-header>: 'Bad Name'"},
+      {modify("",
+              "<connects><connect url='wss://x/' protocol='mediajson' type='recorder'>"
+              "<ping interval='10s' timeout='3000'/></connect></connects>"),
+       "Invalid value for the 'interval' attribute of <ping>: '10s'"},
   };
   for (const auto& [body, text] : cases) {
     auto reply = send(iq("set", "bad", body));
@@ -321,6 +346,52 @@ TEST_F(Colibri2ErrorTest, MalformedRequestsAreBadRequestNamingTheCulprit) {
   // A request in the wrong namespace is not ours: service-unavailable.
   auto other = send(iq("get", "ns", "<conference-modify xmlns='jitsi:colibri' meeting-id='m'/>"));
   EXPECT_EQ(error(other).condition, "service-unavailable");
+}
+
+// The <connects> Jicofo sends (ConnectSpec.toConnect: id, url, protocol,
+// type, audio, create/expire; http-headers, ping, exports, requests).
+TEST(Colibri2Parse, ReadsConnectsAsJicofoSendsThem) {
+  Library lib;
+  Context ctx;
+  auto el = parse(ctx.get(), R"(
+  <conference-modify xmlns='jitsi:colibri2' meeting-id='m1' create='true'>
+    <connects>
+      <connect id='transcriber' url='wss://t.example.com/ws?room=r' protocol='mediajson'
+               type='transcriber' audio='true' create='true'>
+        <http-header name='Authorization' value='Bearer a&#13;&#10;b'/>
+        <ping interval='10000' timeout='3000'/>
+        <exports><export name='e1-a0'/><export name='e2-a0'/></exports>
+        <requests><request name='e1-a0.en'/></requests>
+      </connect>
+      <connect id='old' url='ws://r/' protocol='MEDIAJSON' type='Recorder' expire='true'/>
+    </connects>
+  </conference-modify>)");
+  ASSERT_TRUE(el);
+  auto parsed = parseConferenceModify(el.get());
+  ASSERT_TRUE(std::holds_alternative<control::ConferenceModify>(parsed))
+      << std::get<IqError>(parsed).text;
+  const auto& m = std::get<control::ConferenceModify>(parsed);
+  ASSERT_TRUE(m.hasConnects);
+  ASSERT_EQ(m.connects.size(), 2u);
+  const auto& c = m.connects[0];
+  EXPECT_EQ(c.id, "transcriber");
+  EXPECT_EQ(c.url, "wss://t.example.com/ws?room=r");
+  EXPECT_EQ(c.protocol, "mediajson");
+  EXPECT_EQ(c.type, "transcriber");
+  EXPECT_TRUE(c.audio);
+  EXPECT_FALSE(c.video);
+  EXPECT_TRUE(c.create);
+  EXPECT_FALSE(c.expire);
+  ASSERT_EQ(c.httpHeaders.size(), 1u);
+  EXPECT_EQ(c.httpHeaders[0].first, "Authorization");
+  EXPECT_EQ(c.httpHeaders[0].second, "Bearer ab");  // CR and LF dropped
+  EXPECT_EQ(c.ping, (std::pair{10000, 3000}));
+  EXPECT_EQ(c.exports, (std::vector<std::string>{"e1-a0", "e2-a0"}));
+  EXPECT_EQ(c.requests, (std::vector<std::string>{"e1-a0.en"}));
+  EXPECT_EQ(m.connects[1].protocol, "mediajson");
+  EXPECT_EQ(m.connects[1].type, "recorder");
+  EXPECT_TRUE(m.connects[1].expire);
+  EXPECT_FALSE(m.connects[1].audio);
 }
 
 TEST(Colibri2Parse, ReadsEveryElementAndIgnoresWhatItDoesNotKnow) {
@@ -377,6 +448,10 @@ TEST(Colibri2Parse, ReadsEveryElementAndIgnoresWhatItDoesNotKnow) {
   EXPECT_FALSE(m.rtcstatsEnabled);
   EXPECT_EQ(m.relays, 1u);
   EXPECT_TRUE(m.hasConnects);
+  ASSERT_EQ(m.connects.size(), 1u);
+  EXPECT_FALSE(m.connects[0].id);
+  EXPECT_EQ(m.connects[0].url, "wss://t");
+  EXPECT_EQ(m.connects[0].type, "transcriber");
   ASSERT_EQ(m.endpoints.size(), 1u);
   const control::EndpointRequest& e = m.endpoints[0];
   EXPECT_EQ(e.id, "e1");
