@@ -222,7 +222,8 @@ nlohmann::json StatsCollector::snapshot(const Health& health) const {
               {"packets_malformed", load(c.redMalformed)},
               {"red_packets_decapsulated", load(c.redDecapsulated)},
               {"red_packets_forwarded", load(c.redForwarded)},
-              {"invalid_red_packets_dropped", load(c.redInvalidDropped)}};
+              {"invalid_red_packets_dropped", load(c.redInvalidDropped)},
+              {"padding_only_packets", load(c.redPaddingOnly)}};
   const BridgeChannelTotals channel = channelTotals_ ? channelTotals_() : BridgeChannelTotals{};
   j["total_data_channel_messages_received"] = channel.dataChannelMessagesReceived;
   j["total_data_channel_messages_sent"] = channel.dataChannelMessagesSent;

@@ -47,6 +47,9 @@ struct MediaCounters {
   std::atomic<uint64_t> redDecapsulated{0};
   std::atomic<uint64_t> redForwarded{0};
   std::atomic<uint64_t> redInvalidDropped{0};
+  // Padding-only packets under a sender's RED payload type (bandwidth
+  // probes): not RED, not sent to receivers without RED.
+  std::atomic<uint64_t> redPaddingOnly{0};
   std::atomic<uint64_t> rtcpTerminated{0};
   std::atomic<uint64_t> rtcpSent{0};  // receiver reports and forwarded sender reports
   // What the media thread holds now (set on every endpoint add and remove):

@@ -691,8 +691,18 @@ void MediaRouter::onRtp(Media& ep, std::span<uint8_t> datagram, Clock::time_poin
   // RFC 2198 RED from this sender: parsed once; receivers that did not
   // negotiate RED get the primary encoding (JVB's AudioRedHandler, policy
   // NOOP: the others get it as sent), a malformed one is not sent to them.
-  const bool isRed = ep.spec.payloadTypes.isRed(view->payloadType());
+  // A padding-only packet (Chromium's bandwidth probes, under the RED
+  // payload type once RED is its send codec) carries no RED: it goes on as
+  // sent to RED receivers, like any padding-only packet, and not to the
+  // others (nothing to strip, a payload type they did not negotiate; JVB
+  // discards padding-only packets for everyone, PaddingTermination.kt).
+  const bool redPt = ep.spec.payloadTypes.isRed(view->payloadType());
+  const bool redPadding = redPt && view->payload().empty() && view->paddingSize() > 0;
+  const bool isRed = redPt && !redPadding;
   std::optional<rtp::RedPrimary> red;
+  if (redPadding) {
+    bump(counters_.redPaddingOnly);
+  }
   if (isRed) {
     bump(counters_.redReceived);
     red = rtp::parseRed(view->payload());
@@ -724,6 +734,9 @@ void MediaRouter::onRtp(Media& ep, std::span<uint8_t> datagram, Clock::time_poin
     // The receiver's copy of a RED packet: as sent, or its primary block.
     rtp::RedStrip strip;
     const rtp::RedStrip* stripRed = nullptr;
+    if (redPadding && !rx.spec.payloadTypes.hasRed()) {
+      continue;
+    }
     if (isRed && !rx.spec.payloadTypes.hasRed()) {
       if (!red) {
         ++redInvalid;

@@ -56,6 +56,20 @@ void sendRed(Client& c, const asio::ip::udp::endpoint& bridge, uint32_t ssrc, ui
   c.socket.send_to(asio::buffer(p.data(), r.length), bridge);
 }
 
+// A padding-only packet under the RED payload type, as Chromium's bandwidth
+// probes once RED is its send codec: no payload, 40 bytes of padding.
+void sendRedPadding(Client& c, const asio::ip::udp::endpoint& bridge, uint32_t ssrc, uint16_t seq) {
+  std::array<uint8_t, 256> p{};
+  p[0] = 0xA0;  // V=2, P=1
+  p[1] = kRedPt;
+  rtp::bytes::store16(&p[2], seq);
+  rtp::bytes::store32(&p[8], ssrc);
+  p[12 + 39] = 40;
+  const auto r = c.out->protectRtp(std::span<uint8_t>(p.data(), p.size()), 12 + 40);
+  ASSERT_TRUE(r.ok());
+  c.socket.send_to(asio::buffer(p.data(), r.length), bridge);
+}
+
 std::string payloadOf(const rtp::ConstRtpPacketView& v) {
   return {v.payload().begin(), v.payload().end()};
 }
@@ -181,6 +195,26 @@ TEST_F(RedTest, MalformedRedGoesOnlyToRedReceivers) {
   EXPECT_EQ(c.redInvalidDropped.load(), 2u);
   EXPECT_EQ(c.redForwarded.load(), 3u);
   EXPECT_EQ(c.redDecapsulated.load(), 4u);
+}
+
+TEST_F(RedTest, PaddingOnlyProbesAreNotRedAndStayWithRedReceivers) {
+  auto s = add("s", 1111, true, 1);
+  auto red = add("r", 2222, true, 1);
+  auto opus = add("o", 3333, false, 1);
+  std::vector<Client*> all{s.get(), red.get(), opus.get()};
+  const auto& c = media_->counters();
+  ASSERT_TRUE(pump(all, [&] { return s->out && red->out && opus->out; }));
+  sendRedPadding(*s, bridgeAddr_, 1111, 20);
+  sendRed(*s, bridgeAddr_, 1111, 21, 960);
+  ASSERT_TRUE(pump(all, [&] { return red->received.size() == 2 && opus->received.size() == 1; }));
+  const auto r = views(*red);
+  EXPECT_EQ(r[0].payload().size(), 0u);
+  EXPECT_EQ(r[0].paddingSize(), 40u);
+  EXPECT_EQ(payloadOf(views(*opus)[0]), "opus-21");
+  EXPECT_EQ(c.redPaddingOnly.load(), 1u);
+  EXPECT_EQ(c.redReceived.load(), 1u);
+  EXPECT_EQ(c.redMalformed.load(), 0u);
+  EXPECT_EQ(c.redInvalidDropped.load(), 0u);
 }
 
 TEST_F(RedTest, PlainOpusFromARedSenderAndTheReceiversOpusPayloadType) {
