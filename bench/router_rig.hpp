@@ -72,6 +72,10 @@ struct RigOptions {
   // A sender's SRTCP sender report + SDES after every this many of its RTP
   // packets; 0: RTP only.
   size_t rtcpEvery = 0;
+  // Opus RED (RFC 2198, distance 1): the senders negotiate RED and send it,
+  // every third receiver negotiates it (gets it as sent), the others get it
+  // stripped to the primary encoding (rtp/red.hpp).
+  bool red = false;
 };
 
 // One prepared datagram from a sender, protected for the bridge.
@@ -92,11 +96,17 @@ class RouterRig {
   // RTP plaintext: 12-byte header, one extension word (audio level id 1,
   // sdes:mid id 10 = "0"), 100 bytes of Opus stand-in (bench/audio_packet.hpp's size).
   static constexpr size_t kRtpPlainSize = 120;
+  // With RigOptions::red: the RED payload type, and the 100 bytes are a
+  // 4-byte redundant block header, the primary header, 45 bytes of the
+  // previous frame and the 50-byte primary frame.
+  static constexpr uint8_t kRedPt = 63;
+  static constexpr size_t kRedPrimarySize = 50;
 
   struct Peer {
     std::string id;  // 8 hex chars, as Jicofo's endpoint ids
     uint32_t ssrc = 0;
     bool rewriting = false;
+    bool red = false;  // negotiated RED (RigOptions::red)
     media::EndpointHandle handle = 0;
     srtp::Keys keys;        // the bridge's side of the association
     udp::socket socket;     // non-blocking; read only by tests
@@ -122,6 +132,7 @@ class RouterRig {
           i >= options.senders &&
           (options.rewriting == RigOptions::Rewriting::kAll ||
            (options.rewriting == RigOptions::Rewriting::kHalf && (i - options.senders) % 2 == 1));
+      p.red = options.red && (i < options.senders || (i - options.senders) % 3 == 0);
       compiler_.endpointChanged(kMeetingId, endpointOf(p));
     }
     for (auto& p : peers_) {
@@ -257,6 +268,14 @@ class RouterRig {
     opus.clockrate = 48000;
     opus.channels = 2;
     e.audioPayloadTypes = {opus};
+    if (p.red) {
+      control::PayloadType red;
+      red.id = kRedPt;
+      red.name = "red";
+      red.clockrate = 48000;
+      red.channels = 2;
+      e.audioPayloadTypes.insert(e.audioPayloadTypes.begin(), red);
+    }
     e.audioHeaderExtensions = {{1, kAudioLevelUri}, {10, kSdesMidUri}};
     e.acceptsAudio = true;
     e.audioSources[p.ssrc] = control::AudioSource{p.id + "-a0", false};
@@ -303,6 +322,15 @@ class RouterRig {
     p[19] = '0';
     for (size_t i = 20; i < kRtpPlainSize; ++i) {
       p[i] = static_cast<uint8_t>(i * 7 + snd.packets);
+    }
+    if (options_.red) {
+      constexpr size_t kRedundant = kRtpPlainSize - 20 - 5 - kRedPrimarySize;
+      p[1] = kRedPt;
+      p[20] = 0x80 | 111;  // redundant block: Opus, 960 ticks earlier
+      p[21] = 960 >> 6;
+      p[22] = static_cast<uint8_t>((960 & 0x3F) << 2);
+      p[23] = static_cast<uint8_t>(kRedundant);
+      p[24] = 111;  // primary: Opus
     }
     const auto r = snd.out.protectRtp(p, kRtpPlainSize);
     if (!r.ok()) {

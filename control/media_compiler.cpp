@@ -1,6 +1,8 @@
 #include "control/media_compiler.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <string_view>
 
 #include "common/log.hpp"
 
@@ -11,6 +13,13 @@ namespace {
 constexpr const char* kSdesMidUri = "urn:ietf:params:rtp-hdrext:sdes:mid";
 constexpr const char* kAudioLevelUri = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 constexpr uint32_t kDefaultClockRate = 48000;
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
 
 // The ID map of a packet from an endpoint that negotiated `from` to one that
 // negotiated `to`: IDs by URI, what `to` lacks stripped, sdes:mid stripped.
@@ -63,8 +72,14 @@ media::EndpointSpec MediaCompiler::compile(const Endpoint& e) {
   s.sctp = e.sctpRequested;
   for (const auto& pt : e.audioPayloadTypes) {
     if (pt.id >= 0 && pt.id < 128) {
-      s.payloadTypes.add(static_cast<uint8_t>(pt.id),
-                         pt.clockrate != 0 ? pt.clockrate : kDefaultClockRate);
+      const auto id = static_cast<uint8_t>(pt.id);
+      s.payloadTypes.add(id, pt.clockrate != 0 ? pt.clockrate : kDefaultClockRate);
+      // Encoding names as JVB's PayloadType.kt matches them (case-insensitive).
+      if (iequals(pt.name, "red") && !s.payloadTypes.hasRed()) {
+        s.payloadTypes.red = id;
+      } else if (iequals(pt.name, "opus") && s.payloadTypes.opus == media::PayloadTypes::kNone) {
+        s.payloadTypes.opus = id;
+      }
     }
   }
   s.acceptsAudio = e.acceptsAudio;

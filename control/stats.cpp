@@ -327,6 +327,13 @@ nlohmann::json StatsCollector::snapshot(const Health& health) const {
   j["audio_packets_dropped_not_loudest"] = load(c.audioNotLoudestDropped);
   j["audio_packets_dropped_silence"] = load(c.audioSilenceDropped);
   j["audio_packets_dropped_muted"] = load(c.audioMutedDropped);
+  // RFC 2198 RED (Opus RED), JVB's AudioRedHandler names where it has them.
+  j["red"] = {{"packets_received", load(c.redReceived)},
+              {"packets_malformed", load(c.redMalformed)},
+              {"red_packets_decapsulated", load(c.redDecapsulated)},
+              {"red_packets_forwarded", load(c.redForwarded)},
+              {"invalid_red_packets_dropped", load(c.redInvalidDropped)},
+              {"padding_only_packets", load(c.redPaddingOnly)}};
   const BridgeChannelTotals channel = channelTotals_ ? channelTotals_() : BridgeChannelTotals{};
   j["total_data_channel_messages_received"] = channel.dataChannelMessagesReceived;
   j["total_data_channel_messages_sent"] = channel.dataChannelMessagesSent;

@@ -8,8 +8,8 @@
 namespace jvb::media {
 
 bool FanOut::add(std::span<const uint8_t> plain, srtp::Session& out,
-                 const boost::asio::ip::udp::endpoint& to,
-                 const rtp::ExtensionIdMap* extensions) noexcept {
+                 const boost::asio::ip::udp::endpoint& to, const rtp::ExtensionIdMap* extensions,
+                 const rtp::RedStrip* red) noexcept {
   if (plain.size() + out.rtpTrailer() > kSlab) {
     ++totals_.protectFailures;
     return false;
@@ -22,18 +22,37 @@ bool FanOut::add(std::span<const uint8_t> plain, srtp::Session& out,
       ++totals_.remapFailures;
     }
   }
-  return enqueue(plain.size(), out, to);
+  size_t length = plain.size();
+  if (red != nullptr) {
+    length = rtp::stripRedInPlace(std::span<uint8_t>(slab.data(), length), length, red->primary,
+                                  red->payloadType);
+    if (length == 0) {
+      ++totals_.redStripFailures;
+      return false;
+    }
+  }
+  return enqueue(length, out, to);
 }
 
 bool FanOut::addRewritten(const rtp::ConstRtpPacketView& plain, const rtp::AudioRewrite& rewrite,
-                          srtp::Session& out, const boost::asio::ip::udp::endpoint& to) noexcept {
+                          srtp::Session& out, const boost::asio::ip::udp::endpoint& to,
+                          const rtp::RedStrip* red) noexcept {
   auto& slab = slabs_[count_];
   const size_t room = kSlab - out.rtpTrailer();
-  const size_t length =
-      rtp::writeRewrittenAudio(std::span<uint8_t>(slab.data(), room), plain, rewrite);
+  size_t length = rtp::writeRewrittenAudio(std::span<uint8_t>(slab.data(), room), plain, rewrite);
   if (length == 0) {
     ++totals_.protectFailures;
     return false;
+  }
+  if (red != nullptr) {
+    // The rewritten copy carries the sender's payload unchanged, so the
+    // primary block is where the sender's packet has it.
+    length = rtp::stripRedInPlace(std::span<uint8_t>(slab.data(), length), length, red->primary,
+                                  red->payloadType);
+    if (length == 0) {
+      ++totals_.redStripFailures;
+      return false;
+    }
   }
   return enqueue(length, out, to);
 }

@@ -14,6 +14,7 @@
 
 #include "rtp/audio_rewrite.hpp"
 #include "rtp/header_extensions.hpp"
+#include "rtp/red.hpp"
 #include "srtp/session.hpp"
 
 namespace jvb::media {
@@ -27,8 +28,9 @@ class FanOut {
     uint64_t sent = 0;  // datagrams the kernel took
     uint64_t bytes = 0;
     uint64_t protectFailures = 0;
-    uint64_t sendFailures = 0;   // datagrams the kernel refused
-    uint64_t remapFailures = 0;  // extension IDs that could not be rewritten (sent as they were)
+    uint64_t sendFailures = 0;      // datagrams the kernel refused
+    uint64_t remapFailures = 0;     // extension IDs that could not be rewritten (sent as they were)
+    uint64_t redStripFailures = 0;  // RED copies that could not be stripped (not sent)
   };
 
   // `fd`: the UDP socket to send from (the media port's, for the family of
@@ -40,15 +42,18 @@ class FanOut {
   // packet is larger than a slab.
   // `extensions`, when given, rewrites the copy's header-extension IDs for
   // this receiver (RFC 8285 IDs are negotiated per endpoint) before it is
-  // protected.
+  // protected. `red`, when given, strips the copy of a RED packet to its
+  // primary encoding (a receiver that did not negotiate RED).
   bool add(std::span<const uint8_t> plain, srtp::Session& out,
            const boost::asio::ip::udp::endpoint& to,
-           const rtp::ExtensionIdMap* extensions = nullptr) noexcept;
+           const rtp::ExtensionIdMap* extensions = nullptr,
+           const rtp::RedStrip* red = nullptr) noexcept;
   // The same for an SSRC-rewriting receiver: the copy is written by
   // rtp::writeRewrittenAudio (slot SSRC, sequence number, timestamp, the
   // receiver's extensions) instead of copied.
   bool addRewritten(const rtp::ConstRtpPacketView& plain, const rtp::AudioRewrite& rewrite,
-                    srtp::Session& out, const boost::asio::ip::udp::endpoint& to) noexcept;
+                    srtp::Session& out, const boost::asio::ip::udp::endpoint& to,
+                    const rtp::RedStrip* red = nullptr) noexcept;
   // Sends what is queued.
   void flush() noexcept;
 

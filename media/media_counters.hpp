@@ -36,6 +36,20 @@ struct MediaCounters {
   std::atomic<uint64_t> audioSilenceDropped{0};
   std::atomic<uint64_t> audioNotLoudestDropped{0};
   std::atomic<uint64_t> dominantSpeakerChanges{0};
+  // RFC 2198 RED (Opus RED): packets received under a sender's RED payload
+  // type and those of them whose RED header chain is malformed; receivers'
+  // copies stripped to the primary encoding (JVB's
+  // red_packets_decapsulated), sent as RED (red_packets_forwarded), and not
+  // sent because a malformed packet cannot be stripped
+  // (invalid_red_packets_dropped).
+  std::atomic<uint64_t> redReceived{0};
+  std::atomic<uint64_t> redMalformed{0};
+  std::atomic<uint64_t> redDecapsulated{0};
+  std::atomic<uint64_t> redForwarded{0};
+  std::atomic<uint64_t> redInvalidDropped{0};
+  // Padding-only packets under a sender's RED payload type (bandwidth
+  // probes): not RED, not sent to receivers without RED.
+  std::atomic<uint64_t> redPaddingOnly{0};
   std::atomic<uint64_t> rtcpTerminated{0};
   std::atomic<uint64_t> rtcpSent{0};  // receiver reports and forwarded sender reports
   // What the media thread holds now (set on every endpoint add and remove):

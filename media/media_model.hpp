@@ -27,11 +27,19 @@ namespace jvb::media {
 using ConferenceHandle = uint32_t;
 using EndpointHandle = uint32_t;  // unique across the bridge's lifetime
 
-// The audio payload types an endpoint negotiated, with their clock rates.
+// The audio payload types an endpoint negotiated, with their clock rates,
+// and which of them are RFC 2198 RED ("red", Opus RED) and Opus: a receiver
+// without RED gets a RED sender's packets stripped to their primary Opus
+// encoding (rtp/red.hpp, JVB's AudioRedHandler.kt).
 struct PayloadTypes {
+  static constexpr uint8_t kNone = 0xFF;
   std::bitset<128> audio;
   std::array<uint32_t, 128> clockRate{};
+  uint8_t red = kNone;   // the (first) RED payload type, kNone: not negotiated
+  uint8_t opus = kNone;  // the (first) Opus payload type
   [[nodiscard]] bool contains(uint8_t pt) const { return pt < 128 && audio.test(pt); }
+  [[nodiscard]] bool hasRed() const { return red != kNone; }
+  [[nodiscard]] bool isRed(uint8_t pt) const { return red != kNone && pt == red; }
   void add(uint8_t pt, uint32_t rate) {
     if (pt < 128) {
       audio.set(pt);

@@ -13,6 +13,7 @@
 #include "media/media_router_state.hpp"
 #include "rtp/audio_level.hpp"
 #include "rtp/demux.hpp"
+#include "rtp/red.hpp"
 #include "rtp/rtp_packet.hpp"
 #include "sctp/association.hpp"
 
@@ -24,6 +25,18 @@ namespace {
 
 constexpr std::chrono::milliseconds kTick{20};
 constexpr std::chrono::seconds kStatsInterval{1};
+
+// The payload type of a stripped RED packet for a receiver: the primary
+// block's, as JVB leaves it, except that a primary in the sender's Opus
+// payload type goes out under the receiver's Opus payload type should the
+// two have negotiated different ones.
+uint8_t primaryPayloadType(const PayloadTypes& sender, const PayloadTypes& receiver,
+                           uint8_t blockPt) {
+  if (blockPt == sender.opus && receiver.opus != PayloadTypes::kNone) {
+    return receiver.opus;
+  }
+  return blockPt;
+}
 
 std::vector<dtls::RemoteFingerprint> fingerprintsOf(const EndpointSpec& e) {
   std::vector<dtls::RemoteFingerprint> out;
@@ -685,6 +698,33 @@ void MediaRouter::onRtp(Media& ep, std::span<uint8_t> datagram, Clock::time_poin
   }
   ConferenceMedia& conf = *ep.conf;
   uint64_t copies = 0;
+  // RFC 2198 RED from this sender: parsed once; receivers that did not
+  // negotiate RED get the primary encoding (JVB's AudioRedHandler, policy
+  // NOOP: the others get it as sent), a malformed one is not sent to them.
+  // A padding-only packet (Chromium's bandwidth probes, under the RED
+  // payload type once RED is its send codec) carries no RED: it goes on as
+  // sent to RED receivers, like any padding-only packet, and not to the
+  // others (nothing to strip, a payload type they did not negotiate; JVB
+  // discards padding-only packets for everyone, PaddingTermination.kt).
+  const bool redPt = ep.spec.payloadTypes.isRed(view->payloadType());
+  const bool redPadding = redPt && view->payload().empty() && view->paddingSize() > 0;
+  const bool isRed = redPt && !redPadding;
+  std::optional<rtp::RedPrimary> red;
+  if (redPadding) {
+    bump(counters_.redPaddingOnly);
+  }
+  if (isRed) {
+    bump(counters_.redReceived);
+    red = rtp::parseRed(view->payload());
+    if (!red) {
+      bump(counters_.redMalformed);
+      LOG_DEBUG("media", "{}: malformed RED packet (ssrc {}, seq {})", ep.tag, view->ssrc(),
+                view->sequenceNumber());
+    }
+  }
+  // Per copy, summed here and published once per packet.
+  uint64_t redStripped = 0;
+  uint64_t redInvalid = 0;
   // Fan out to the other members of the conference.
   for (Media* member : conf.members) {
     Media& rx = *member;
@@ -700,6 +740,22 @@ void MediaRouter::onRtp(Media& ep, std::span<uint8_t> datagram, Clock::time_poin
     const auto to = rx.destination();
     if (!to) {
       continue;
+    }
+    // The receiver's copy of a RED packet: as sent, or its primary block.
+    rtp::RedStrip strip;
+    const rtp::RedStrip* stripRed = nullptr;
+    if (redPadding && !rx.spec.payloadTypes.hasRed()) {
+      continue;
+    }
+    if (isRed && !rx.spec.payloadTypes.hasRed()) {
+      if (!red) {
+        ++redInvalid;
+        continue;  // before its slot cache sees it: nothing else changes
+      }
+      strip.primary = *red;
+      strip.payloadType =
+          primaryPayloadType(ep.spec.payloadTypes, rx.spec.payloadTypes, red->payloadType);
+      stripRed = &strip;
     }
     auto& fanout = to->address().is_v4() ? *fanout4_ : *fanout6_;
     if (rx.rewrite) {
@@ -718,28 +774,43 @@ void MediaRouter::onRtp(Media& ep, std::span<uint8_t> datagram, Clock::time_poin
           rw.ssrc,         rw.sequenceNumber, rw.timestamp,
           ep.spec.levelId, rx.spec.levelId,   rx.spec.rtpMidDemux ? rx.spec.midId : uint8_t{0},
           slot.mid};
-      if (fanout.addRewritten(*view, spec, *rx.rtpOut, *to)) {
-        rx.rewrite->onSent(rw.slot, view->payload().size());
+      if (fanout.addRewritten(*view, spec, *rx.rtpOut, *to, stripRed)) {
+        rx.rewrite->onSent(rw.slot, stripRed != nullptr ? red->size : view->payload().size());
         ++copies;
+        redStripped += stripRed != nullptr ? 1 : 0;
       }
       continue;
     }
     // Header-extension IDs for this receiver: the pair's map, compiled on
     // the control thread (sdes:mid stripped; other IDs mapped by URI).
-    if (fanout.add(plain, *rx.rtpOut, *to, profiles_.map(ep.spec.extProfile, rx.spec.extProfile))) {
+    if (fanout.add(plain, *rx.rtpOut, *to, profiles_.map(ep.spec.extProfile, rx.spec.extProfile),
+                   stripRed)) {
       ++copies;
+      redStripped += stripRed != nullptr ? 1 : 0;
     }
   }
   ep.stats.forwarded += copies;
+  if (isRed) {
+    counters_.redDecapsulated.fetch_add(redStripped, std::memory_order_relaxed);
+    counters_.redForwarded.fetch_add(copies - redStripped, std::memory_order_relaxed);
+    counters_.redInvalidDropped.fetch_add(redInvalid, std::memory_order_relaxed);
+  }
   if (conf.exporting && exportRing_ != nullptr) {
     // The conference's export (Colibri2 <connects>): a copy into a
     // preallocated slot; the control thread encodes and sends it.
     const auto level = ep.spec.levelId != 0 ? rtp::readAudioLevel(*view, ep.spec.levelId)
                                             : std::optional<rtp::AudioLevel>{};
-    if (!source->synthetic) {
-      exportRing_->push(conf.handle, view->ssrc(), view->sequenceNumber(), view->timestamp(),
-                        view->payloadType(), level ? static_cast<int8_t>(level->level) : int8_t{-1},
-                        level && level->voice, view->payload());
+    // A RED packet goes out as its primary Opus block (the transcriber reads
+    // Opus); a malformed one is not exported.
+    const auto payload = view->payload();
+    if (!source->synthetic && (!isRed || red)) {
+      const auto data = isRed ? payload.subspan(red->offset, red->size) : payload;
+      const uint8_t pt = isRed && ep.spec.payloadTypes.opus != media::PayloadTypes::kNone
+                             ? ep.spec.payloadTypes.opus
+                             : view->payloadType();
+      exportRing_->push(conf.handle, view->ssrc(), view->sequenceNumber(), view->timestamp(), pt,
+                        level ? static_cast<int8_t>(level->level) : int8_t{-1},
+                        level && level->voice, data);
     }
   }
   flushMappings(conf.meetingId);  // before the packets, as JVB does

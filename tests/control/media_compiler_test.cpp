@@ -51,6 +51,25 @@ struct Recorder {
   }
 };
 
+TEST(MediaCompiler, RedAndOpusPayloadTypesByName) {
+  const auto plain = MediaCompiler::compile(endpoint("a", 1111, {}));
+  EXPECT_FALSE(plain.payloadTypes.hasRed());
+  EXPECT_EQ(plain.payloadTypes.opus, media::PayloadTypes::kNone) << "a nameless pt is not Opus";
+  Endpoint e = endpoint("b", 2222, {});
+  control::PayloadType red{63, "RED", 48000, 2, {{"", "111/111"}}, {}};
+  control::PayloadType opus{96, "opus", 48000, 2, {}, {}};
+  control::PayloadType red2{64, "red", 48000, 2, {}, {}};
+  e.audioPayloadTypes = {red, opus, red2};
+  const auto s = MediaCompiler::compile(e);
+  EXPECT_TRUE(s.payloadTypes.hasRed());
+  EXPECT_EQ(s.payloadTypes.red, 63) << "the first RED payload type, name case-insensitive";
+  EXPECT_TRUE(s.payloadTypes.isRed(63));
+  EXPECT_FALSE(s.payloadTypes.isRed(64));
+  EXPECT_TRUE(s.payloadTypes.contains(64));
+  EXPECT_EQ(s.payloadTypes.opus, 96);
+  EXPECT_EQ(s.payloadTypes.clockRate[63], 48000u);
+}
+
 TEST(MediaCompiler, CompilesTheSpecAndInternsExtensionProfiles) {
   Recorder r;
   r.compiler.endpointChanged(kMeeting, endpoint("a", 1111, {{1, kLevel}, {10, kMid}}));

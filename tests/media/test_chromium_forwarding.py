@@ -37,6 +37,12 @@ Scenario (inner):
     handshake; Chromium's transport stays DTLS-connected with its new local ufrag on a selected
     pair that keeps getting answers; both tones keep flowing (Chromium's inbound packets and
     analyser, the aiortc peer's packets from Chromium's SSRC). aiortc (1.4) has no ICE restart.
+ Opus RED (RFC 2198): Chromium's endpoint negotiates red/48000/2 (Jicofo's pt 112, before Opus),
+ so Chromium sends RED; the aiortc peer did not, and hears it stripped to the primary Opus. A
+ second page of the same browser (endpoint "RED receiver", also RED) has Chromium's SSRC on its
+ m-line 1 and the aiortc peer's on m-line 2: it gets RED as sent and
+ hears 440 Hz. Its own microphone SSRC is not signalled (the bridge drops it). /colibri/stats
+ must show RED received, stripped (to aiortc) and forwarded (to the second page), none invalid.
 """
 import asyncio
 import importlib.util
@@ -249,9 +255,24 @@ class Chromium:
             time.sleep(0.2)
         raise RuntimeError(f"page {url} did not load within {timeout:g} s")
 
-    def evaluate(self, expr, timeout=20.0):
+    def open_extra_page(self, url, timeout=60.0):
+        """Another tab with `url`; returns its DevTools session (for evaluate(session=))."""
+        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        self.call("Page.enable", session=session)
+        self.call("Runtime.enable", session=session)
+        self.call("Page.navigate", {"url": url}, session=session)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.evaluate("typeof window.answerOffer === 'function' && document.readyState === 'complete'",
+                             timeout=5, session=session):
+                return session
+            time.sleep(0.2)
+        raise RuntimeError(f"extra page {url} did not load within {timeout:g} s")
+
+    def evaluate(self, expr, timeout=20.0, session=None):
         r = self.call("Runtime.evaluate", {"expression": expr, "awaitPromise": True, "returnByValue": True,
-                                           "timeout": int(timeout * 1000)}, session=self.session,
+                                           "timeout": int(timeout * 1000)}, session=session or self.session,
                       timeout=timeout + 2)
         if "exceptionDetails" in r:
             d = r["exceptionDetails"]
@@ -415,6 +436,7 @@ def inner(binary):
     import webrtc_sdp
     from test_aiortc_forwarding import PeerProc, StageFailed, state_is
     import test_aiortc_forwarding as taf
+    from colibri2_focus import RED_PT
     taf.FREQS[:] = [CHROME_FREQ, AIORTC_FREQ]  # what PeerProc passes as --listen-for
 
     check = rig.Checker()
@@ -425,6 +447,8 @@ def inner(binary):
         stage = "setup"
         meeting = f"chromium-{random.getrandbits(48):012x}"
         ep_a, ep_c = f"{random.getrandbits(32):08x}", f"{random.getrandbits(32):08x}"
+        ep_r = f"{random.getrandbits(32):08x}"  # the second page: the RED receiver
+        red_page = None
         ssrc_a = random.randrange(0x10000, 0xFFFFFFFF)
         bridge = focus = chrome = None
         peer = PeerProc(f"aiortc-{int(AIORTC_FREQ)}Hz", AIORTC_FREQ, ssrc_a)
@@ -443,6 +467,7 @@ def inner(binary):
             await peer.wait_event(lambda e: e.get("event") == "ready", "ready line", 20, "setup")
             chrome = Chromium(wav, work)
             await asyncio.to_thread(chrome.open_page, "file://" + PAGE)
+            red_page = await asyncio.to_thread(chrome.open_extra_page, "file://" + PAGE)
             ver = await asyncio.to_thread(chrome.call, "Browser.getVersion")
             check(True, f"setup: Prosody, bridge, focus, aiortc peer {ep_a} (ssrc {ssrc_a}), "
                         f"{ver.get('product')} on the page")
@@ -450,8 +475,9 @@ def inner(binary):
             stage = "allocation"
             room = f"{meeting}@conference.example.test"
             ta = await focus.allocate(meeting, ep_a, ssrc_a, create_conference=True, room_name=room)
-            tc = await focus.allocate(meeting, ep_c, None, create_conference=False, room_name=room)
-            for name, t in (("aiortc", ta), ("chromium", tc)):
+            tc = await focus.allocate(meeting, ep_c, None, create_conference=False, room_name=room, red=True)
+            tr_ = await focus.allocate(meeting, ep_r, None, create_conference=False, room_name=room, red=True)
+            for name, t in (("aiortc", ta), ("chromium", tc), ("RED receiver", tr_)):
                 udp = [(c.ip, c.port) for c in t.candidates if c.protocol == "udp"]
                 ok = ("127.0.0.1", bridge.udp_port) in udp and t.rtcp_mux
                 check(ok, f"allocation: {name}: ufrag {t.ufrag} candidates {udp} fingerprint "
@@ -461,7 +487,8 @@ def inner(binary):
 
             stage = "SDP (chromium)"
             offer_c = webrtc_sdp.build_offer(tc.ufrag, tc.pwd, tc.fingerprint, tc.candidates,
-                                             [webrtc_sdp.RemoteSource(ep_a, ssrc_a)], tc.feedback_ssrc("audio"))
+                                             [webrtc_sdp.RemoteSource(ep_a, ssrc_a)], tc.feedback_ssrc("audio"),
+                                             red_pt=RED_PT)
             if not KEEP_MID:
                 offer_c = "".join(l for l in offer_c.splitlines(True) if webrtc_sdp.MID_URI not in l)
             res = await asyncio.to_thread(chrome.evaluate, f"answerOffer({json.dumps(offer_c)})", 20)
@@ -481,7 +508,29 @@ def inner(binary):
             await focus.update_transport(meeting, ep_c, ans_c.ufrag, ans_c.pwd, ans_c.fingerprint, ans_c.setup,
                                          ans_c.candidates)
             await focus.update_sources(meeting, ep_c, [ssrc_c])
-            check(True, f"SDP: chromium's transport and source {ssrc_c} sent to the bridge")
+            formats = next((l.split()[3:] for l in res["sdp"].splitlines() if l.startswith("m=audio")), [])
+            check(formats[:1] == [str(RED_PT)],
+                  f"SDP: chromium's transport and source {ssrc_c} sent to the bridge; its answer's first "
+                  f"format is RED ({formats}), so it sends RED")
+
+            stage = "SDP (RED receiver)"
+            offer_r = webrtc_sdp.build_offer(tr_.ufrag, tr_.pwd, tr_.fingerprint, tr_.candidates,
+                                             [webrtc_sdp.RemoteSource(ep_c, ssrc_c),
+                                              webrtc_sdp.RemoteSource(ep_a, ssrc_a)],
+                                             tr_.feedback_ssrc("audio"), red_pt=RED_PT)
+            if not KEEP_MID:
+                offer_r = "".join(l for l in offer_r.splitlines(True) if webrtc_sdp.MID_URI not in l)
+            res_r = await asyncio.to_thread(chrome.evaluate, f"answerOffer({json.dumps(offer_r)})", 20,
+                                            red_page)
+            ans_r = webrtc_sdp.parse_answer(res_r["sdp"])
+            udp_r = [c for c in ans_r.candidates if c.protocol == "udp" and c.ip == "127.0.0.1"]
+            ok = bool(udp_r) and ans_r.setup in ("active", "passive") and ans_r.directions.get("1") == "recvonly"
+            check(ok, f"SDP: the RED receiver answered: setup {ans_r.setup}, directions {ans_r.directions}, "
+                      f"codecs m1 {ans_r.codecs.get('1')}")
+            if not ok:
+                raise StageFailed("SDP", f"RED receiver: unexpected answer:\n{res_r['sdp']}")
+            await focus.update_transport(meeting, ep_r, ans_r.ufrag, ans_r.pwd, ans_r.fingerprint, ans_r.setup,
+                                         udp_r)
 
             stage = "SDP (aiortc)"
             offer_a = webrtc_sdp.build_offer(ta.ufrag, ta.pwd, ta.fingerprint, ta.candidates,
@@ -520,12 +569,25 @@ def inner(binary):
                       f"{pair.get('requestsReceived')}; log {cstats['log']}")
             if not ok:
                 raise StageFailed("ICE/DTLS", "chromium transport not connected")
+            deadline = time.monotonic() + 20
+            tr_r = {}
+            while time.monotonic() < deadline:
+                rstats = await asyncio.to_thread(chrome.evaluate, "stats()", 10, red_page)
+                tr_r = next((r for r in rstats["reports"] if r["type"] == "transport"), {})
+                if tr_r.get("dtlsState") in ("connected", "failed", "closed"):
+                    break
+                await asyncio.sleep(0.3)
+            check(tr_r.get("dtlsState") == "connected",
+                  f"ICE/DTLS: the RED receiver's transport: dtls {tr_r.get('dtlsState')}, SRTP {tr_r.get('srtpCipher')}")
+            if tr_r.get("dtlsState") != "connected":
+                raise StageFailed("ICE/DTLS", "the RED receiver's transport not connected")
 
             stage = "media"
             deadline = time.monotonic() + 8
             while time.monotonic() < deadline:
                 await asyncio.sleep(0.5)
                 await asyncio.to_thread(chrome.evaluate, "sampleTracks()", 5)
+                await asyncio.to_thread(chrome.evaluate, "sampleTracks()", 5, red_page)
             report = await peer.report()
             cstats = await asyncio.to_thread(chrome.evaluate, "stats()", 10)
             reps = cstats["reports"]
@@ -567,6 +629,30 @@ def inner(binary):
                       f"shares {tr_a.get('shares')}")
             own = report["rtp_in"].get(str(ssrc_a), {}).get("packets", 0)
             check(own == 0, f"media: the aiortc peer does not hear itself ({own} packets with its own SSRC)")
+            # The RED receiver: Chromium's SSRC as RED (its inbound codec), 440 Hz on mid 1.
+            rstats = await asyncio.to_thread(chrome.evaluate, "stats()", 10, red_page)
+            rin = next((r for r in rstats["reports"] if r["type"] == "inbound-rtp" and r.get("ssrc") == ssrc_c), None)
+            codec = next((r for r in rstats["reports"] if rin and r.get("id") == rin.get("codecId")), {})
+            # (Chromium's NetEq splits RED before decoding: the inbound codec it reports is the
+            # primary's, Opus; that it came as RED is in the bridge's counters below.)
+            ok = rin is not None and rin.get("packetsReceived", 0) > 100
+            check(ok, f"media: the RED receiver gets chromium's SSRC {ssrc_c}: packets "
+                      f"{rin.get('packetsReceived') if rin else None}, mid {rin.get('mid') if rin else None}, "
+                      f"codec {codec.get('mimeType')} {codec.get('sdpFmtpLine')}")
+            red_mid = rin.get("mid") if rin else "1"
+            rs = rstats["samples"].get(red_mid, [])[-8:]
+            hz = [x["hz"] for x in rs if x["hz"] is not None and (x["db"] or -200) > -80]
+            good = [h for h in hz if abs(h - CHROME_FREQ) <= FREQ_TOLERANCE_HZ]
+            check(len(hz) >= 4 and len(good) >= len(hz) * 0.75,
+                  f"media: the RED receiver's analyser on mid {red_mid} hears {CHROME_FREQ:g} Hz: last samples {rs}")
+            status, st = rig.http_get(bridge.http_port, "/colibri/stats")
+            red = st.get("red", {}) if status == 200 and isinstance(st, dict) else {}
+            # Chromium's bandwidth probes (padding only, under the RED pt) are not RED.
+            ok = (red.get("packets_received", 0) > 100 and red.get("red_packets_decapsulated", 0) > 100
+                  and red.get("red_packets_forwarded", 0) > 100 and red.get("invalid_red_packets_dropped") == 0
+                  and red.get("packets_malformed") == 0)
+            check(ok, f"media: /colibri/stats red: {red} (chromium sent RED; stripped for aiortc, as sent "
+                      f"to the RED receiver; padding-only probes apart)")
             rtp_counts = {k: v["packets"] for k, v in report["rtp_in"].items()}
             print(f"  aiortc wire: RTCP in {report['rtcp_in']} from SSRCs {report.get('rtcp_in_sender_ssrcs')}; "
                   f"RTP packets in per SSRC {rtp_counts}", flush=True)
@@ -598,7 +684,7 @@ def inner(binary):
             await peer.stop()
             if focus is not None:
                 try:
-                    await focus.expire(meeting, [ep_a, ep_c])
+                    await focus.expire(meeting, [ep_a, ep_c, ep_r])
                 except Exception as e:  # pylint: disable=broad-except
                     print(f"  (expire: {e})")
                 await focus.close()

@@ -277,10 +277,11 @@ TEST(WholePathAlloc, CountersWork) {
 struct Case {
   srtp::Profile profile;
   bool routeLoudestOnly;
+  bool red = false;  // Opus RED senders, RED and non-RED receivers
 };
 std::string nameOf(const Case& c) {
   return std::string(c.profile == srtp::Profile::kAeadAes128Gcm ? "Gcm" : "HmacSha1_80") +
-         (c.routeLoudestOnly ? "_LoudestOnly" : "_AllRouted");
+         (c.routeLoudestOnly ? "_LoudestOnly" : "_AllRouted") + (c.red ? "_Red" : "");
 }
 void PrintTo(const Case& c, std::ostream* os) {
   *os << nameOf(c);
@@ -296,7 +297,13 @@ struct Received {
   std::set<uint32_t> ssrcs{};  // of the RTP packets
 };
 
-Received readPeer(RouterRig::Peer& peer) {
+// What a receiver must get: plain Opus (the senders' or RED's primary) or
+// RED as sent.
+Received readPeer(RouterRig::Peer& peer, bool redSenders) {
+  const bool asRed = redSenders && peer.red;
+  const uint8_t pt = asRed ? RouterRig::kRedPt : uint8_t{111};
+  const size_t payload =
+      redSenders && !peer.red ? RouterRig::kRedPrimarySize : RouterRig::kRtpPlainSize - 20;
   Received r;
   srtp::Session in = srtp::Session::inbound(RouterRig::mirrored(peer.keys));
   alignas(4) std::array<uint8_t, 2048> buf{};
@@ -316,7 +323,7 @@ Received readPeer(RouterRig::Peer& peer) {
     const auto view = res.ok() ? rtp::ConstRtpPacketView::parse(d.first(res.length)) : std::nullopt;
     // 100 bytes of payload; the audio level kept (id 1), sdes:mid (id 10)
     // stripped: the receiver's m-lines have their own mids.
-    if (!view || view->payload().size() != RouterRig::kRtpPlainSize - 20 ||
+    if (!view || view->payload().size() != payload || view->payloadType() != pt ||
         !rtp::readAudioLevel(*view, 1) ||
         rtp::findExtensionElement(view->extensionData(), view->extensionProfile(), 10)) {
       ++r.bad;
@@ -335,6 +342,7 @@ TEST_P(WholePathAllocTest, OnDatagramAllocatesNothing) {
   options.routeLoudestOnly = GetParam().routeLoudestOnly;
   options.rewriting = RigOptions::Rewriting::kHalf;
   options.rtcpEvery = 50;
+  options.red = GetParam().red;
   RouterRig rig(options);
   ASSERT_EQ(rig.router().endpointCount(), 503u);
   ASSERT_EQ(rig.router().connectedCount(), 503u);
@@ -371,13 +379,24 @@ TEST_P(WholePathAllocTest, OnDatagramAllocatesNothing) {
   RouterRig::Peer& rewriting = *rig.peers()[4];
   ASSERT_FALSE(plain.rewriting);
   ASSERT_TRUE(rewriting.rewriting);
-  for (auto* p : {&plain, &rewriting}) {
+  // With RED: 3 plain with RED, 4 rewriting without, 5 plain without, 6
+  // rewriting with.
+  RouterRig::Peer& plainOther = *rig.peers()[5];
+  RouterRig::Peer& rewritingOther = *rig.peers()[6];
+  ASSERT_EQ(plain.red, options.red);
+  ASSERT_FALSE(rewriting.red);
+  ASSERT_FALSE(plainOther.rewriting || plainOther.red);
+  ASSERT_TRUE(rewritingOther.rewriting);
+  ASSERT_EQ(rewritingOther.red, options.red);
+  for (auto* p : {&plain, &rewriting, &plainOther, &rewritingOther}) {
     p->socket.set_option(boost::asio::socket_base::receive_buffer_size(1 << 20));
   }
   rig.drainSockets();
 
   auto& c = rig.counters();
   const uint64_t forwarded0 = c.rtpForwarded.load();
+  const uint64_t redCopies0 = c.redDecapsulated.load() + c.redForwarded.load();
+  const uint64_t redStripped0 = c.redDecapsulated.load();
   const uint64_t terminated0 = c.rtcpTerminated.load();
   const uint64_t srtpFailed0 = c.srtpFailed.load();
   const uint64_t dropped0 = c.rtpDropped.load() + c.audioNotLoudestDropped.load() +
@@ -435,12 +454,27 @@ TEST_P(WholePathAllocTest, OnDatagramAllocatesNothing) {
   // rewriting one's own slot SSRCs (one per sender) for the other.
   const std::set<uint32_t> senderSsrcs = {rig.peers()[0]->ssrc, rig.peers()[1]->ssrc,
                                           rig.peers()[2]->ssrc};
-  const Received p = readPeer(plain);
+  if (options.red) {
+    // Every copy was RED: stripped for the non-RED receivers (2 of 3).
+    EXPECT_EQ(c.redDecapsulated.load() + c.redForwarded.load() - redCopies0,
+              rtpCalls * rig.copiesPerPacket());
+    EXPECT_GT(c.redDecapsulated.load() - redStripped0, rtpCalls * rig.copiesPerPacket() / 2);
+    EXPECT_EQ(c.redInvalidDropped.load() + c.redMalformed.load(), 0u);
+    for (auto* other : {&plainOther, &rewritingOther}) {
+      const Received o = readPeer(*other, true);
+      EXPECT_GE(o.rtp, 100u);
+      EXPECT_EQ(o.bad, 0u);
+      EXPECT_EQ(o.ssrcs.size(), 3u);
+    }
+  } else {
+    EXPECT_EQ(c.redDecapsulated.load() + c.redForwarded.load() - redCopies0, 0u);
+  }
+  const Received p = readPeer(plain, options.red);
   EXPECT_GE(p.rtp, 100u);
   EXPECT_GE(p.rtcp, 1u);
   EXPECT_EQ(p.bad, 0u);
   EXPECT_EQ(p.ssrcs, senderSsrcs);
-  const Received r = readPeer(rewriting);
+  const Received r = readPeer(rewriting, options.red);
   EXPECT_GE(r.rtp, 100u);
   EXPECT_GE(r.rtcp, 1u);
   EXPECT_EQ(r.bad, 0u);
@@ -454,7 +488,8 @@ INSTANTIATE_TEST_SUITE_P(Profiles, WholePathAllocTest,
                          ::testing::Values(Case{srtp::Profile::kAeadAes128Gcm, false},
                                            Case{srtp::Profile::kAes128CmHmacSha1_80, false},
                                            Case{srtp::Profile::kAeadAes128Gcm, true},
-                                           Case{srtp::Profile::kAes128CmHmacSha1_80, true}),
+                                           Case{srtp::Profile::kAes128CmHmacSha1_80, true},
+                                           Case{srtp::Profile::kAeadAes128Gcm, false, true}),
                          [](const auto& p) { return nameOf(p.param); });
 
 }  // namespace

@@ -62,6 +62,7 @@ ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 # Jicofo's default audio configuration (jicofo.codec in its reference.conf).
 OPUS_PT = 111
 TELEPHONE_EVENT_PT = 126
+RED_PT = 112  # Jicofo's jicofo.codec.audio.red.pt (offered when red.enabled)
 AUDIO_HDREXTS = ((1, AUDIO_LEVEL_URI), (10, MID_URI), (5, TCC_URI))
 
 # Colibri2 endpoint capabilities (sent on create only) of a Jicofo participant whose client
@@ -194,8 +195,13 @@ def conference_modify(meeting_id: str, name: Optional[str] = None, create: bool 
     return ET.Element(q(C2, "conference-modify"), attrs)
 
 
-def audio_media(parent: ET.Element) -> ET.Element:
+def audio_media(parent: ET.Element, red: bool = False) -> ET.Element:
+    """red=True: Opus RED (red/48000/2, fmtp 111/111) first, as Jicofo with red enabled."""
     m = ET.SubElement(parent, q(C2, "media"), type="audio")
+    if red:
+        rpt = ET.SubElement(m, q(RTP, "payload-type"), id=str(RED_PT), name="red", clockrate="48000",
+                            channels="2")
+        ET.SubElement(rpt, q(RTP, "parameter"), value=f"{OPUS_PT}/{OPUS_PT}")
     pt = ET.SubElement(m, q(RTP, "payload-type"), id=str(OPUS_PT), name="opus", clockrate="48000",
                        channels="2")
     ET.SubElement(pt, q(RTP, "parameter"), name="minptime", value="10")
@@ -238,10 +244,10 @@ def audio_sources(parent: ET.Element, endpoint_id: str, ssrcs: Iterable[int]) ->
 
 def endpoint_create(cm: ET.Element, endpoint_id: str, ssrc: Optional[int],
                     capabilities: Sequence[str] = ("source-names",), sctp: bool = False,
-                    stats_id: Optional[str] = None) -> ET.Element:
+                    stats_id: Optional[str] = None, red: bool = False) -> ET.Element:
     ep = ET.SubElement(cm, q(C2, "endpoint"), id=endpoint_id, create="true",
                        **{"stats-id": stats_id or f"{endpoint_id}-stats"})
-    audio_media(ep)
+    audio_media(ep, red)
     video_media(ep)
     t = ET.SubElement(ep, q(C2, "transport"), **{"ice-controlling": "true"})
     if sctp:
@@ -342,11 +348,13 @@ class Colibri2Focus(Focus):
 
     async def allocate(self, meeting_id: str, endpoint_id: str, ssrc: Optional[int],
                        create_conference: bool, room_name: Optional[str] = None,
-                       capabilities: Sequence[str] = ("source-names",), sctp: bool = False) -> BridgeTransport:
-        """Endpoint create (with the conference create on the first one). Returns the bridge transport."""
+                       capabilities: Sequence[str] = ("source-names",), sctp: bool = False,
+                       red: bool = False) -> BridgeTransport:
+        """Endpoint create (with the conference create on the first one). Returns the bridge transport.
+        red=True: the endpoint negotiated Opus RED (RED_PT)."""
         cm = conference_modify(meeting_id, name=(room_name or f"{meeting_id}@conference.example.test")
                                if create_conference else None, create=create_conference)
-        endpoint_create(cm, endpoint_id, ssrc, capabilities, sctp)
+        endpoint_create(cm, endpoint_id, ssrc, capabilities, sctp, red=red)
         cmod = await self.request(cm, f"allocate {endpoint_id} in {meeting_id}")
         return parse_endpoint_transport(cmod, endpoint_id)
 

@@ -161,8 +161,10 @@ def build_offer(ufrag: str, pwd: str, fingerprint: Fingerprint, candidates: Sequ
                 remote_sources: Sequence[RemoteSource] = (), feedback_ssrc: Optional[int] = None,
                 ice_lite: bool = False, session_id: Optional[int] = None,
                 end_of_candidates: bool = True, datachannel: bool = False,
-                sctp_port: int = 5000) -> str:
+                sctp_port: int = 5000, red_pt: Optional[int] = None) -> str:
     """The offer for one client; `fingerprint.setup` is ignored (an offer says actpass).
+    red_pt: Opus RED (red/48000/2, fmtp 111/111) under that payload type, before Opus (Chromium
+    then sends RED).
     ice_lite=True adds session a=ice-lite (then the client becomes ICE-controlling).
     datachannel=True appends the m=application section (mid 'data') with a=sctp-port."""
     sid = session_id if session_id is not None else random.randint(1, 2**62)
@@ -178,13 +180,15 @@ def build_offer(ufrag: str, pwd: str, fingerprint: Fingerprint, candidates: Sequ
     if ice_lite:
         lines.append("a=ice-lite")
     for i in range(n):
-        lines += [f"m=audio {port} UDP/TLS/RTP/SAVPF 111 126", f"c=IN IP4 {ip}",
+        pts = ([str(red_pt)] if red_pt is not None else []) + ["111", "126"]
+        lines += [f"m=audio {port} UDP/TLS/RTP/SAVPF {' '.join(pts)}", f"c=IN IP4 {ip}",
                   "a=rtcp:9 IN IP4 0.0.0.0",
                   f"a=ice-ufrag:{ufrag}", f"a=ice-pwd:{pwd}",
                   f"a=fingerprint:{fingerprint.hash} {fingerprint.value}", "a=setup:actpass",
                   f"a=mid:{mids[i]}", "a=sendrecv" if i == 0 else "a=sendonly", "a=rtcp-mux",
                   "a=rtpmap:111 opus/48000/2", "a=fmtp:111 minptime=10;useinbandfec=1",
                   "a=rtcp-fb:111 transport-cc", "a=rtpmap:126 telephone-event/8000",
+                  *([f"a=rtpmap:{red_pt} red/48000/2", f"a=fmtp:{red_pt} 111/111"] if red_pt is not None else []),
                   f"a=extmap:1 {AUDIO_LEVEL_URI}", f"a=extmap:10 {MID_URI}", f"a=extmap:5 {TCC_URI}",
                   "a=extmap-allow-mixed"]
         if i == 0:

@@ -6,3 +6,7 @@ jvb_fuzz_target(rtp_view_fuzz SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/rtp_view_fuzz.
 jvb_warnings(rtp_view_fuzz)
 jvb_fuzz_target(rtcp_fuzz SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/rtcp_fuzz.cpp LIBS jvb_rtp)
 jvb_warnings(rtcp_fuzz)
+# RFC 2198 RED: the parser on arbitrary payloads, the in-place strip on
+# arbitrary packets, also after the SSRC-rewritten copy.
+jvb_fuzz_target(red_fuzz SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/red_fuzz.cpp LIBS jvb_rtp)
+jvb_warnings(red_fuzz)
