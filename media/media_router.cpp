@@ -59,6 +59,7 @@ MediaRouter::MediaRouter(boost::asio::io_context& io, ice::UdpPort& port, const 
       dtls_(dtls),
       counters_(counters),
       timer_(io),
+      stunTimer_(io),
       speechConfig_(std::move(speech)) {
   std::array<uint8_t, 4> r{};
   RAND_bytes(r.data(), static_cast<int>(r.size()));
@@ -77,6 +78,7 @@ MediaRouter::MediaRouter(boost::asio::io_context& io, ice::UdpPort& port, const 
 
 MediaRouter::~MediaRouter() {
   timer_.cancel();
+  stunTimer_.cancel();
 }
 
 size_t MediaRouter::connectedCount() const {
@@ -99,6 +101,8 @@ void MediaRouter::apply(Command command) {
           setExtensionProfiles(std::move(c.profiles));
         } else if constexpr (std::is_same_v<T, cmd::SendChannelMessage>) {
           sendChannelMessage(c.endpoint, c.text);
+        } else if constexpr (std::is_same_v<T, cmd::SetStunServers>) {
+          setStunServers(std::move(c));
         }
       },
       std::move(command));
@@ -362,7 +366,12 @@ void MediaRouter::onStun(std::span<const uint8_t> datagram, const UdpEndpoint& f
       ep = u->second;
     }
   } else {
-    // A response to one of our checks from an address not bound yet.
+    // A response to one of our Binding requests to a STUN server (its
+    // address is not a peer's), or to one of our checks from an address not
+    // bound yet.
+    if (stunMapper_ && onStunServerDatagram(datagram, from, now)) {
+      return;
+    }
     for (auto& [handle, m] : endpoints_) {
       if (m->ice->knowsRemote(from)) {
         ep = m.get();
@@ -384,6 +393,61 @@ void MediaRouter::onStun(std::span<const uint8_t> datagram, const UdpEndpoint& f
   if (ep->ice->isValidRemote(from)) {
     bindTuple(*ep, from);
   }
+}
+
+void MediaRouter::setStunServers(cmd::SetStunServers command) {
+  stunTimer_.cancel();
+  stunMapper_.reset();
+  if (command.servers.empty()) {
+    return;
+  }
+  stunMapper_ = std::make_unique<ice::StunMapper>(std::move(command.servers), command.timing);
+  pollStun();
+}
+
+void MediaRouter::pollStun() {
+  if (!stunMapper_) {
+    return;
+  }
+  const auto next = stunMapper_->poll(
+      Clock::now(),
+      [this](std::span<const uint8_t> d, const UdpEndpoint& to) {
+        if (port_.sendTo(d, to)) {
+          bump(counters_.packetsSent);
+          counters_.bytesSent.fetch_add(d.size(), std::memory_order_relaxed);
+          bump(counters_.stunMappingRequests);
+        }
+      },
+      [this](const ice::StunMapper::Outcome& o) {
+        bump(counters_.stunMappingTimeouts);
+        if (events_.stunMapping) {
+          events_.stunMapping(StunMappingResult{stunMapper_->servers()[o.server], std::nullopt, 0});
+        }
+      });
+  stunTimer_.expires_at(next);
+  stunTimer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) {
+      pollStun();
+    }
+  });
+}
+
+bool MediaRouter::onStunServerDatagram(std::span<const uint8_t> datagram, const UdpEndpoint& from,
+                                       Clock::time_point now) {
+  if (!stunMapper_->isServer(from)) {
+    return false;
+  }
+  bool rejected = false;
+  const auto outcome = stunMapper_->onDatagram(datagram, from, now, &rejected);
+  if (!outcome) {
+    bump(counters_.stunMappingRejected);
+    return true;
+  }
+  bump(counters_.stunMappingResponses);
+  if (events_.stunMapping) {
+    events_.stunMapping(StunMappingResult{from, outcome->mapped, outcome->errorCode});
+  }
+  return true;
 }
 
 void MediaRouter::onIceState(Media& ep, Clock::time_point now) {

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "ice/ice_agent.hpp"
+#include "ice/stun_mapping.hpp"
 #include "ice/udp_port.hpp"
 #include "media/audio_ssrc_cache.hpp"
 #include "media/fanout.hpp"
@@ -151,6 +152,12 @@ class MediaRouter {
   void publishAudioStats();
   void armTimer();
   void tick();
+  void setStunServers(cmd::SetStunServers command);
+  void pollStun();
+  // A STUN datagram from a STUN server's address (not a peer's): a Binding
+  // response for the mapper; true when it was one of the servers.
+  bool onStunServerDatagram(std::span<const uint8_t> datagram, const UdpEndpoint& from,
+                            Clock::time_point now);
 
   sctp::Library sctpLibrary_;  // usrsctp (no threads of its own), while the router lives
   boost::asio::io_context& io_;
@@ -163,6 +170,9 @@ class MediaRouter {
   std::unordered_map<UdpEndpoint, Media*, TupleHash> byTuple_;
   ExtensionProfiles profiles_;
   boost::asio::steady_timer timer_;
+  // Public-address discovery (cmd::SetStunServers); null without servers.
+  std::unique_ptr<ice::StunMapper> stunMapper_;
+  boost::asio::steady_timer stunTimer_;
   ice::IceConfig iceConfig_;
   SpeechActivityConfig speechConfig_;
   SsrcRewriteConfig rewriteConfig_;

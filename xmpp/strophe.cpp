@@ -6,7 +6,10 @@ namespace jvb::xmpp {
 
 namespace {
 
-void logBridge(void*, xmpp_log_level_t level, const char* area, const char* msg) {
+void logBridge(void* self, xmpp_log_level_t level, const char* area, const char* msg) {
+  if (self != nullptr && area != nullptr && msg != nullptr) {
+    static_cast<Context*>(self)->noteLog(level, area, msg);
+  }
   // libstrophe logs every stanza at debug: keep that at our trace level.
   switch (level) {
     case XMPP_LEVEL_ERROR:
@@ -26,9 +29,29 @@ void logBridge(void*, xmpp_log_level_t level, const char* area, const char* msg)
 
 }  // namespace
 
+void Context::noteLog(xmpp_log_level_t, const char* area, const char* msg) {
+  const std::string_view a(area);
+  const std::string_view m(msg);
+  // libstrophe 0.12's words (auth.c, conn.c, tls_openssl.c).
+  if (m.find("Couldn't start TLS") != std::string_view::npos ||
+      m.find("TLS is not supported") != std::string_view::npos ||
+      m.find("No certfail handler") != std::string_view::npos ||
+      (a == "tls" && m.find("Certificate verification FAILED") != std::string_view::npos)) {
+    if (hints_.tls.empty() || m.find("Certificate verification FAILED") != std::string_view::npos) {
+      hints_.tls.assign(m.substr(0, 200));
+    }
+  } else if ((m.find("SASL") != std::string_view::npos &&
+              m.find("auth failed") != std::string_view::npos) ||
+             m.find("Cannot authenticate") != std::string_view::npos) {
+    if (hints_.auth.empty()) {  // the first mechanism's failure says most
+      hints_.auth.assign(m.substr(0, 200));
+    }
+  }
+}
+
 Context::Context() {
   log_.handler = &logBridge;
-  log_.userdata = nullptr;
+  log_.userdata = this;
   ctx_ = xmpp_ctx_new(nullptr, &log_);
   if (ctx_ == nullptr) {
     throw std::bad_alloc();
