@@ -127,13 +127,23 @@ void MucClient::connect(Clock::time_point now) {
   state_ = State::kConnecting;
   established_ = false;
   ctx_.clearFailureHints();
+  // libstrophe resolves the name inside xmpp_connect_client() and tells
+  // nothing of a failure; ask first, once, so that a DNS failure is named
+  // (and a slow failing resolver is paid once per attempt, not twice).
+  if (const std::string dns = resolveError(cfg_.hostname); !dns.empty()) {
+    discardConn_ = true;
+    ConnectionFacts f = facts();
+    f.startFailed = true;
+    f.resolveError = dns;
+    handleDisconnect(now, describeConnectionFailure(f));
+    return;
+  }
   const int rc = xmpp_connect_client(conn_.get(), cfg_.hostname.c_str(),
                                      static_cast<unsigned short>(cfg_.port), &onConnEvent, this);
   if (rc != XMPP_EOK) {
     discardConn_ = true;
     ConnectionFacts f = facts();
     f.startFailed = true;
-    f.resolveError = resolveError(cfg_.hostname);
     handleDisconnect(now, describeConnectionFailure(f));
   }
 }
@@ -176,6 +186,9 @@ void MucClient::onConnEvent(xmpp_conn_t* conn, xmpp_conn_event_t event, int erro
   if (!self->established_) {  // after login, a TLS/SASL line is no longer ours
     f.tlsFailure = hints.tls;
     f.authFailure = hints.auth;
+    if (f.error == 0) {
+      f.error = hints.connectError;  // the connect() errno, only logged by libstrophe
+    }
   }
   const std::string why = describeConnectionFailure(f);
   // libstrophe must not release the connection from inside its own callback.

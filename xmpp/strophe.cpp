@@ -1,5 +1,7 @@
 #include "xmpp/strophe.hpp"
 
+#include <cstdlib>
+
 #include "common/log.hpp"
 
 namespace jvb::xmpp {
@@ -29,15 +31,20 @@ void logBridge(void* self, xmpp_log_level_t level, const char* area, const char*
 
 }  // namespace
 
-void Context::noteLog(xmpp_log_level_t, const char* area, const char* msg) {
-  const std::string_view a(area);
+void Context::noteLog(xmpp_log_level_t, const char* /*area*/, const char* msg) {
   const std::string_view m(msg);
   // libstrophe 0.12's words (auth.c, conn.c, tls_openssl.c).
+  constexpr std::string_view kConnectFailed = "connection failed, error ";
+  if (m.rfind(kConnectFailed, 0) == 0) {
+    hints_.connectError = std::atoi(std::string(m.substr(kConnectFailed.size())).c_str());
+    return;
+  }
+  // ("Certificate verification FAILED" is logged under TRUST_TLS too, where
+  // the connection goes on: not a failure by itself.)
   if (m.find("Couldn't start TLS") != std::string_view::npos ||
       m.find("TLS is not supported") != std::string_view::npos ||
-      m.find("No certfail handler") != std::string_view::npos ||
-      (a == "tls" && m.find("Certificate verification FAILED") != std::string_view::npos)) {
-    if (hints_.tls.empty() || m.find("Certificate verification FAILED") != std::string_view::npos) {
+      m.find("No certfail handler") != std::string_view::npos) {
+    if (hints_.tls.empty()) {
       hints_.tls.assign(m.substr(0, 200));
     }
   } else if ((m.find("SASL") != std::string_view::npos &&

@@ -54,6 +54,7 @@ class Context {
   struct FailureHints {
     std::string tls;
     std::string auth;
+    int connectError = 0;  // "connection failed, error N": event.c sets no conn->error
   };
   void clearFailureHints() { hints_ = {}; }
   FailureHints takeFailureHints() { return std::exchange(hints_, {}); }

@@ -71,6 +71,11 @@ def outer(binary: str) -> None:
             created.append(n)
             sh("ip", "-n", n, "link", "set", "lo", "up")
         b, r, s = ns["bridge"], ns["router"], ns["stun"]
+        # `ip netns exec` bind-mounts /etc/netns/<ns>/resolv.conf: a resolver on the
+        # namespace's own loopback, where nothing listens, fails a lookup at once.
+        os.makedirs(f"/etc/netns/{b}", exist_ok=True)
+        with open(f"/etc/netns/{b}/resolv.conf", "w", encoding="utf-8") as f:
+            f.write("nameserver 127.0.0.1\n")
         sh("ip", "link", "add", "sb0", "netns", b, "type", "veth", "peer", "name", "sr0", "netns", r)
         sh("ip", "link", "add", "sr1", "netns", r, "type", "veth", "peer", "name", "ss0", "netns", s)
         sh("ip", "-n", b, "addr", "add", "10.77.1.2/24", "dev", "sb0")
@@ -81,9 +86,11 @@ def outer(binary: str) -> None:
             sh("ip", "-n", n, "link", "set", dev, "up")
         sh("ip", "-n", b, "route", "add", "default", "via", "10.77.1.1")
         sh("ip", "netns", "exec", r, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
-        rules = ("table ip nat { chain post { type nat hook postrouting priority 100; "
-                 "oifname \"sr1\" masquerade; } }")
-        sh("ip", "netns", "exec", r, "nft", rules)
+        sh("ip", "netns", "exec", r, "nft", "add", "table", "ip", "nat")
+        sh("ip", "netns", "exec", r, "nft", "add", "chain", "ip", "nat", "post", "{", "type", "nat",
+           "hook", "postrouting", "priority", "100", ";", "}")
+        sh("ip", "netns", "exec", r, "nft", "add", "rule", "ip", "nat", "post", "oifname", "sr1",
+           "masquerade")
         print(f"namespaces {b} (10.77.1.2) -> {r} (NAT to 203.0.113.1) -> {s} (203.0.113.2)",
               flush=True)
         turn = subprocess.Popen(
@@ -124,6 +131,7 @@ def outer(binary: str) -> None:
                         pass
                 time.sleep(1)
             sh("ip", "netns", "del", n, check=False)
+        shutil.rmtree(f"/etc/netns/{ns['bridge']}", ignore_errors=True)
         print(f"namespaces deleted: {' '.join(created)}", flush=True)
     sys.exit(rc)
 
@@ -234,9 +242,9 @@ org.jitsi.videobridge.xmpp.user.shard.HOSTNAME=localhost
                 focus.disconnect()
             except Exception:  # noqa: BLE001
                 pass
-            rc = await asyncio.to_thread(bridge.stop)
+            rc = await asyncio.to_thread(bridge.stop, signal.SIGINT)
             check(rc == 0, f"bridge exit code {rc}")
-            if check.failures:
+            if check.failures or sys.exc_info()[0] is not None:
                 print("---- bridge log ----\n" + bridge.log()[-6000:], flush=True)
 
     rig.run_with_prosody(scenario, check, limit_s=90)
