@@ -445,7 +445,9 @@ bool MediaRouter::onStunServerDatagram(std::span<const uint8_t> datagram, const 
   }
   bump(counters_.stunMappingResponses);
   if (events_.stunMapping) {
-    events_.stunMapping(StunMappingResult{from, outcome->mapped, outcome->errorCode});
+    // The server as configured (`from` may be its IPv4-mapped form).
+    events_.stunMapping(StunMappingResult{stunMapper_->servers()[outcome->server], outcome->mapped,
+                                          outcome->errorCode});
   }
   return true;
 }

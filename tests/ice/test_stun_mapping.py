@@ -237,6 +237,7 @@ org.jitsi.videobridge.xmpp.user.shard.HOSTNAME=localhost
             check(ok, "the unreachable STUN server is logged (no answer), the bridge goes on")
             st, _ = rig.http_get(bridge.http_port, "/about/health")
             check(st == 200, f"healthy throughout: {st}")
+            await focus.expire_conference("m-stun")  # so that the stop below is immediate
         finally:
             try:
                 focus.disconnect()
