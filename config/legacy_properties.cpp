@@ -156,7 +156,7 @@ std::string legacyPropertiesPath(const std::string& configFile) {
   const size_t slash = configFile.rfind('/');
   const std::string dir =
       slash == std::string::npos ? std::string(".") : configFile.substr(0, slash);
-  return (dir.empty() ? std::string("/") : dir + "/") + "sip-communicator.properties";
+  return fmt::format("{}/sip-communicator.properties", dir);
 }
 
 void applyLegacyPropertiesText(BridgeConfig& cfg, const std::string& text,

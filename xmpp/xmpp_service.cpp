@@ -115,8 +115,8 @@ void XmppService::start() {
     // in its log, which is per context (connection_error.hpp).
     contexts_.push_back(std::make_unique<Context>());
     clients_.push_back(std::make_unique<MucClient>(
-        *contexts_.back(), c, iqs_, [this](xmpp_ctx_t* ctx) { return buildStatsElement(ctx, stats_()); },
-        timing));
+        *contexts_.back(), c, iqs_,
+        [this](xmpp_ctx_t* ctx) { return buildStatsElement(ctx, stats_()); }, timing));
   }
   if (clients_.empty()) {
     LOG_INFO("xmpp", "no xmpp-client configured: the bridge will not join a brewery");
