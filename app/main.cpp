@@ -22,6 +22,7 @@
 #include "control/bridge_channels.hpp"
 #include "control/bridge_state.hpp"
 #include "control/conference.hpp"
+#include "control/connectivity.hpp"
 #include "control/control_loop.hpp"
 #include "control/expiration.hpp"
 #include "control/media_compiler.hpp"
@@ -152,6 +153,19 @@ void scheduleExpiry(boost::asio::steady_timer& timer, std::chrono::milliseconds 
   });
 }
 
+// JVB's EndpointConnectionStatusMonitor: one pass per check-interval.
+void scheduleConnectivity(boost::asio::steady_timer& timer, std::chrono::milliseconds interval,
+                          control::ConnectivityMonitor& monitor) {
+  timer.expires_after(interval);
+  timer.async_wait([&timer, interval, &monitor](const boost::system::error_code& ec) {
+    if (ec) {
+      return;
+    }
+    monitor.check();
+    scheduleConnectivity(timer, interval, monitor);
+  });
+}
+
 // One colibri-ws socket per endpoint: a 1000-person room needs more than the
 // usual soft limit of 1024 descriptors. Raise it to the hard limit.
 void raiseFileLimit() {
@@ -204,15 +218,35 @@ int run(const config::BridgeConfig& cfg) {
   control::BridgeChannelOptions channelOptions;
   channelOptions.routeLoudestOnly = cfg.routeLoudestOnly;  // JVB's EndpointStats filter
   control::BridgeChannels channels(conferences, cfg.websocketsServerId, &compiler, channelOptions);
+  // Endpoint connectivity status: changes go out on the bridge channels,
+  // which ask it what to tell an endpoint whose channel opens.
+  control::ConnectivityMonitor connectivity(
+      conferences,
+      control::ConnectivityOptions{cfg.epFirstTransferTimeout, cfg.epMaxInactivityLimit},
+      [&channels](const std::string& meetingId, const std::string& endpointId, bool active) {
+        channels.connectivityChanged(meetingId, endpointId, active);
+      });
+  channels.setInactiveEndpoints([&connectivity](const std::string& meetingId) {
+    return connectivity.inactiveEndpoints(meetingId);
+  });
   control::ConferenceListeners listeners;
   listeners.add(&compiler);
   listeners.add(&channels);
+  listeners.add(&connectivity);
   conferences.setListener(&listeners);
   conferences.setSctpEnabled(cfg.sctpEnabled);
+  // JVB (IceTransport.requestIceRestart): a timeout that is not positive
+  // disables restarts too.
+  conferences.setIceRestartEnabled(cfg.iceRestartEnabled && cfg.iceRestartTimeout.count() > 0);
   control::StatsCollector stats(cfg, media, state, &conferences);
   control::EntityExpiry expiry(
       conferences, control::ExpirationOptions{cfg.expirationTimeout, cfg.neverConnectedTimeout,
                                               cfg.emptyConferenceGrace});
+  stats.setConnectivityTotals([&connectivity] {
+    return control::ConnectivityTotals{connectivity.endpointsDisconnected(),
+                                       connectivity.endpointsReconnected(),
+                                       connectivity.neverConnected(), connectivity.inactiveCount()};
+  });
   std::unique_ptr<http::HttpServer> publicHttp;
   stats.setChannelTotals([&channels, &publicHttp] {
     auto t = channels.totals();
@@ -274,9 +308,25 @@ int run(const config::BridgeConfig& cfg) {
         }
       });
     };
-    events.audioStats = [&io, &stats, &expiry](std::vector<media::ConferenceAudioStats> audio) {
-      boost::asio::post(io, [&stats, &expiry, audio = std::move(audio)]() mutable {
+    events.iceChanged = [&io, &conferences](const std::string& meetingId,
+                                            const std::string& endpointId, media::IceEvent e) {
+      boost::asio::post(io, [&conferences, meetingId, endpointId, e = std::move(e)] {
+        if (e.kind == media::IceEvent::Kind::kConnected) {
+          conferences.iceConnected(meetingId, endpointId);
+        } else {
+          conferences.iceRestartEnded(
+              meetingId, endpointId,
+              control::IceRestartEnd{e.generation,
+                                     e.kind == media::IceEvent::Kind::kRestartSucceeded, e.local,
+                                     e.remoteUfrag, e.remotePwd});
+        }
+      });
+    };
+    events.audioStats = [&io, &stats, &expiry,
+                         &connectivity](std::vector<media::ConferenceAudioStats> audio) {
+      boost::asio::post(io, [&stats, &expiry, &connectivity, audio = std::move(audio)]() mutable {
         expiry.setActivity(audio);
+        connectivity.setActivity(audio);
         stats.setConferenceAudio(std::move(audio));
       });
     };
@@ -305,6 +355,7 @@ int run(const config::BridgeConfig& cfg) {
   std::unique_ptr<http::HttpServer> privateHttp;
   boost::asio::steady_timer statsTimer(control.context());
   boost::asio::steady_timer expiryTimer(control.context());
+  boost::asio::steady_timer connectivityTimer(control.context());
   control::ShutdownManager shutdown(
       control.context(), cfg, state,
       control::ShutdownManager::Hooks{
@@ -317,6 +368,7 @@ int run(const config::BridgeConfig& cfg) {
             notifier.stopping();
             statsTimer.cancel();
             expiryTimer.cancel();
+            connectivityTimer.cancel();
             if (privateHttp) {
               privateHttp->stop();
             }
@@ -386,6 +438,7 @@ int run(const config::BridgeConfig& cfg) {
 
   scheduleStats(statsTimer, cfg.statsInterval, stats, notifier);
   scheduleExpiry(expiryTimer, cfg.expirationCheckInterval, expiry);
+  scheduleConnectivity(connectivityTimer, cfg.epCheckInterval, connectivity);
   // What the bridge signals about itself in every Colibri2 transport (the
   // candidates change when a STUN server reports a new public address).
   auto local = std::make_shared<xmpp::Colibri2Local>();

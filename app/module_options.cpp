@@ -14,6 +14,8 @@ media::MediaOptions mediaOptions(const config::BridgeConfig& cfg) {
   o.rewrite.limit = static_cast<size_t>(cfg.ssrcLimitAudio);
   o.rewrite.newSsrcDelay = cfg.newSsrcDelay;
   o.rewrite.remapMinIdle = cfg.remapMinIdle;
+  o.iceRestart.timeout = cfg.iceRestartTimeout;
+  o.iceRestart.transitionWindow = cfg.iceRestartTransitionWindow;
   return o;
 }
 

@@ -182,7 +182,6 @@ constexpr std::string_view kKnownJvbKeys[] = {
     "videobridge.cryptex",
     "videobridge.ssrc-limit",
     "videobridge.speech-activity",
-    "videobridge.ep-connection-status",
     "videobridge.load-management",
     "videobridge.transport",
     "videobridge.connection-stats",
@@ -281,6 +280,9 @@ class Loader {
     readPort("videobridge.ice.udp.port", c.iceUdpPort, false);
     readString("videobridge.ice.udp.bind-address", c.iceBindAddress);
     readBool("videobridge.ice.advertise-private-candidates", c.advertisePrivateCandidates);
+    readBool("videobridge.ice.restart.enabled", c.iceRestartEnabled);
+    readDuration("videobridge.ice.restart.timeout", c.iceRestartTimeout, false);
+    readDuration("videobridge.ice.restart.transition-window", c.iceRestartTransitionWindow, false);
     readStaticMappings(c);
     readStringList("ice4j.harvest.mapping.stun.addresses", c.stunAddresses);
     if (const Node* v = get("jvb-audio.stun-mapping.refresh-interval")) {
@@ -337,6 +339,12 @@ class Loader {
                  true);
     readDuration("jvb-audio.entity-expiration.empty-conference-grace", c.emptyConferenceGrace,
                  false);
+
+    readDuration("videobridge.ep-connection-status.first-transfer-timeout",
+                 c.epFirstTransferTimeout, false);
+    readDuration("videobridge.ep-connection-status.max-inactivity-limit", c.epMaxInactivityLimit,
+                 false);
+    readDuration("videobridge.ep-connection-status.check-interval", c.epCheckInterval, true);
 
     readDuration("videobridge.shutdown.graceful-shutdown-max-duration",
                  c.gracefulShutdownMaxDuration, false);

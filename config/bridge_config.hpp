@@ -70,6 +70,12 @@ struct BridgeConfig {
   // Not a JVB key (jvb-audio.stun-mapping.refresh-interval): how often the
   // STUN servers are asked again (ice4j asks once, at start-up).
   Millis stunRefreshInterval{30000};
+  // videobridge.ice.restart (JVB's in-place ICE restart, Colibri2
+  // <transport ice-restart='true'/>): a timeout that is not positive
+  // disables restarts, as in JVB.
+  bool iceRestartEnabled = true;            // videobridge.ice.restart.enabled
+  Millis iceRestartTimeout{20000};          // videobridge.ice.restart.timeout
+  Millis iceRestartTransitionWindow{3000};  // videobridge.ice.restart.transition-window
 
   // videobridge.http-servers
   HttpServerConfig httpPrivate{"127.0.0.1", 8080, 8443};
@@ -122,6 +128,12 @@ struct BridgeConfig {
   Millis expirationCheckInterval{60000};  // videobridge.entity-expiration.check-interval
   Millis neverConnectedTimeout{120000};   // jvb-audio.entity-expiration.never-connected-timeout
   Millis emptyConferenceGrace{20000};     // jvb-audio.entity-expiration.empty-conference-grace
+
+  // videobridge.ep-connection-status (control/connectivity.hpp): JVB's
+  // EndpointConnectionStatusMonitor, EndpointConnectivityStatusChangeEvent.
+  Millis epFirstTransferTimeout{15000};  // first-transfer-timeout
+  Millis epMaxInactivityLimit{8000};     // max-inactivity-limit
+  Millis epCheckInterval{500};           // check-interval
 
   // videobridge.shutdown
   Millis gracefulShutdownMaxDuration{24 * 3600 * 1000};

@@ -372,18 +372,17 @@ void BridgeChannelHub::attach(const std::string& meetingId, const std::string& e
   if (!send) {
     return;
   }
-  const std::vector<std::string> inactive = [&] {
-    auto c = conferences_.find(meetingId);
-    return c == conferences_.end()
-               ? std::vector<std::string>{}
-               : std::vector<std::string>(c->second.inactive.begin(), c->second.inactive.end());
-  }();
   std::vector<std::string> nonVisitorInactive;
-  for (const auto& id : inactive) {
-    if (!isVisitor(meetingId, id)) {
-      nonVisitorInactive.push_back(id);
+  if (inactiveSource_) {
+    nonVisitorInactive = inactiveSource_(meetingId);
+  } else if (auto c = conferences_.find(meetingId); c != conferences_.end()) {
+    for (const auto& id : c->second.inactive) {
+      if (!isVisitor(meetingId, id)) {
+        nonVisitorInactive.push_back(id);
+      }
     }
   }
+  counters_.connectivityReplayed += nonVisitorInactive.size();
 
   auto& conf = conferences_[meetingId];
   auto& ep = conf.endpoints[endpointId];
@@ -601,6 +600,7 @@ void BridgeChannelHub::dominantSpeakerChanged(const std::string& meetingId,
 
 void BridgeChannelHub::connectivityChanged(const std::string& meetingId,
                                            const std::string& endpointId, bool isActive) {
+  ++counters_.connectivityEvents;
   auto& conf = conferences_[meetingId];
   if (isActive) {
     conf.inactive.erase(endpointId);

@@ -145,6 +145,8 @@ struct ChannelCounters {
   uint64_t videoIgnored = 0;             // LastN, video constraints, video type
   uint64_t audioSubscriptions = 0;       // valid ReceiverAudioSubscription messages
   uint64_t unattachedIn = 0;             // texts on a transport not attached (dropped)
+  uint64_t connectivityEvents = 0;       // connectivityChanged() calls
+  uint64_t connectivityReplayed = 0;     // inactive endpoints reported to a transport as it opened
 };
 
 struct ConferenceChannelStats {
@@ -220,6 +222,13 @@ class BridgeChannelHub {
   // included; remembered for endpoints that connect later.
   void connectivityChanged(const std::string& meetingId, const std::string& endpointId,
                            bool active);
+  // Where the endpoints to report inactive to a transport as it opens come
+  // from (JVB EndpointConnectionStatusMonitor.endpointConnected;
+  // control/connectivity.hpp decides which). Unset: those last reported
+  // inactive through connectivityChanged() and not expired, less visitors.
+  void setInactiveEndpoints(std::function<std::vector<std::string>(const std::string&)> source) {
+    inactiveSource_ = std::move(source);
+  }
   void endpointExpired(const std::string& meetingId, const std::string& endpointId);
   void conferenceExpired(const std::string& meetingId);
 
@@ -277,6 +286,7 @@ class BridgeChannelHub {
 
   Hooks hooks_;
   BridgeChannelOptions options_;
+  std::function<std::vector<std::string>(const std::string&)> inactiveSource_;
   std::unordered_map<std::string, ConferenceState> conferences_;
   ChannelCounters counters_;
 };

@@ -171,6 +171,11 @@ void BridgeChannels::dominantSpeakerChanged(const std::string& meetingId,
   hub_.dominantSpeakerChanged(meetingId, dominant, previous, silence);
 }
 
+void BridgeChannels::connectivityChanged(const std::string& meetingId,
+                                         const std::string& endpointId, bool active) {
+  hub_.connectivityChanged(meetingId, endpointId, active);
+}
+
 void BridgeChannels::endpointExpired(const std::string& meetingId, const std::string& endpointId) {
   hub_.endpointExpired(meetingId, endpointId);
   mappings_.erase(Key{meetingId, endpointId});
@@ -212,6 +217,8 @@ BridgeChannelTotals BridgeChannels::totals() const {
                {"endpoint_messages_relayed", c.endpointMessagesRelayed},
                {"endpoint_stats_relayed", c.endpointStatsRelayed},
                {"dominant_speaker_events", c.dominantSpeakerEvents},
+               {"connectivity_status_events", c.connectivityEvents},
+               {"connectivity_status_replayed", c.connectivityReplayed},
                {"send_failures", c.sendFailures},
                {"audio_sources_maps_sent", mapsSent_},
                {"audio_sources_full_maps_sent", fullMapsSent_},

@@ -66,6 +66,17 @@ class BridgeChannels : public ConferenceListener {
   void audioSlotsChanged(const std::string& meetingId,
                          const std::vector<media::AudioSlotMapping>& changes);
 
+  // From the connectivity monitor (control/connectivity.hpp): the
+  // endpoint's status changed; broadcast to the conference, the subject
+  // included (JVB EndpointConnectionStatusMonitor.notifyStatusChange).
+  void connectivityChanged(const std::string& meetingId, const std::string& endpointId,
+                           bool active);
+  // Where the list of inactive endpoints sent to a transport as it opens
+  // comes from (unset: the hub's own record of connectivityChanged()).
+  void setInactiveEndpoints(std::function<std::vector<std::string>(const std::string&)> source) {
+    hub_.setInactiveEndpoints(std::move(source));
+  }
+
   // ConferenceListener.
   void endpointChanged(const std::string&, const Endpoint&) override {}
   void endpointExpired(const std::string& meetingId, const std::string& endpointId) override;

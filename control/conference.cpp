@@ -153,6 +153,64 @@ bool sameCandidate(const ice::Candidate& a, const ice::Candidate& b) {
          a.port == b.port && a.type == b.type;
 }
 
+void addCandidates(std::vector<ice::Candidate>& list, const std::vector<ice::Candidate>& add,
+                   bool generationZeroOnly) {
+  for (const auto& c : add) {
+    // Candidates of another ICE generation than the agent's (0) are ignored.
+    if (generationZeroOnly && c.generation != 0) {
+      continue;
+    }
+    const bool dup = std::any_of(list.begin(), list.end(),
+                                 [&](const ice::Candidate& x) { return sameCandidate(x, c); });
+    if (!dup) {
+      list.push_back(c);
+    }
+  }
+}
+
+// The endpoint's answer to an ICE restart: its new ufrag/pwd (and
+// candidates) in a transport tagged with ice-generation, applied to the
+// round in flight when the generation is its own and it was not answered
+// yet (IceTransport.applyRemoteCredentialsToPendingRestart). Another round's
+// answer or a repeat changes nothing; with no round in flight it is an
+// ordinary update, which (as in IceTransport.startConnectivityEstablishment)
+// an established transport ignores. Returns false for the ordinary case.
+bool applyTaggedRemoteIce(Endpoint& ep, const RemoteIce& ice) {
+  const int generation = *ice.iceGeneration;
+  IceRestart* r = ep.iceRestart ? &*ep.iceRestart : nullptr;
+  if (r == nullptr && !ep.iceConnected) {
+    return false;
+  }
+  if (r == nullptr || r->generation != generation) {
+    LOG_INFO("colibri2", "endpoint {}: ignoring ICE credentials for generation {} ({})", ep.id,
+             generation,
+             r == nullptr ? std::string("no ICE restart in flight")
+                          : fmt::format("the restart in flight is generation {}", r->generation));
+    return true;
+  }
+  if (r->remoteKnown) {
+    LOG_INFO("colibri2",
+             "endpoint {}: ICE restart generation {} already answered, ignoring a repeat", ep.id,
+             generation);
+    return true;
+  }
+  if (!ice.ufrag || !ice.pwd || ice.ufrag->empty() || ice.pwd->empty()) {
+    LOG_WARN("colibri2",
+             "endpoint {}: ICE restart generation {}: an answer without ufrag/pwd, ignored", ep.id,
+             generation);
+    return true;
+  }
+  r->remoteKnown = true;
+  r->remoteUfrag = *ice.ufrag;
+  r->remotePwd = *ice.pwd;
+  // All of them: the round is told by the transport's ice-generation (a
+  // browser numbers its own candidates' generation per restart too).
+  addCandidates(r->remoteCandidates, ice.candidates, false);
+  LOG_INFO("colibri2", "endpoint {}: ICE restart generation {}: the endpoint's new ufrag {}", ep.id,
+           generation, r->remoteUfrag);
+  return true;
+}
+
 // Endpoint.setTransportInfo: fingerprints, DTLS role, then ICE parameters.
 void applyRemoteIce(Endpoint& ep, const RemoteIce& ice) {
   std::vector<Fingerprint> usable;
@@ -169,24 +227,59 @@ void applyRemoteIce(Endpoint& ep, const RemoteIce& ice) {
     ep.remoteDtlsSetup = ice.fingerprints.front().setup;
     ep.dtlsSetup = localDtlsSetup(ep.dtlsSetup, ep.remoteDtlsSetup);
   }
+  ep.remoteRtcpMux = ep.remoteRtcpMux || ice.rtcpMux;
+  if (ice.iceGeneration && applyTaggedRemoteIce(ep, ice)) {
+    return;
+  }
   if (ice.ufrag) {
     ep.remoteUfrag = *ice.ufrag;
   }
   if (ice.pwd) {
     ep.remotePwd = *ice.pwd;
   }
-  ep.remoteRtcpMux = ep.remoteRtcpMux || ice.rtcpMux;
-  for (const auto& c : ice.candidates) {
-    // Candidates of another ICE generation than the agent's (0) are ignored.
-    if (c.generation != 0) {
-      continue;
-    }
-    const bool dup = std::any_of(ep.remoteCandidates.begin(), ep.remoteCandidates.end(),
-                                 [&](const ice::Candidate& x) { return sameCandidate(x, c); });
-    if (!dup) {
-      ep.remoteCandidates.push_back(c);
-    }
+  addCandidates(ep.remoteCandidates, ice.candidates, true);
+}
+
+// <transport ice-restart='true'/> for an existing endpoint, handled last (as
+// JVB does: after the rest of the request, so credentials in the same
+// request belong to the established transport). The reply's <transport> is
+// how the answer is signalled: new credentials tagged with the round's
+// ice-generation, the current ones untagged (nothing to restart yet), or
+// none at all (restarts disabled: Jicofo falls back to a re-invite).
+// Colibri2ConferenceHandler.kt, IceTransport.requestIceRestart.
+IceRestartOutcome restartIce(Endpoint& ep, bool enabled) {
+  if (!enabled) {
+    LOG_WARN("colibri2",
+             "endpoint {}: ICE restart requested, but restarts are disabled "
+             "(videobridge.ice.restart): no transport sent",
+             ep.id);
+    return IceRestartOutcome::kRejected;
   }
+  if (!ep.iceConnected) {
+    LOG_INFO("colibri2",
+             "endpoint {}: ICE restart requested before ICE connected: keeping the "
+             "current transport",
+             ep.id);
+    return IceRestartOutcome::kNotEstablished;
+  }
+  if (ep.iceRestart && !ep.iceRestart->remoteKnown) {
+    // Clients fire duplicate network-change events: the round the endpoint
+    // may already be checking against stays.
+    LOG_INFO("colibri2",
+             "endpoint {}: ICE restart generation {} not answered yet: same "
+             "credentials again",
+             ep.id, ep.iceRestart->generation);
+    return IceRestartOutcome::kRepeated;
+  }
+  const bool superseding = ep.iceRestart.has_value();
+  IceRestart r;
+  r.generation = ++ep.iceGeneration;
+  r.local = ice::generateCredentials();
+  LOG_INFO("colibri2", "endpoint {}: ICE restart generation {}{}: new local ufrag {} (current {})",
+           ep.id, r.generation, superseding ? " (superseding the one in flight)" : "",
+           r.local.ufrag, ep.localIce.ufrag);
+  ep.iceRestart = std::move(r);
+  return superseding ? IceRestartOutcome::kSuperseded : IceRestartOutcome::kStarted;
 }
 
 Endpoint newEndpoint(const EndpointRequest& req) {
@@ -207,7 +300,8 @@ Endpoint newEndpoint(const EndpointRequest& req) {
 // (Colibri2ConferenceHandler.handleColibri2Endpoint). On error the staged
 // copy is thrown away by the caller.
 std::optional<ModifyError> applyEndpoint(Conference& conf, const EndpointRequest& req,
-                                         bool ignoreUnknown, bool sctpEnabled, EndpointReply& reply,
+                                         bool ignoreUnknown, bool sctpEnabled,
+                                         bool iceRestartEnabled, EndpointReply& reply,
                                          std::set<std::string>& changed,
                                          std::set<std::string>& created) {
   reply.id = req.id;
@@ -293,14 +387,22 @@ std::optional<ModifyError> applyEndpoint(Conference& conf, const EndpointRequest
     ep->forceMuteAudio = req.forceMute->audio;
     ep->forceMuteVideo = req.forceMute->video;
   }
-  // An ICE restart ([new]) is not supported: refused by sending no <transport>.
-  if (req.transport && req.transport->iceRestart && !req.create) {
-    LOG_INFO("colibri2", "endpoint {}: ICE restart requested, not supported (no transport sent)",
-             req.id);
-  }
   if (req.create) {
-    reply.transport =
-        LocalTransport{ep->localIce, ep->dtlsSetup, ep->websocketPassword, ep->sctpRequested};
+    reply.transport = LocalTransport{ep->localIce, std::nullopt, ep->dtlsSetup,
+                                     ep->websocketPassword, ep->sctpRequested};
+  } else if (req.transport && req.transport->iceRestart) {
+    reply.iceRestart = restartIce(*ep, iceRestartEnabled);
+    if (reply.iceRestart != IceRestartOutcome::kRejected) {
+      // <sctp> only when this request asked for it (JVB); the DTLS identity
+      // and the colibri-ws URL are the endpoint's, unchanged.
+      LocalTransport t{ep->localIce, std::nullopt, ep->dtlsSetup, ep->websocketPassword,
+                       req.transport->sctpRequested};
+      if (reply.iceRestart != IceRestartOutcome::kNotEstablished) {
+        t.ice = ep->iceRestart->local;
+        t.iceGeneration = ep->iceRestart->generation;
+      }
+      reply.transport = std::move(t);
+    }
   }
   changed.insert(req.id);
   return std::nullopt;
@@ -432,7 +534,8 @@ ModifyResult ConferenceRegistry::apply(const ConferenceModify& req, bool refuseN
   std::set<std::string> created;
   for (const auto& er : req.endpoints) {
     EndpointReply r;
-    if (auto e = applyEndpoint(staged, er, ignoreUnknown, sctpEnabled_, r, changed, created)) {
+    if (auto e = applyEndpoint(staged, er, ignoreUnknown, sctpEnabled_, iceRestartEnabled_, r,
+                               changed, created)) {
       return failed(std::move(*e));
     }
     reply.endpoints.push_back(std::move(r));
@@ -469,6 +572,28 @@ ModifyResult ConferenceRegistry::apply(const ConferenceModify& req, bool refuseN
     }
   }
   totalParticipants_ += created.size();
+  for (const auto& r : reply.endpoints) {
+    switch (r.iceRestart) {
+      case IceRestartOutcome::kNone:
+        break;
+      case IceRestartOutcome::kStarted:
+        ++iceRestarts_.started;
+        break;
+      case IceRestartOutcome::kSuperseded:
+        ++iceRestarts_.started;
+        ++iceRestarts_.superseded;
+        break;
+      case IceRestartOutcome::kRepeated:
+        ++iceRestarts_.repeated;
+        break;
+      case IceRestartOutcome::kNotEstablished:
+        ++iceRestarts_.notEstablished;
+        break;
+      case IceRestartOutcome::kRejected:
+        ++iceRestarts_.rejected;
+        break;
+    }
+  }
   if (!existed) {
     ++totalCreated_;
     LOG_INFO("colibri2", "conference {} created (id {}, name {})", staged.meetingId,
@@ -559,6 +684,49 @@ bool ConferenceRegistry::expireEndpoint(const std::string& meetingId,
   return true;
 }
 
+void ConferenceRegistry::iceConnected(const std::string& meetingId, const std::string& endpointId) {
+  const auto c = conferences_.find(meetingId);
+  if (c == conferences_.end()) {
+    return;
+  }
+  const auto e = c->second.endpoints.find(endpointId);
+  if (e != c->second.endpoints.end()) {
+    e->second.iceConnected = true;
+  }
+}
+
+void ConferenceRegistry::iceRestartEnded(const std::string& meetingId,
+                                         const std::string& endpointId, const IceRestartEnd& end) {
+  if (end.succeeded) {
+    ++iceRestarts_.succeeded;
+  } else {
+    ++iceRestarts_.failed;
+  }
+  const auto c = conferences_.find(meetingId);
+  if (c == conferences_.end()) {
+    return;
+  }
+  const auto e = c->second.endpoints.find(endpointId);
+  if (e == c->second.endpoints.end()) {
+    return;
+  }
+  Endpoint& ep = e->second;
+  const bool current = ep.iceRestart && ep.iceRestart->generation == end.generation;
+  if (end.succeeded) {
+    // The media thread cut over: what it now runs is the endpoint's
+    // transport (a later round may be in flight already; it stays).
+    ep.localIce = end.local;
+    ep.remoteUfrag = end.remoteUfrag;
+    ep.remotePwd = end.remotePwd;
+    ep.remoteCandidates = current ? ep.iceRestart->remoteCandidates : std::vector<ice::Candidate>{};
+  }
+  if (current) {
+    ep.iceRestart.reset();
+  }
+  LOG_INFO("colibri2", "conference {}: endpoint {}: ICE restart generation {} {}", meetingId,
+           endpointId, end.generation, end.succeeded ? "connected" : "abandoned (old pair kept)");
+}
+
 const Conference* ConferenceRegistry::findByMeetingId(std::string_view meetingId) const {
   const auto it = conferences_.find(meetingId);
   return it == conferences_.end() ? nullptr : &it->second;
@@ -593,6 +761,7 @@ ConferenceCounts ConferenceRegistry::counts() const {
   c.totalConferencesCompleted = totalCompleted_;
   c.totalParticipants = totalParticipants_;
   c.totalConferenceSeconds = totalSeconds_;
+  c.iceRestarts = iceRestarts_;
   return c;
 }
 

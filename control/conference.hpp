@@ -41,6 +41,22 @@ struct AudioSource {
   bool operator==(const AudioSource&) const = default;
 };
 
+// An in-place ICE restart in flight (Jicofo's Colibri2Session.restartIce;
+// JVB's IceTransport.requestIceRestart): our new credentials, signalled with
+// ice-generation, and the endpoint's own new ones once its transport-info
+// tagged with that generation came (Jicofo forwards it unmodified). The
+// media thread runs the new ICE agent beside the established one, which
+// keeps carrying media, and reports whether it connected (cut over) or was
+// abandoned: ConferenceRegistry::iceRestartEnded().
+struct IceRestart {
+  int generation = 0;  // >= 1 (clients reject a restart transport with less)
+  ice::Credentials local;
+  bool remoteKnown = false;  // the endpoint's tagged answer was applied
+  std::string remoteUfrag;
+  std::string remotePwd;
+  std::vector<ice::Candidate> remoteCandidates;
+};
+
 struct Endpoint {
   std::string id;
   std::string statsId;  // from the create request
@@ -54,6 +70,12 @@ struct Endpoint {
   std::string remotePwd;
   std::vector<ice::Candidate> remoteCandidates;  // generation 0 only, duplicates dropped
   bool remoteRtcpMux = false;
+  // ICE restart: whether ICE connected at least once (media event: only then
+  // is there a DTLS association and SRTP state for a restart to keep), the
+  // generation of the last restart started (0: never), the one in flight.
+  bool iceConnected = false;
+  int iceGeneration = 0;
+  std::optional<IceRestart> iceRestart;
 
   // DTLS: the endpoint's fingerprints (replaced by a non-empty list) and roles.
   std::vector<Fingerprint> remoteFingerprints;
@@ -131,15 +153,28 @@ struct ModifyError {
 // What the bridge signals back for a created endpoint.
 struct LocalTransport {
   ice::Credentials ice;
-  std::string dtlsSetup;  // actpass|active|passive
+  std::optional<int> iceGeneration;  // an ICE restart's transport: ice-generation='N'
+  std::string dtlsSetup;             // actpass|active|passive
   std::string websocketPassword;
   bool sctp = false;  // the request had <sctp>: answer <sctp port='5000' role='server'/>
+};
+
+// What an <transport ice-restart='true'/> for an existing endpoint did (JVB's
+// IceRestartResult, with its counters' cases told apart).
+enum class IceRestartOutcome {
+  kNone,            // not asked for
+  kStarted,         // new credentials, ice-generation = the new round
+  kSuperseded,      // as kStarted, replacing a round whose checks had started
+  kRepeated,        // a round not answered yet: the same credentials again
+  kNotEstablished,  // ICE never connected: the current transport, no generation
+  kRejected,        // restarts disabled: no <transport> (Jicofo re-invites)
 };
 
 struct EndpointReply {
   std::string id;
   bool expired = false;                     // <endpoint id expire='true'/>
-  std::optional<LocalTransport> transport;  // create: <transport> with ours
+  std::optional<LocalTransport> transport;  // create / ICE restart: <transport> with ours
+  IceRestartOutcome iceRestart = IceRestartOutcome::kNone;
 };
 
 // Everything the <conference-modified> needs, copied out of the registry (the
@@ -198,6 +233,27 @@ class ConferenceListeners : public ConferenceListener {
   std::vector<ConferenceListener*> listeners_;
 };
 
+// ICE restarts (JVB's IceTransport metrics ice_restarts_*).
+struct IceRestartCounts {
+  uint64_t started = 0;         // ice_restarts_started (superseding ones included)
+  uint64_t superseded = 0;      // ice_restarts_superseded
+  uint64_t repeated = 0;        // (ours) a pending round described again
+  uint64_t notEstablished = 0;  // ice_restarts_not_established
+  uint64_t rejected = 0;        // ice_restarts_rejected
+  uint64_t succeeded = 0;       // ice_restarts_succeeded
+  uint64_t failed = 0;          // ice_restarts_failed (timed out or failed: old pair kept)
+};
+
+// What the media thread reports of an ICE restart it ran (the new agent's
+// credentials and the endpoint's, for the registry to adopt on success).
+struct IceRestartEnd {
+  int generation = 0;
+  bool succeeded = false;
+  ice::Credentials local;
+  std::string remoteUfrag;
+  std::string remotePwd;
+};
+
 // Numbers for /colibri/stats and presence (JVB's names in comments).
 struct ConferenceCounts {
   size_t conferences = 0;                  // conferences
@@ -208,6 +264,7 @@ struct ConferenceCounts {
   uint64_t totalConferencesCompleted = 0;  // total_conferences_completed
   uint64_t totalParticipants = 0;          // total_participants: endpoints ever created
   double totalConferenceSeconds = 0;       // total_conference_seconds, of completed ones
+  IceRestartCounts iceRestarts;
 };
 
 // JidCreate.entityBareFrom as JVB uses it for the conference name: a
@@ -241,6 +298,16 @@ class ConferenceRegistry {
   // videobridge.sctp.enabled. With false an endpoint create that asks for
   // SCTP is refused (feature-not-implemented), as JVB refuses it.
   void setSctpEnabled(bool enabled) { sctpEnabled_ = enabled; }
+  // videobridge.ice.restart.enabled with a positive timeout. False: an ICE
+  // restart request is answered with no <transport> (JVB's UNAVAILABLE).
+  void setIceRestartEnabled(bool enabled) { iceRestartEnabled_ = enabled; }
+
+  // The media thread's ICE events (posted to the control thread). Unknown
+  // endpoints are ignored (expired meanwhile); no listener is called: the
+  // media thread made the change itself.
+  void iceConnected(const std::string& meetingId, const std::string& endpointId);
+  void iceRestartEnded(const std::string& meetingId, const std::string& endpointId,
+                       const IceRestartEnd& end);
 
   // Lookups. The pointers stay valid until the next apply()/expire*().
   const Conference* findByMeetingId(std::string_view meetingId) const;
@@ -256,6 +323,8 @@ class ConferenceRegistry {
   std::function<Clock::time_point()> now_;
   ConferenceListener* listener_ = nullptr;
   bool sctpEnabled_ = true;
+  bool iceRestartEnabled_ = true;
+  IceRestartCounts iceRestarts_;
   std::map<std::string, Conference, std::less<>> conferences_;    // by meeting-id
   std::map<std::string, std::string, std::less<>> byInternalId_;  // internal id -> meeting-id
   uint64_t totalCreated_ = 0;

@@ -65,12 +65,17 @@ struct RemoteIce {
   std::vector<Fingerprint> fingerprints;
   std::vector<ice::Candidate> candidates;  // <candidate/>*, in document order
   bool rtcpMux = false;                    // <rtcp-mux/> present
+  // ice-generation: the round of an in-place ICE restart these credentials
+  // answer (lib-jitsi-meet tags its transport-info with the generation the
+  // bridge advertised; Jicofo forwards it unmodified). Absent: an ordinary
+  // update of the established transport.
+  std::optional<int> iceGeneration;
 };
 
 // The colibri2 <transport ice-controlling ice-restart> and its <sctp port role/>.
 struct TransportDesc {
   bool iceControlling = false;  // Jicofo sends true on create
-  bool iceRestart = false;      // [new] not supported: refused by omitting <transport>
+  bool iceRestart = false;      // Jicofo's Colibri2Session.restartIce
   bool sctpRequested = false;   // <sctp> present
   std::optional<int> sctpPort;  // <sctp port>
   std::string sctpRole;         // <sctp role>, lower-cased; empty when absent

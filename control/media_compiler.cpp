@@ -49,6 +49,11 @@ media::EndpointSpec MediaCompiler::compile(const Endpoint& e) {
   s.remoteUfrag = e.remoteUfrag;
   s.remotePwd = e.remotePwd;
   s.remoteCandidates = e.remoteCandidates;
+  if (e.iceRestart) {
+    const IceRestart& r = *e.iceRestart;
+    s.iceRestart = media::IceRestartSpec{r.generation, r.local, r.remoteUfrag, r.remotePwd,
+                                         r.remoteCandidates};
+  }
   for (const auto& f : e.remoteFingerprints) {
     s.remoteFingerprints.push_back({f.hash, f.value});
   }

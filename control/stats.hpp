@@ -45,6 +45,14 @@ struct BridgeChannelTotals {
   nlohmann::json details = nlohmann::json::object();  // under "bridge_channel"
 };
 
+// The connectivity monitor's figures (control/connectivity.hpp).
+struct ConnectivityTotals {
+  uint64_t disconnected = 0;    // JVB endpoints_disconnected
+  uint64_t reconnected = 0;     // JVB endpoints_reconnected
+  uint64_t neverConnected = 0;  // inactive after first-transfer-timeout
+  uint64_t inactiveNow = 0;     // endpoints currently reported inactive
+};
+
 class StatsCollector {
  public:
   static constexpr double kCpuLoadThreshold = 0.9;  // JVB load-management default
@@ -67,12 +75,17 @@ class StatsCollector {
   void setChannelTotals(std::function<BridgeChannelTotals()> source) {
     channelTotals_ = std::move(source);
   }
+  // Where the connectivity monitor's figures come from (control thread).
+  void setConnectivityTotals(std::function<ConnectivityTotals()> source) {
+    connectivityTotals_ = std::move(source);
+  }
 
  private:
   std::vector<media::ConferenceAudioStats> audio_;
   std::map<std::pair<std::string, std::string>, uint64_t> lastRouted_;
   size_t endpointsSendingAudio_ = 0;
   std::function<BridgeChannelTotals()> channelTotals_;
+  std::function<ConnectivityTotals()> connectivityTotals_;
 
   const config::BridgeConfig& cfg_;
   const media::MediaLoop& media_;

@@ -22,6 +22,7 @@
 #include <boost/beast/websocket.hpp>
 
 #include "common/log.hpp"
+#include "common/redact.hpp"
 #include "http/listener.hpp"
 #include "http/websocket_session.hpp"
 
@@ -268,14 +269,15 @@ WebSocketVerdict Listener::authorizeWebSocket(const std::string& target) {
   try {
     verdict = service_->authorize(target);
   } catch (const std::exception& e) {
-    LOG_WARN("http", "websocket authorize({}) threw: {}", target, e.what());
+    LOG_WARN("http", "websocket authorize({}) threw: {}", redactSecrets(target), e.what());
     verdict = {500, "Internal Server Error"};
   } catch (...) {
-    LOG_WARN("http", "websocket authorize({}) threw", target);
+    LOG_WARN("http", "websocket authorize({}) threw", redactSecrets(target));
     verdict = {500, "Internal Server Error"};
   }
   if (verdict.status != 101 && (verdict.status < 400 || verdict.status > 599)) {
-    LOG_WARN("http", "websocket authorize({}) answered {}; sending 500", target, verdict.status);
+    LOG_WARN("http", "websocket authorize({}) answered {}; sending 500", redactSecrets(target),
+             verdict.status);
     verdict = {500, "Internal Server Error"};
   }
   if (verdict.status == 101 && webSockets_ >= wsLimits_.maxSockets) {
@@ -298,7 +300,7 @@ WebSocketVerdict Listener::authorizeWebSocket(const std::string& target) {
       ++wsCounters_.refusedOther;
       break;
   }
-  LOG_DEBUG("http", "websocket upgrade {} -> {}", target, verdict.status);
+  LOG_DEBUG("http", "websocket upgrade {} -> {}", redactSecrets(target), verdict.status);
   return verdict;
 }
 

@@ -14,6 +14,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include "common/log.hpp"
+#include "common/redact.hpp"
 
 namespace jvb::http::wire {
 namespace bhttp = boost::beast::http;
@@ -130,12 +131,15 @@ BeastResponse respond(const Router& router, const BeastRequest& request) {
   }
   try {
     BeastResponse res = toBeast(router.handle(toRequest(request)), request);
-    LOG_DEBUG("http", "{} {} -> {}", request.method_string(), request.target(), res.result_int());
+    LOG_DEBUG("http", "{} {} -> {}", request.method_string(), redactSecrets(request.target()),
+              res.result_int());
     return res;
   } catch (const std::exception& e) {
-    LOG_WARN("http", "{} {}: {}", request.method_string(), request.target(), e.what());
+    LOG_WARN("http", "{} {}: {}", request.method_string(), redactSecrets(request.target()),
+             e.what());
   } catch (...) {
-    LOG_WARN("http", "{} {}: non-standard exception", request.method_string(), request.target());
+    LOG_WARN("http", "{} {}: non-standard exception", request.method_string(),
+             redactSecrets(request.target()));
   }
   return toBeast(textResponse(500, "Internal Server Error"), request);
 }

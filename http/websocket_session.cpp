@@ -7,6 +7,7 @@
 #include <boost/beast/core/bind_handler.hpp>
 
 #include "common/log.hpp"
+#include "common/redact.hpp"
 
 namespace jvb::http::detail {
 namespace {
@@ -81,7 +82,7 @@ void WsSession::onAccept(beast::error_code ec) {
   ++counters().open;
   lastActivity_ = Clock::now();
   nextPing_ = lastActivity_ + limits().pingInterval;
-  LOG_DEBUG("http", "websocket {} open: {}", id_, target_);
+  LOG_DEBUG("http", "websocket {} open: {}", id_, redactSecrets(target_));
   armTimer();
   doRead();
   if (auto* service = owner_->service()) {

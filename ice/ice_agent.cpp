@@ -369,6 +369,17 @@ bool IceAgent::knowsRemote(const UdpEndpoint& from) const {
   return findPair(from) != nullptr;
 }
 
+bool IceAgent::expectsResponse(std::span<const uint8_t> datagram) const {
+  if (datagram.size() < 20) {
+    return false;
+  }
+  const auto matches = [&](const Transaction& tx) {
+    return tx.active && std::equal(tx.id.begin(), tx.id.end(), datagram.begin() + 8);
+  };
+  return matches(consentTx_) ||
+         std::any_of(pairs_.begin(), pairs_.end(), [&](const Pair& p) { return matches(p.tx); });
+}
+
 std::vector<PairInfo> IceAgent::pairs() const {
   std::vector<PairInfo> out;
   out.reserve(pairs_.size());

@@ -17,7 +17,11 @@
 //
 // State: new -> checking -> connected -> disconnected (consent expired), or
 // new/checking -> failed (every pair failed). disconnected and failed are
-// final (no ICE restart); the agent then sends nothing, not even responses.
+// final; the agent then sends nothing, not even responses. An ICE restart is
+// a second agent with new local credentials (the owner runs both; RFC 8445
+// section 9: same role and tie-breaker, IceConfig::tieBreaker): a request is
+// the agent's whose ufrag its USERNAME names, a response the agent's that
+// expectsResponse().
 //
 // Packets that are not authentic STUN for this endpoint change nothing and
 // get no answer. An authentic request is answered (its source becomes a
@@ -131,6 +135,9 @@ class IceAgent {
   // Whether `from` is the address of one of our pairs (responses come from
   // there).
   [[nodiscard]] bool knowsRemote(const UdpEndpoint& from) const;
+  // Whether `datagram` (a STUN response) carries the transaction ID of one
+  // of our checks in flight.
+  [[nodiscard]] bool expectsResponse(std::span<const uint8_t> datagram) const;
   [[nodiscard]] size_t pairCount() const { return pairs_.size(); }
   [[nodiscard]] std::vector<PairInfo> pairs() const;
 

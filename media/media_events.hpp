@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "ice/credentials.hpp"
+
 namespace jvb::media {
 
 // Routing figures of one endpoint, as a sender (media thread counts).
@@ -66,6 +68,19 @@ struct StunMappingResult {
   int errorCode = 0;
 };
 
+// The ICE of one endpoint: it connected for the first time, or an ICE
+// restart ended (connected and cut over to, or abandoned: failed or timed
+// out, the established pair kept). On success, the new agent's credentials
+// and the endpoint's, which are now the endpoint's transport.
+struct IceEvent {
+  enum class Kind { kConnected, kRestartSucceeded, kRestartFailed };
+  Kind kind = Kind::kConnected;
+  int generation = 0;  // restarts
+  ice::Credentials local;
+  std::string remoteUfrag;
+  std::string remotePwd;
+};
+
 struct MediaEvents {
   // A conference's dominant speaker changed: the new one (empty when
   // silence was detected) and the previous speakers, most recent first.
@@ -85,6 +100,8 @@ struct MediaEvents {
   // Slots of rewriting receivers changed owner (in the order they did).
   std::function<void(const std::string& meetingId, std::vector<AudioSlotMapping>)>
       audioSlotsChanged;
+  std::function<void(const std::string& meetingId, const std::string& endpointId, IceEvent)>
+      iceChanged;
   // Every second: the routing figures of every conference.
   std::function<void(std::vector<ConferenceAudioStats>)> audioStats;
   // One round of public-address discovery with STUN server `server` ended

@@ -36,6 +36,7 @@ void MediaLoop::start() {
   dtls_ = std::make_unique<dtls::Context>(*certificate_);
   router_ = std::make_unique<MediaRouter>(io_, *port_, *dtls_, counters_, options_.speech);
   router_->setSsrcRewriteConfig(options_.rewrite);
+  router_->setIceRestartConfig(options_.iceRestart);
   router_->setEvents(events_);
   heartbeatTimer_ = std::make_unique<asio::steady_timer>(io_);
   heartbeatNs_.store(Clock::now().time_since_epoch().count());

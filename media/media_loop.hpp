@@ -42,6 +42,7 @@ struct MediaOptions {
   uint16_t port = 10000;                // videobridge.ice.udp.port (0: any)
   SpeechActivityConfig speech;          // videobridge.loudest
   SsrcRewriteConfig rewrite;            // videobridge.ssrc-limit.audio, jvb-audio.ssrc-rewriting
+  IceRestartConfig iceRestart;          // videobridge.ice.restart
 };
 
 class MediaRouter;

@@ -11,7 +11,9 @@
 #include <algorithm>
 #include <array>
 #include <bitset>
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -53,6 +55,28 @@ struct SourceSpec {
   std::string name;  // the media-source name (AudioSourcesMap, logs)
 };
 
+// An in-place ICE restart in flight (control/conference.hpp IceRestart): a
+// second ICE agent with `local` runs beside the established one, answering
+// checks at once and sending its own once the endpoint's new credentials
+// are known; the media thread cuts over when it connects, or drops it after
+// the restart timeout. A higher generation supersedes the round in flight;
+// a generation already seen is not started again.
+struct IceRestartSpec {
+  int generation = 0;
+  ice::Credentials local;
+  std::string remoteUfrag;  // empty until the endpoint answered
+  std::string remotePwd;
+  std::vector<ice::Candidate> remoteCandidates;
+};
+
+// videobridge.ice.restart: how long a restart may take to connect (counted
+// from when the media thread started it), and how long the old agent still
+// answers checks for its ufrag after the cut-over.
+struct IceRestartConfig {
+  std::chrono::milliseconds timeout{20000};
+  std::chrono::milliseconds transitionWindow{3000};
+};
+
 struct EndpointSpec {
   ConferenceHandle conference = 0;
   EndpointHandle endpoint = 0;
@@ -64,6 +88,7 @@ struct EndpointSpec {
   std::string remoteUfrag;
   std::string remotePwd;
   std::vector<ice::Candidate> remoteCandidates;
+  std::optional<IceRestartSpec> iceRestart;
   std::vector<FingerprintSpec> remoteFingerprints;
   bool dtlsClient = false;  // our DTLS side: client ("active"), else server
   bool sctp = false;        // Colibri2 <sctp/>: the bridge channel over SCTP

@@ -158,6 +158,9 @@ void MediaRouter::upsertEndpoint(EndpointSpec spec) {
   for (const auto& c : m.spec.remoteCandidates) {
     m.ice->addRemoteCandidate(c);
   }
+  if (m.spec.iceRestart) {
+    updateIceRestart(m, *m.spec.iceRestart, Clock::now());
+  }
   if (m.dtls && !m.spec.remoteFingerprints.empty()) {
     m.dtls->setRemoteFingerprints(fingerprintsOf(m.spec));
   }
@@ -180,7 +183,9 @@ void MediaRouter::removeEndpoint(EndpointHandle endpoint) {
   if (m->dtls) {
     m->dtls->close();
   }
-  byUfrag_.erase(m->spec.localIce.ufrag);
+  dropUfrag(*m, m->ice.get());
+  dropUfrag(*m, m->pendingIce.get());
+  dropUfrag(*m, m->retiringIce.get());
   ConferenceMedia& conf = *m->conf;
   auto& members = conf.members;
   members.erase(std::remove(members.begin(), members.end(), m), members.end());
@@ -373,7 +378,7 @@ void MediaRouter::onStun(std::span<const uint8_t> datagram, const UdpEndpoint& f
       return;
     }
     for (auto& [handle, m] : endpoints_) {
-      if (m->ice->knowsRemote(from)) {
+      if (m->ice->knowsRemote(from) || (m->pendingIce && m->pendingIce->knowsRemote(from))) {
         ep = m.get();
         break;
       }
@@ -384,15 +389,159 @@ void MediaRouter::onStun(std::span<const uint8_t> datagram, const UdpEndpoint& f
     bump(counters_.droppedUnknownSource[static_cast<size_t>(rtp::PacketKind::kStun)]);
     return;
   }
-  const auto result = ep->ice->handleStun(datagram, from, now);
+  // During an ICE restart the endpoint has two agents (three in the
+  // transition window): the USERNAME or the transaction tells which, not the
+  // address, which may well stay the same. (ice4j goes by the address first,
+  // so JVB's new Agent is reached only from a new address.)
+  ice::IceAgent& agent = ep->stunAgent(datagram);
+  const auto result = agent.handleStun(datagram, from, now);
   if (result == ice::IceAgent::Result::kRejected) {
     bump(counters_.stunRejected);
     return;
   }
   ep->lastIncoming = now;
-  if (ep->ice->isValidRemote(from)) {
-    bindTuple(*ep, from);
+  if (agent.isValidRemote(from)) {
+    bindTuple(*ep, from);  // media from there is the endpoint's, whichever agent checked it
   }
+  if (&agent == ep->pendingIce.get()) {
+    settleIceRestart(*ep, now);
+  }
+}
+
+void MediaRouter::dropUfrag(const Media& ep, const ice::IceAgent* agent) {
+  if (agent == nullptr) {
+    return;
+  }
+  const auto it = byUfrag_.find(agent->localCredentials().ufrag);
+  if (it != byUfrag_.end() && it->second == &ep) {
+    byUfrag_.erase(it);
+  }
+}
+
+void MediaRouter::reportIce(const Media& ep, IceEvent event) {
+  if (events_.iceChanged) {
+    events_.iceChanged(ep.spec.meetingId, ep.spec.id, std::move(event));
+  }
+}
+
+void MediaRouter::updateIceRestart(Media& ep, const IceRestartSpec& restart,
+                                   Clock::time_point now) {
+  if (restart.generation > ep.lastRestartGeneration) {
+    ep.lastRestartGeneration = restart.generation;
+    if (ep.pendingIce) {
+      // A newer round supersedes one that has not connected (the control
+      // thread counted it).
+      LOG_INFO("media", "{}: ICE restart generation {} superseded by {}", ep.tag,
+               ep.pendingSpec.generation, restart.generation);
+      dropUfrag(ep, ep.pendingIce.get());
+      ep.pendingIce.reset();
+    }
+    // RFC 8445 section 9: the role and the tie-breaker stay; the new agent
+    // answers checks for its ufrag at once (learning the endpoint's new
+    // address peer-reflexively) and checks itself once the endpoint's new
+    // credentials are known (we are controlling: our checks need them).
+    ice::IceConfig config = iceConfig_;
+    config.tieBreaker = ep.ice->tieBreaker();
+    Media* raw = &ep;
+    ep.pendingIce = std::make_unique<ice::IceAgent>(
+        restart.local,
+        [this](std::span<const uint8_t> d, const UdpEndpoint& to) {
+          if (port_.sendTo(d, to)) {
+            bump(counters_.packetsSent);
+            counters_.bytesSent.fetch_add(d.size(), std::memory_order_relaxed);
+          }
+        },
+        config, ep.ice->role());
+    // Acted on once the agent returned (settleIceRestart): it may be freed.
+    ep.pendingIce->onStateChange([raw](ice::IceState s, ice::IceFailure) {
+      if (s == ice::IceState::kConnected) {
+        raw->pendingEvent = Media::PendingEvent::kConnected;
+      } else if (s == ice::IceState::kFailed) {
+        raw->pendingEvent = Media::PendingEvent::kFailed;
+      }
+    });
+    ep.pendingSpec = IceRestartSpec{restart.generation, restart.local, {}, {}, {}};
+    ep.pendingRemoteSet = false;
+    ep.pendingEvent = Media::PendingEvent::kNone;
+    ep.pendingDeadline = now + restartConfig_.timeout;
+    byUfrag_[restart.local.ufrag] = &ep;
+    LOG_INFO("media", "{}: ICE restart generation {}: new agent with ufrag {} beside {}", ep.tag,
+             restart.generation, restart.local.ufrag, ep.ice->localCredentials().ufrag);
+  }
+  if (!ep.pendingIce || ep.pendingRemoteSet || restart.generation != ep.pendingSpec.generation ||
+      restart.remoteUfrag.empty() || restart.remotePwd.empty()) {
+    return;
+  }
+  ep.pendingIce->setRemoteCredentials(restart.remoteUfrag, restart.remotePwd);
+  ep.pendingRemoteSet = true;
+  ep.pendingSpec.remoteUfrag = restart.remoteUfrag;
+  ep.pendingSpec.remotePwd = restart.remotePwd;
+  for (const auto& c : restart.remoteCandidates) {
+    ep.pendingIce->addRemoteCandidate(c);
+  }
+  LOG_INFO("media",
+           "{}: ICE restart generation {}: the endpoint's ufrag {}, {} candidate(s): "
+           "checking",
+           ep.tag, restart.generation, restart.remoteUfrag, restart.remoteCandidates.size());
+}
+
+void MediaRouter::settleIceRestart(Media& ep, Clock::time_point now) {
+  const auto event = ep.pendingEvent;
+  ep.pendingEvent = Media::PendingEvent::kNone;
+  if (!ep.pendingIce) {
+    return;
+  }
+  if (event == Media::PendingEvent::kConnected) {
+    cutOverIce(ep, now);
+  } else if (event == Media::PendingEvent::kFailed) {
+    abandonIceRestart(ep, "every candidate pair failed");
+  } else if (now >= ep.pendingDeadline) {
+    abandonIceRestart(ep, "not connected before videobridge.ice.restart.timeout");
+  }
+}
+
+void MediaRouter::cutOverIce(Media& ep, Clock::time_point now) {
+  // Make-before-break: the new pair is selected, so media and DTLS go
+  // there from now on (destination()); the DTLS association, the SRTP
+  // sessions, the SCTP association and the bridge channel are the
+  // endpoint's, not the agent's, and stay as they are.
+  std::unique_ptr<ice::IceAgent> old = std::move(ep.ice);
+  old->onStateChange({});
+  ep.ice = std::move(ep.pendingIce);
+  Media* raw = &ep;
+  ep.ice->onStateChange(
+      [this, raw](ice::IceState, ice::IceFailure) { onIceState(*raw, Clock::now()); });
+  dropUfrag(ep, ep.retiringIce.get());
+  ep.retiringIce.reset();
+  const auto remote = ep.ice->selectedRemote();
+  LOG_INFO(
+      "media", "{}: ICE restart generation {} connected to {}:{}: cut over from ufrag {} to {}",
+      ep.tag, ep.pendingSpec.generation, remote ? remote->address().to_string() : "?",
+      remote ? remote->port() : 0, old->localCredentials().ufrag, ep.ice->localCredentials().ufrag);
+  if (restartConfig_.transitionWindow.count() > 0) {
+    // The endpoint's checks of the old generation still in flight are
+    // answered (the old agent is not ticked: no checks or consent of its own).
+    ep.retiringIce = std::move(old);
+    ep.retireAt = now + restartConfig_.transitionWindow;
+  } else {
+    dropUfrag(ep, old.get());
+  }
+  if (remote) {
+    bindTuple(ep, *remote);
+  }
+  ep.lastIceState = ice::IceState::kConnected;
+  ensureDtls(ep, now);  // no-op unless DTLS had not started yet
+  reportIce(ep, IceEvent{IceEvent::Kind::kRestartSucceeded, ep.pendingSpec.generation,
+                         ep.ice->localCredentials(), ep.pendingSpec.remoteUfrag,
+                         ep.pendingSpec.remotePwd});
+}
+
+void MediaRouter::abandonIceRestart(Media& ep, const char* why) {
+  LOG_WARN("media", "{}: ICE restart generation {} abandoned ({}): keeping ufrag {}", ep.tag,
+           ep.pendingSpec.generation, why, ep.ice->localCredentials().ufrag);
+  dropUfrag(ep, ep.pendingIce.get());
+  ep.pendingIce.reset();
+  reportIce(ep, IceEvent{IceEvent::Kind::kRestartFailed, ep.pendingSpec.generation, {}, {}, {}});
 }
 
 void MediaRouter::setStunServers(cmd::SetStunServers command) {
@@ -456,6 +605,10 @@ void MediaRouter::onIceState(Media& ep, Clock::time_point now) {
   const auto state = ep.ice->state();
   if (state != ep.lastIceState) {
     ep.lastIceState = state;
+    if (state == ice::IceState::kConnected && !ep.everConnected) {
+      ep.everConnected = true;
+      reportIce(ep, IceEvent{});  // a restart can keep something from now on
+    }
     if (state == ice::IceState::kConnected) {
       bump(counters_.iceSucceeded);
       LOG_INFO("media", "{}: ICE connected to {}:{}", ep.tag,
@@ -681,6 +834,16 @@ void MediaRouter::tick() {
       sendReceiverReport(*m, now);
     }
     m->ice->tick(now);
+    if (m->pendingIce) {
+      m->pendingIce->tick(now);
+      settleIceRestart(*m, now);  // also the restart timeout
+    }
+    if (m->retiringIce && now >= m->retireAt) {
+      LOG_DEBUG("media", "{}: ICE ufrag {} no longer answered (transition window over)", m->tag,
+                m->retiringIce->localCredentials().ufrag);
+      dropUfrag(*m, m->retiringIce.get());
+      m->retiringIce.reset();
+    }
     if (m->dtls) {
       if (auto t = m->dtls->nextTimeout(); t && *t <= now) {
         m->dtls->onTimer(now);

@@ -11,6 +11,9 @@
 //    no state;
 //  - DTLS, RTP, RTCP: only from a 5-tuple that passed one of the endpoint's
 //    ICE checks (a hash table); anything else is dropped and counted.
+//  - during an ICE restart (IceRestartSpec) an endpoint has a second agent,
+//    reachable by its ufrag too; within the endpoint a request goes to the
+//    agent its USERNAME names, a response to the one whose check it answers.
 // Routing (JVB's rules, jvb-interfaces.md section 6): from the cleartext
 // header, before paying for decryption, a packet is dropped and counted when
 // it is video, from an unsignalled SSRC, force-muted, the 4th+ silent packet
@@ -85,6 +88,8 @@ class MediaRouter {
   void setSsrcRewriteConfig(const SsrcRewriteConfig& config) { rewriteConfig_ = config; }
   // ICE timing for endpoints added from now on (tests shorten consent).
   void setIceConfig(const ice::IceConfig& config) { iceConfig_ = config; }
+  // videobridge.ice.restart timing.
+  void setIceRestartConfig(const IceRestartConfig& config) { restartConfig_ = config; }
   // Where dominant-speaker changes, SCTP channel traffic and routing stats go.
   void setEvents(MediaEvents events) { events_ = std::move(events); }
 
@@ -121,6 +126,15 @@ class MediaRouter {
   void onRtcp(Media& ep, std::span<uint8_t> datagram, Clock::time_point now);
   void publishLiveCounts();
   void onIceState(Media& ep, Clock::time_point now);
+  // ICE restart (IceRestartSpec): start a round or give the one in flight
+  // the endpoint's answer; act on what the new agent did (cut over or
+  // abandon) once it returned; free the old agent after its window.
+  void updateIceRestart(Media& ep, const IceRestartSpec& restart, Clock::time_point now);
+  void settleIceRestart(Media& ep, Clock::time_point now);
+  void cutOverIce(Media& ep, Clock::time_point now);
+  void abandonIceRestart(Media& ep, const char* why);
+  void dropUfrag(const Media& ep, const ice::IceAgent* agent);
+  void reportIce(const Media& ep, IceEvent event);
   // Creates and starts the endpoint's DTLS session once; false when refused.
   bool ensureDtls(Media& ep, Clock::time_point now);
   void forwardSenderReport(Media& from, uint32_t ssrc, const rtp::SenderInfo& info,
@@ -174,6 +188,7 @@ class MediaRouter {
   std::unique_ptr<ice::StunMapper> stunMapper_;
   boost::asio::steady_timer stunTimer_;
   ice::IceConfig iceConfig_;
+  IceRestartConfig restartConfig_;
   SpeechActivityConfig speechConfig_;
   SsrcRewriteConfig rewriteConfig_;
   uint64_t rewriteSeed_ = 0;

@@ -173,8 +173,10 @@ void MediaRouter::publishAudioStats() {
       e.dominant = dominant && *dominant == m->speaker;
       e.sinceCreatedMs = millisSince(m->created, now);
       e.sinceIncomingMs = m->lastIncoming ? millisSince(*m->lastIncoming, now) : -1;
-      e.iceFailed = m->ice && (m->ice->state() == ice::IceState::kFailed ||
-                               m->ice->state() == ice::IceState::kDisconnected);
+      // Not while an ICE restart is in flight: that is the endpoint recovering.
+      e.iceFailed = m->ice && !m->pendingIce &&
+                    (m->ice->state() == ice::IceState::kFailed ||
+                     m->ice->state() == ice::IceState::kDisconnected);
       if (m->rewrite) {
         const auto& k = m->rewrite->counters();
         e.ssrcRewriting = true;

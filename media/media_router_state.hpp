@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "dtls/session.hpp"
+#include "ice/stun.hpp"
 #include "media/audio_ssrc_cache.hpp"
 #include "media/media_counters.hpp"
 #include "media/media_router.hpp"
@@ -71,6 +72,38 @@ struct MediaRouter::Media {
   std::vector<UdpEndpoint> tuples;      // 5-tuples bound to this endpoint
   std::optional<UdpEndpoint> dtlsPeer;  // where DTLS came from / goes to
   ice::IceState lastIceState = ice::IceState::kNew;
+  bool everConnected = false;  // reported once (MediaEvents::iceChanged)
+  // An in-place ICE restart (media_model.hpp IceRestartSpec): the new agent
+  // while it runs beside `ice` (which keeps carrying media), the round it
+  // belongs to, and its deadline; the agent cut over from, which only
+  // answers checks for its ufrag until retireAt; the highest round seen.
+  std::unique_ptr<ice::IceAgent> pendingIce;
+  IceRestartSpec pendingSpec;
+  bool pendingRemoteSet = false;
+  Clock::time_point pendingDeadline{};
+  enum class PendingEvent : uint8_t { kNone, kConnected, kFailed };
+  PendingEvent pendingEvent = PendingEvent::kNone;  // set in its callback, acted on after
+  std::unique_ptr<ice::IceAgent> retiringIce;
+  Clock::time_point retireAt{};
+  int lastRestartGeneration = 0;
+  // The agent a STUN datagram is for: a request by the local ufrag its
+  // USERNAME names, a response by its transaction; the established one
+  // otherwise (it rejects what is not its own).
+  ice::IceAgent& stunAgent(std::span<const uint8_t> datagram) {
+    if (auto ufrag = ice::stun::peekLocalUfrag(datagram)) {
+      if (pendingIce && *ufrag == pendingIce->localCredentials().ufrag) {
+        return *pendingIce;
+      }
+      if (retiringIce && *ufrag == retiringIce->localCredentials().ufrag) {
+        return *retiringIce;
+      }
+      return *ice;
+    }
+    if (pendingIce && pendingIce->expectsResponse(datagram)) {
+      return *pendingIce;
+    }
+    return *ice;
+  }
   // What it sends: one entry per signalled audio SSRC (a flat table, one or
   // two entries in practice).
   using Source = SenderSource;

@@ -42,6 +42,11 @@ StanzaPtr iceUdpElement(xmpp_ctx_t* ctx, const control::ModifyReply& reply,
   auto ice = element(ctx, "transport", kNsIceUdp);
   setAttr(ice.get(), "ufrag", t.ice.ufrag);
   setAttr(ice.get(), "pwd", t.ice.pwd);
+  if (t.iceGeneration) {
+    // An ICE restart's transport (IceTransport.describe: only for the round
+    // in flight); lib-jitsi-meet takes it only when >= 1 and newer.
+    setAttr(ice.get(), "ice-generation", std::to_string(*t.iceGeneration));
+  }
   for (const auto& c : local.candidates) {
     adopt(ice.get(), candidateElement(ctx, c));
   }

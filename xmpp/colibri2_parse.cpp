@@ -208,6 +208,7 @@ RemoteIce parseIceUdp(xmpp_stanza_t* el) {
   RemoteIce ice;
   ice.ufrag = optionalAttr(el, "ufrag");
   ice.pwd = optionalAttr(el, "pwd");
+  ice.iceGeneration = optionalNumber<int>(el, "transport", "ice-generation", 0, 1 << 30);
   forEachChild(el, kNsIceUdp, [&](xmpp_stanza_t* c, const char* name, const char* ns) {
     if (is(name, ns, "candidate", kNsIceUdp)) {
       ice.candidates.push_back(parseCandidate(c));

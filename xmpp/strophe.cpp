@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "common/log.hpp"
+#include "common/redact.hpp"
 
 namespace jvb::xmpp {
 
@@ -12,19 +13,20 @@ void logBridge(void* self, xmpp_log_level_t level, const char* area, const char*
   if (self != nullptr && area != nullptr && msg != nullptr) {
     static_cast<Context*>(self)->noteLog(level, area, msg);
   }
-  // libstrophe logs every stanza at debug: keep that at our trace level.
+  // libstrophe logs every stanza at debug: keep that at our trace level. Stanzas carry ICE and
+  // colibri-ws passwords and the SASL exchange: masked (the macros format only when enabled).
   switch (level) {
     case XMPP_LEVEL_ERROR:
-      LOG_ERROR("strophe", "{}: {}", area, msg);
+      LOG_ERROR("strophe", "{}: {}", area, redactSecrets(msg));
       break;
     case XMPP_LEVEL_WARN:
-      LOG_WARN("strophe", "{}: {}", area, msg);
+      LOG_WARN("strophe", "{}: {}", area, redactSecrets(msg));
       break;
     case XMPP_LEVEL_INFO:
-      LOG_DEBUG("strophe", "{}: {}", area, msg);
+      LOG_DEBUG("strophe", "{}: {}", area, redactSecrets(msg));
       break;
     case XMPP_LEVEL_DEBUG:
-      LOG_TRACE("strophe", "{}: {}", area, msg);
+      LOG_TRACE("strophe", "{}: {}", area, redactSecrets(msg));
       break;
   }
 }

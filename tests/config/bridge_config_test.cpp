@@ -126,6 +126,10 @@ TEST(BridgeConfig, DefaultsWhenKeysAreAbsent) {
   EXPECT_EQ(c.healthInterval, Millis(60000));
   EXPECT_EQ(c.healthTimeout, Millis(90000));
   EXPECT_EQ(c.healthMaxCheckDuration, Millis(3000));
+  // JVB reference.conf videobridge.ep-connection-status
+  EXPECT_EQ(c.epFirstTransferTimeout, Millis(15000));
+  EXPECT_EQ(c.epMaxInactivityLimit, Millis(8000));
+  EXPECT_EQ(c.epCheckInterval, Millis(500));
   EXPECT_EQ(c.gracefulShutdownMaxDuration, Millis(24 * 3600 * 1000));
   EXPECT_EQ(c.shuttingDownDelay, Millis(60000));
   EXPECT_EQ(c.gracefulShutdownMinParticipants, 0);
@@ -344,6 +348,11 @@ videobridge {
   }
   ssrc-limit { audio = 7, video = 20 }
   health { interval = 30 seconds, timeout = 1 minute, max-check-duration = 5s }
+  ep-connection-status {
+    first-transfer-timeout = 3 seconds
+    max-inactivity-limit = 0 ms
+    check-interval = 100 milliseconds
+  }
   shutdown {
     graceful-shutdown-max-duration = 2 hours
     shutting-down-delay = 10 seconds
@@ -391,6 +400,9 @@ jvb-audio.ssrc-rewriting { new-ssrc-delay = 0 ms, remap-min-idle = 2 seconds }
   EXPECT_EQ(c.healthInterval, Millis(30000));
   EXPECT_EQ(c.healthTimeout, Millis(60000));
   EXPECT_EQ(c.healthMaxCheckDuration, Millis(5000));
+  EXPECT_EQ(c.epFirstTransferTimeout, Millis(3000));
+  EXPECT_EQ(c.epMaxInactivityLimit, Millis(0));
+  EXPECT_EQ(c.epCheckInterval, Millis(100));
   EXPECT_EQ(c.gracefulShutdownMaxDuration, Millis(7200000));
   EXPECT_EQ(c.shuttingDownDelay, Millis(10000));
   EXPECT_EQ(c.gracefulShutdownMinParticipants, 2);
@@ -449,6 +461,14 @@ TEST(BridgeConfig, NullMeansUnset) {
 }
 
 // --- errors ---------------------------------------------------------------------------------
+
+TEST(BridgeConfig, ConnectionStatusCheckIntervalMustBePositive) {
+  auto err = errorOf("videobridge.ep-connection-status.check-interval = 0 ms\n");
+  ASSERT_TRUE(err);
+  EXPECT_NE(std::string(err->what()).find("videobridge.ep-connection-status.check-interval"),
+            std::string::npos);
+  EXPECT_TRUE(errorOf("videobridge.ep-connection-status.max-inactivity-limit = -1 s\n"));
+}
 
 TEST(BridgeConfig, ErrorMessageFormat) {
   const std::string text =

@@ -755,6 +755,26 @@ TEST_F(HubTest, ConnectivityStatusBroadcastAndReplayedToNewcomers) {
   EXPECT_EQ(d.classes(), (Classes{"ServerHello", "ForwardedSources"}));
 }
 
+TEST_F(HubTest, InactiveEndpointsForNewcomersComeFromTheSourceWhenSet) {
+  // The connectivity monitor decides what a newcomer is told (it keeps
+  // endpoints the hub no longer knows, and drops expired ones itself).
+  hub->setInactiveEndpoints([](const std::string& meeting) {
+    return meeting == kMeeting ? std::vector<std::string>{"x", "y"} : std::vector<std::string>{};
+  });
+  FakeTransport a;
+  hub->attach(kMeeting, "a", kWs, 1, a.fn());
+  EXPECT_EQ(a.classes(),
+            (Classes{"ServerHello", "ForwardedSources", "EndpointConnectivityStatusChangeEvent",
+                     "EndpointConnectivityStatusChangeEvent"}));
+  EXPECT_EQ(a.last(), json::parse(R"({"colibriClass":"EndpointConnectivityStatusChangeEvent",
+                                      "endpoint":"y","active":"false"})"));
+  EXPECT_EQ(hub->counters().connectivityReplayed, 2u);
+  hub->connectivityChanged(kMeeting, "x", true);
+  EXPECT_EQ(a.last()["endpoint"], "x");
+  EXPECT_EQ(a.last()["active"], "true");
+  EXPECT_EQ(hub->counters().connectivityEvents, 1u);
+}
+
 TEST_F(HubTest, SendFailuresAreCounted) {
   FakeTransport a, b;
   open("a", a);

@@ -551,13 +551,17 @@ TEST_F(RegistryTest, TransportUpdateSetsRemoteIceAndDtlsRole) {
   ASSERT_EQ(a->remoteCandidates.size(), 2u);
   EXPECT_EQ(a->remoteCandidates[1].port, 2);
 
-  // An ICE restart ([new]) is refused by sending no transport back.
+  // An ICE restart before ICE connected keeps the current transport, sent
+  // back untagged (the rest: ice_restart_test.cpp).
   auto restart = plain("b");
   restart.transport = TransportDesc{};
   restart.transport->iceRestart = true;
   r = reg_.apply(update({restart}), false);
   ASSERT_TRUE(r.ok());
-  EXPECT_FALSE(r.reply.endpoints[0].transport);
+  ASSERT_TRUE(r.reply.endpoints[0].transport);
+  EXPECT_EQ(r.reply.endpoints[0].transport->ice.ufrag,
+            reg_.findEndpoint(kMeeting, "b")->localIce.ufrag);
+  EXPECT_FALSE(r.reply.endpoints[0].transport->iceGeneration);
 }
 
 TEST_F(RegistryTest, SourcesAreReplacedAndMediaOnlyAdded) {

@@ -82,6 +82,21 @@ TEST(Stats, ReflectsDrainAndShutdownPhase) {
   EXPECT_EQ(stats.snapshot(h)["shutting_down"], true);
 }
 
+TEST(Stats, ConnectivityCountersComeFromTheMonitor) {
+  jvb::config::BridgeConfig cfg;
+  MediaLoop media(jvb::media::MediaOptions{});
+  BridgeState state(false);
+  StatsCollector stats(cfg, media, state);
+  jvb::control::Health h;
+  EXPECT_EQ(stats.snapshot(h)["endpoints_disconnected"], 0);
+  stats.setConnectivityTotals([] { return jvb::control::ConnectivityTotals{3, 2, 4, 1}; });
+  const auto j = stats.snapshot(h);
+  EXPECT_EQ(j["endpoints_disconnected"], 3);
+  EXPECT_EQ(j["endpoints_reconnected"], 2);
+  EXPECT_EQ(j["endpoint_connectivity"]["never_connected"], 4);
+  EXPECT_EQ(j["endpoint_connectivity"]["inactive"], 1);
+}
+
 TEST(CpuUsage, SecondSampleIsAFraction) {
   jvb::control::CpuUsage cpu;
   EXPECT_FALSE(cpu.sample().has_value());

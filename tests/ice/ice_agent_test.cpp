@@ -518,4 +518,28 @@ TEST(IceAgent, AnsweringAKnownPeerDoesNotAllocate) {
   EXPECT_EQ(allocations, 100u);
 }
 
+// What an owner running two agents during an ICE restart relies on: a
+// response is claimed only by the agent whose check it answers, and a second
+// agent given the first one's tie-breaker claims the same role in its checks.
+TEST(IceAgent, ExpectsResponseOnlyToItsOwnChecksAndKeepsAGivenTieBreaker) {
+  Harness h;
+  Peer peer(ep("192.0.2.10", 5000));
+  ASSERT_TRUE(h.agent.setRemoteCredentials(kPeer.ufrag, kPeer.pwd));
+  ASSERT_TRUE(h.agent.addRemoteCandidate(cand("192.0.2.10", 5000)));
+  const Sent* check = h.nextSent();
+  ASSERT_NE(check, nullptr);
+  const Bytes resp = peer.answer(check->bytes);
+  EXPECT_TRUE(h.agent.expectsResponse(resp));
+  EXPECT_FALSE(h.agent.expectsResponse(Bytes(resp.begin(), resp.begin() + 12)));  // truncated
+
+  IceConfig second = testConfig();
+  second.seed = 8;
+  second.tieBreaker = h.agent.tieBreaker();
+  Harness other(second);
+  EXPECT_EQ(other.agent.tieBreaker(), h.agent.tieBreaker());
+  EXPECT_FALSE(other.agent.expectsResponse(resp));  // not its check
+  EXPECT_EQ(h.deliver(resp, peer.addr), IceAgent::Result::kResponse);
+  EXPECT_FALSE(h.agent.expectsResponse(resp));  // answered: no longer in flight
+}
+
 }  // namespace

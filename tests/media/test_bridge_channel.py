@@ -29,13 +29,24 @@ one is reported with diagnostics, the later ones that do not depend on it still 
     the current dominant speaker (B), then sends a frame over 64 KiB: the bridge closes D's
     socket with 1009. Afterwards B -> A still works (and A -> C over SCTP); a second socket
     for B replaces the first (closed) and carries B's messages; ClientHello gets ServerHello.
- 7. stats (/colibri/stats): bridge_channel.malformed >= 1, unknown_class >= 1,
+ 7. connectivity (JVB's EndpointConnectionStatusMonitor, short ep-connection-status timeouts in
+    the bridge's jvb.conf): B's aiortc process is SIGSTOPped (no media, no ICE: what JVB counts
+    as activity is gone; its websocket lives in this process and stays open): every channel,
+    B's own included (JVB broadcasts to the subject too) and C's over SCTP, gets
+    EndpointConnectivityStatusChangeEvent {"endpoint": B, "active": "false"} (a string). A new
+    endpoint E (no media) opens its websocket meanwhile and is told B is inactive. B is
+    SIGCONTed: everyone, E included, gets active "true". E, which never sends anything, is
+    reported inactive after first-transfer-timeout. /colibri/stats endpoints_disconnected and
+    endpoints_reconnected grew by 1 (B), endpoint_connectivity.never_connected by at least 1 (E).
+ 8. stats (/colibri/stats): bridge_channel.malformed >= 1, unknown_class >= 1,
     websockets_refused >= 2, total_dominant_speaker_changes >= 2,
-    total_colibri_web_socket_messages_received > 0, total_data_channel_messages_received > 0.
+    total_colibri_web_socket_messages_received > 0, total_data_channel_messages_received > 0,
+    endpoints_disconnected >= 1, endpoints_reconnected >= 1.
 Exit 0 on success, 1 on failure, 77 when aiortc or websockets is missing (or not root).
 Every wait is bounded; every process started here is stopped here (by PID).
 """
 import asyncio
+import base64
 import importlib.util
 import json
 import os
@@ -92,6 +103,12 @@ STATS_TIMEOUT = 5.0
 HUGE_BYTES = 100 * 1024  # > 64 KiB even after permessage-deflate (random letters)
 
 DSE = "DominantSpeakerEndpointChangeEvent"
+ECS = "EndpointConnectivityStatusChangeEvent"
+# videobridge.ep-connection-status for this test (JVB: 15 s, 8 s, 500 ms). The inactivity
+# limit stays well above any scheduling hiccup of a 20 ms audio stream on a busy machine.
+FIRST_TRANSFER_S, INACTIVITY_S, CHECK_MS = 6, 3, 200
+# the limit, plus the media thread's 1 s activity report, a check interval and slack
+STATUS_TIMEOUT = INACTIVITY_S + 4.0
 
 check = rig.Checker()
 
@@ -295,6 +312,29 @@ def is_dse(dominant, previous_has=None):
     return pred
 
 
+def check_no_secrets(log, xmpp_password, peers):
+    """The secrets of this run, as text and as SASL PLAIN's base64, are nowhere in the trace log."""
+    secrets = {"XMPP password": xmpp_password,
+               "SASL PLAIN": base64.b64encode(f"\0jvb\0{xmpp_password}".encode()).decode()}
+    for p in peers:
+        t = getattr(p, "transport", None)
+        if t is not None:
+            secrets[f"{p.name} bridge ICE pwd"] = t.pwd
+            for url in t.web_sockets:
+                pwd = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).get("pwd", [""])[0]
+                secrets[f"{p.name} colibri-ws pwd"] = pwd
+        a = getattr(p, "answer", None)
+        if a is not None:
+            secrets[f"{p.name} ICE pwd"] = a.pwd
+    # The check can fail: the log must hold the stanzas and the upgrade targets it masked.
+    traced = ("pwd='***'" in log or 'pwd="***"' in log) and "?pwd=***" in log
+    check(traced, "trace log holds Colibri2 stanzas and colibri-ws targets, passwords masked")
+    leaked = [name for name, value in secrets.items() if value and value in log]
+    check(not leaked and len(secrets) >= 8,
+          f"no secret in the bridge's trace log ({len(log.splitlines())} lines, {len(secrets)} secrets"
+          f" looked for){': leaked ' + ', '.join(leaked) if leaked else ''}")
+
+
 # -- the scenario -----------------------------------------------------------------------------
 
 async def scenario(binary, prosody, work):
@@ -313,9 +353,13 @@ async def scenario(binary, prosody, work):
   websockets {{ enabled = true, domain = "127.0.0.1:{public_port}", tls = false, server-id = "{SERVER_ID}" }}
   http-servers.public {{ host = "127.0.0.1", port = {public_port} }}
   loudest {{ route-loudest-only = true, num-loudest = 3 }}
+  ep-connection-status {{ first-transfer-timeout = {FIRST_TRANSFER_S} s, max-inactivity-limit = {INACTIVITY_S} s, check-interval = {CHECK_MS} ms }}
 """
     pw = prosody.secrets["JVB_PASSWORD"]
-    bridge = rig.BridgeProcess(binary, rig.xmpp_bridge_conf(prosody, "jvb1", pw, extra=extra), work, "jvb1")
+    # At trace level the bridge logs every stanza (libstrophe's dump) and every HTTP target: the
+    # end of the run checks that no password, ICE pwd or colibri-ws pwd reached the log.
+    bridge = rig.BridgeProcess(binary, rig.xmpp_bridge_conf(prosody, "jvb1", pw, extra=extra), work, "jvb1",
+                               extra_args=["--log-level", "trace"])
     focus = None
     sockets = []
     stats = {}
@@ -601,6 +645,81 @@ async def scenario(binary, prosody, work):
         passed("endpoint messages", "A -> C unicast (ws -> SCTP), C's broadcast (SCTP -> ws) to A and B, "
                                     "B's EndpointStats to A and C; from set, payload intact, no echo")
 
+    async def connectivity():
+        def is_ecs(endpoint, active):
+            return lambda m: (m.get("colibriClass") == ECS and m.get("endpoint") == endpoint
+                              and m.get("active") == active)
+        chans = [p.channel for p in peers if p.label in opened]
+        s0 = await get_stats()
+        e_id = f"e{random.getrandbits(28):07x}"
+        e_chan = None
+        stopped = False
+        try:
+            marks = {ch.owner: len(ch.messages()) for ch in chans}
+            os.kill(B.proc.pid, signal.SIGSTOP)
+            stopped = True
+            t_stop = time.monotonic()
+            got = await wait_all("connectivity", chans, lambda ch: ch.wait_message(
+                is_ecs(B.endpoint_id, "false"), f"{ECS} B active false", STATUS_TIMEOUT, "connectivity",
+                start=marks[ch.owner]))
+            dt = time.monotonic() - t_stop
+            want = {"colibriClass": ECS, "endpoint": B.endpoint_id, "active": "false"}
+            for ch, m in zip(chans, got):
+                if m != want:
+                    raise StageFailed("connectivity", f"{ch.owner} got {m}; want exactly {want}")
+            if dt < INACTIVITY_S - 0.5:
+                raise StageFailed("connectivity", f"B reported inactive {dt:.1f} s after it stopped, "
+                                                  f"before max-inactivity-limit ({INACTIVITY_S} s)")
+            check(True, f"connectivity: B stopped -> {', '.join(ch.owner + ' (' + ch.kind + ')' for ch in chans)} "
+                        f"got {want} after {dt:.1f} s")
+            # a newcomer is told who is inactive when its channel opens
+            t = await focus.allocate(meeting_id, e_id, None, create_conference=False)
+            e_created = time.monotonic()
+            e_chan = WsChannel("E", t.web_sockets[0])
+            sockets.append(e_chan)
+            await e_chan.open()
+            await e_chan.wait_message(is_ecs(B.endpoint_id, "false"), f"{ECS} B active false on connect",
+                                      CHANNEL_TIMEOUT, "connectivity")
+            check(True, "connectivity: E's socket opened and was told B is inactive")
+            marks = {ch.owner: len(ch.messages()) for ch in chans + [e_chan]}
+            os.kill(B.proc.pid, signal.SIGCONT)
+            stopped = False
+            await wait_all("connectivity", chans + [e_chan], lambda ch: ch.wait_message(
+                is_ecs(B.endpoint_id, "true"), f"{ECS} B active true", STATUS_TIMEOUT, "connectivity",
+                start=marks[ch.owner]))
+            check(True, "connectivity: B resumed -> every channel, E's included, got active \"true\"")
+            # E never sends anything: inactive once first-transfer-timeout has passed
+            m = await A.channel.wait_message(is_ecs(e_id, "false"), f"{ECS} E active false (never connected)",
+                                             FIRST_TRANSFER_S + 4.0, "connectivity", start=marks["A"])
+            dt = time.monotonic() - e_created
+            if dt < FIRST_TRANSFER_S - 0.5:
+                raise StageFailed("connectivity", f"E reported inactive {dt:.1f} s after creation, before "
+                                                  f"first-transfer-timeout ({FIRST_TRANSFER_S} s)")
+            check(True, f"connectivity: E (no media) reported inactive {dt:.1f} s after creation: {m}")
+            s1 = await get_stats()
+            d_disc = s1.get("endpoints_disconnected", 0) - s0.get("endpoints_disconnected", 0)
+            d_reco = s1.get("endpoints_reconnected", 0) - s0.get("endpoints_reconnected", 0)
+            ec0, ec1 = s0.get("endpoint_connectivity") or {}, s1.get("endpoint_connectivity") or {}
+            d_never = ec1.get("never_connected", 0) - ec0.get("never_connected", 0)
+            ok = d_disc == 1 and d_reco == 1 and d_never >= 1 and ec1.get("inactive", 0) >= 1
+            check(ok, f"connectivity: stats endpoints_disconnected +{d_disc}, endpoints_reconnected +{d_reco} "
+                      f"(want +1 each), endpoint_connectivity {ec1} (never_connected +{d_never})")
+            if not ok:
+                raise StageFailed("connectivity", f"/colibri/stats: disconnected +{d_disc}, reconnected +{d_reco}, "
+                                                  f"endpoint_connectivity {ec0} -> {ec1}")
+        finally:
+            if stopped:
+                os.kill(B.proc.pid, signal.SIGCONT)
+            if e_chan is not None:
+                try:
+                    await focus.expire(meeting_id, [e_id])
+                except Exception as e:  # pylint: disable=broad-except
+                    print(f"  (expire {e_id}: {e})", flush=True)
+                await e_chan.close()
+        passed("connectivity", "B's stop and resume reported to everyone (SCTP and ws, B itself), the "
+                               "inactive list to a newcomer, a never-connected endpoint after "
+                               "first-transfer-timeout, counters")
+
     async def bad_input():
         fails = []
 
@@ -707,7 +826,9 @@ async def scenario(binary, prosody, work):
                 ("bridge_channel.malformed", bc.get("malformed"), 1),
                 ("bridge_channel.unknown_class", bc.get("unknown_class"), 1),
                 ("bridge_channel.websockets_refused", bc.get("websockets_refused"), 2),
-                ("bridge_channel.endpoint_messages_relayed", bc.get("endpoint_messages_relayed"), 4)]
+                ("bridge_channel.endpoint_messages_relayed", bc.get("endpoint_messages_relayed"), 4),
+                ("endpoints_disconnected", s.get("endpoints_disconnected"), 1),
+                ("endpoints_reconnected", s.get("endpoints_reconnected"), 1)]
         bad = []
         for name, v, lo in want:
             ok = isinstance(v, int) and v >= lo
@@ -729,9 +850,10 @@ async def scenario(binary, prosody, work):
     stages = [("setup", setup, True), ("allocation", allocation, True), ("SDP", sdp, True),
               ("ICE+DTLS", ice_dtls, True), ("colibri-ws", ws_open, False), ("data channel", dc_open, False),
               ("dominant speaker", dominant_speaker, False), ("endpoint messages", endpoint_messages, False),
-              ("bad input", bad_input, False), ("stats", final_stats, False)]
+              ("bad input", bad_input, False), ("connectivity", connectivity, False), ("stats", final_stats, False)]
     # what a stage cannot do without: all of these stages passed / any of these
-    needs_all = {"endpoint messages": ("colibri-ws", "data channel"), "bad input": ("colibri-ws",)}
+    needs_all = {"endpoint messages": ("colibri-ws", "data channel"), "bad input": ("colibri-ws",),
+                 "connectivity": ("colibri-ws",)}
     needs_any = {}
     try:
         for name, fn, fatal in stages:
@@ -776,6 +898,7 @@ async def scenario(binary, prosody, work):
                 print(f"  (expire: {e})")
             await focus.close()
         rc = await asyncio.to_thread(bridge.stop, signal.SIGTERM)
+        check_no_secrets(bridge.log(), pw, peers)
         if check.failures:
             print(f"----- bridge log (exit code {rc}), last 120 lines -----\n{bridge_tail(120)}")
         print("stages: " + "; ".join(f"{n} {r} {dt:.1f} s" if r != "skipped" else f"{n} skipped"

@@ -28,6 +28,15 @@ Scenario (inner):
  5. media: Chromium receives the aiortc peer's SSRC (inbound-rtp packetsReceived, audio energy)
     and its WebAudio analyser finds ~660 Hz on that track; the aiortc peer decodes ~440 Hz from
     Chromium's SSRC.
+ 6. ICE restart mid-call, as Jicofo and lib-jitsi-meet run it: the focus sends Jicofo's
+    <transport ice-restart='true'/> for the Chromium endpoint; the bridge answers with new
+    ufrag/pwd tagged ice-generation='1' (same DTLS fingerprint, same candidates); the page applies
+    them as JingleSessionPC.onBridgeIceRestartTransport does (patched offer, answer, candidates
+    added) and Chromium restarts ICE with new credentials of its own, which the focus sends back
+    tagged ice-generation='1'. Then: the bridge counts the restart as succeeded and no new DTLS
+    handshake; Chromium's transport stays DTLS-connected with its new local ufrag on a selected
+    pair that keeps getting answers; both tones keep flowing (Chromium's inbound packets and
+    analyser, the aiortc peer's packets from Chromium's SSRC). aiortc (1.4) has no ICE restart.
 """
 import asyncio
 import importlib.util
@@ -292,6 +301,113 @@ def write_tone_wav(path, freq, secs=10.0, rate=48000, amplitude=0.3):
                                for i in range(n)))
 
 
+# -- stage 6: in-place ICE restart -------------------------------------------------------------
+
+async def ice_restart_stage(check, bridge, focus, chrome, peer, meeting, ep_c, tc, ans_c, ssrc_a, ssrc_c,
+                            aiortc_packets_before, rx_before):
+    import rig
+    import webrtc_sdp
+    from test_aiortc_forwarding import StageFailed
+
+    def stats():
+        status, body = rig.http_get(bridge.http_port, "/colibri/stats")
+        return body if status == 200 and isinstance(body, dict) else {}
+
+    def chrome_transport(cs):
+        tr = next((r for r in cs["reports"] if r["type"] == "transport"), {})
+        pair = next((r for r in cs["reports"] if r.get("id") == tr.get("selectedCandidatePairId")), {})
+        return tr, pair
+
+    before = await asyncio.to_thread(stats)
+    dtls_before = before.get("dtls_handshakes_succeeded")
+    cs0 = await asyncio.to_thread(chrome.evaluate, "stats()", 10)
+    tr0, pair0 = chrome_transport(cs0)
+
+    # Jicofo's Colibri2Session.restartIce, and the bridge's answer.
+    t1 = await focus.restart_ice(meeting, ep_c)
+    ok = (t1 is not None and t1.ice_generation == 1 and t1.ufrag != tc.ufrag and t1.pwd != tc.pwd
+          and (t1.fingerprint.hash, t1.fingerprint.value) == (tc.fingerprint.hash, tc.fingerprint.value)
+          and ("127.0.0.1", bridge.udp_port) in [(c.ip, c.port) for c in t1.candidates if c.protocol == "udp"]
+          and t1.rtcp_mux and t1.sctp is None)
+    check(ok, f"ICE restart: the bridge answers Jicofo's ice-restart with ice-generation "
+              f"{t1.ice_generation if t1 else None}, ufrag {tc.ufrag} -> {t1.ufrag if t1 else None}, the same "
+              f"DTLS fingerprint, candidates {[(c.ip, c.port) for c in t1.candidates] if t1 else None}")
+    if not ok:
+        raise StageFailed("ICE restart", "no usable restart transport from the bridge")
+
+    # lib-jitsi-meet's onBridgeIceRestartTransport in the page; its answer back, tagged.
+    cands = [c.to_sdp() for c in t1.candidates if c.protocol == "udp"]
+    res = await asyncio.to_thread(
+        chrome.evaluate, f"restartIce({json.dumps(t1.ufrag)}, {json.dumps(t1.pwd)}, {json.dumps(cands)})", 20)
+    ans1 = webrtc_sdp.parse_answer(res["sdp"])
+    ok = ans1.ufrag and ans1.ufrag != ans_c.ufrag and ans1.pwd != ans_c.pwd and \
+        ans1.fingerprint.value == ans_c.fingerprint.value
+    check(ok, f"ICE restart: chromium answered with new credentials (ufrag {ans_c.ufrag} -> {ans1.ufrag}), "
+              f"the same fingerprint, {len(ans1.candidates)} candidate(s) so far")
+    if not ok:
+        raise StageFailed("ICE restart", f"chromium did not restart ICE:\n{res['sdp']}")
+    await focus.update_transport(meeting, ep_c, ans1.ufrag, ans1.pwd, ans1.fingerprint, ans1.setup,
+                                 [c for c in ans1.candidates if c.protocol == "udp"], ice_generation=1)
+
+    # The bridge's new agent connects and it cuts over; no new DTLS handshake.
+    deadline = time.monotonic() + 15
+    st = {}
+    while time.monotonic() < deadline:
+        st = await asyncio.to_thread(stats)
+        if st.get("ice_restarts", {}).get("succeeded", 0) >= 1 or st.get("ice_restarts", {}).get("failed", 0):
+            break
+        await asyncio.sleep(0.3)
+    restarts = st.get("ice_restarts", {})
+    check(restarts.get("succeeded") == 1 and restarts.get("started") == 1 and not restarts.get("failed"),
+          f"ICE restart: the bridge cut over to the new pair: /colibri/stats ice_restarts {restarts}")
+    check(dtls_before is not None and st.get("dtls_handshakes_succeeded") == dtls_before
+          and st.get("dtls_failed_endpoints") == 0,
+          f"ICE restart: no DTLS handshake since: dtls_handshakes_succeeded {dtls_before} -> "
+          f"{st.get('dtls_handshakes_succeeded')}, dtls_failed_endpoints {st.get('dtls_failed_endpoints')}")
+    await asyncio.to_thread(bridge.wait_log, "ICE restart generation 1 connected", 5)
+    cut = next((l for l in bridge.lines if "ICE restart generation 1 connected to" in l), "")
+    cut_port = cut.split(" connected to ")[1].split(":")[1] if " connected to " in cut else None
+
+    # Chromium: still DTLS-connected, its new local ufrag, a selected pair that gets answers.
+    await asyncio.sleep(3)
+    for _ in range(6):
+        await asyncio.to_thread(chrome.evaluate, "sampleTracks()", 5)
+        await asyncio.sleep(0.5)
+    cs = await asyncio.to_thread(chrome.evaluate, "stats()", 10)
+    tr1, pair1 = chrome_transport(cs)
+    local_ufrag = tr1.get("iceLocalUsernameFragment")
+    ok = (tr1.get("dtlsState") == "connected" and pair1.get("state") == "succeeded"
+          and (pair1.get("responsesReceived") or 0) > 0
+          and (local_ufrag is None or local_ufrag == ans1.ufrag))
+    local = next((r for r in cs["reports"] if r.get("id") == pair1.get("localCandidateId")), {})
+    check(cut_port is not None and cut_port == str(local.get("port")),
+          f"ICE restart: the bridge cut over to chromium's new selected candidate 127.0.0.1:{local.get('port')} "
+          f"(before: {next((r.get('port') for r in cs0['reports'] if r.get('id') == pair0.get('localCandidateId')), '?')}"
+          f"): {cut.strip()[-160:]}")
+    check(ok, f"ICE restart: chromium transport dtls {tr1.get('dtlsState')} ice {tr1.get('iceState')}, local "
+              f"ufrag {local_ufrag} (want {ans1.ufrag}), selected pair {pair0.get('id')} -> {pair1.get('id')} "
+              f"{pair1.get('state')}, requests/responses received {pair1.get('requestsReceived')}/"
+              f"{pair1.get('responsesReceived')}; log {cs['log'][-4:]}")
+
+    # The tones go on both ways.
+    rx1 = next((r for r in cs["reports"] if r["type"] == "inbound-rtp" and r.get("ssrc") == ssrc_a), None)
+    grown = (rx1 or {}).get("packetsReceived", 0) - (rx_before or {}).get("packetsReceived", 0)
+    tone_mid = (rx1 or {}).get("mid") or "1"
+    hz = [x["hz"] for x in cs["samples"].get(tone_mid, [])[-6:] if x["hz"] is not None and (x["db"] or -200) > -80]
+    good = [h for h in hz if abs(h - AIORTC_FREQ) <= FREQ_TOLERANCE_HZ]
+    check(grown > 150 and len(hz) >= 4 and len(good) >= len(hz) * 0.75,
+          f"ICE restart: chromium still hears {AIORTC_FREQ:g} Hz from SSRC {ssrc_a}: +{grown} packets, "
+          f"last analyser samples {cs['samples'].get(tone_mid, [])[-6:]}")
+    report = await peer.report()
+    got = (report or {}).get("rtp_in", {}).get(str(ssrc_c), {})
+    grown_a = got.get("packets", 0) - aiortc_packets_before
+    tr_a = (report or {}).get("tracks", {}).get("1", {})
+    check(grown_a > 150 and tr_a.get("dominant_hz") is not None
+          and abs(tr_a["dominant_hz"] - CHROME_FREQ) <= FREQ_TOLERANCE_HZ,
+          f"ICE restart: the aiortc peer still hears chromium's SSRC {ssrc_c}: +{grown_a} packets, dominant "
+          f"{tr_a.get('dominant_hz')} Hz")
+
+
 # -- inner: the scenario, inside the namespace ------------------------------------------------
 
 def inner(binary):
@@ -454,6 +570,10 @@ def inner(binary):
             rtp_counts = {k: v["packets"] for k, v in report["rtp_in"].items()}
             print(f"  aiortc wire: RTCP in {report['rtcp_in']} from SSRCs {report.get('rtcp_in_sender_ssrcs')}; "
                   f"RTP packets in per SSRC {rtp_counts}", flush=True)
+
+            stage = "ICE restart"
+            await ice_restart_stage(check, bridge, focus, chrome, peer, meeting, ep_c, tc, ans_c, ssrc_a, ssrc_c,
+                                    got.get("packets", 0), rx)
         except StageFailed as e:
             check(False, f"FAILED AT STAGE '{e.stage}': {e.msg}")
         except Exception as e:  # pylint: disable=broad-except

@@ -18,6 +18,13 @@ Colibri2Focus joins the brewery like Jicofo and talks to one bridge occupant:
   AudioSourcesMap messages.
 - update_transport(...): the client's ICE/DTLS parameters as Jicofo forwards them
   after session-accept (ufrag/pwd, candidates, rtcp-mux, fingerprint + setup).
+- restart_ice(meeting_id, endpoint_id): Jicofo's in-place ICE restart (Colibri2Session.restartIce
+  in jicofo-selector/src/main/kotlin/org/jitsi/jicofo/bridge/colibri/Colibri2Session.kt):
+  <endpoint id stats-id><transport ice-restart='true'/></endpoint>. Returns the bridge's new
+  transport (ice_generation set: relay it to the client), its current one (ice_generation None:
+  nothing to do) or None (no <transport>: Jicofo falls back to a re-invite).
+  update_transport(..., ice_generation=N) then carries the client's answer as lib-jitsi-meet
+  tags it (JingleSessionPC._sendIceRestartTransportInfo) and Jicofo forwards it unmodified.
 - update_sources(...), expire(...), expire_conference(...).
 
 Errors come back as Colibri2Error (condition, colibri2 reason, text); no reply
@@ -87,6 +94,7 @@ class BridgeTransport:
     web_sockets: List[str]
     sctp: Optional[Dict[str, str]]
     feedback_sources: Dict[str, Dict[str, object]] = field(default_factory=dict)  # id -> {type, ssrc}
+    ice_generation: Optional[int] = None  # the ICE-UDP transport's ice-generation (an ICE restart)
     xml: Optional[ET.Element] = field(default=None, repr=False)
 
     @property
@@ -135,7 +143,8 @@ def parse_endpoint_transport(cmod: ET.Element, endpoint_id: str) -> BridgeTransp
         fingerprints=fps, rtcp_mux=ice.find(q(ICE, "rtcp-mux")) is not None,
         web_sockets=[w.get("url", "") for w in ice.findall(q(COLIBRI, "web-socket"))],
         sctp=dict(sctp.attrib) if sctp is not None else None,
-        feedback_sources=parse_feedback_sources(cmod), xml=cmod)
+        feedback_sources=parse_feedback_sources(cmod), xml=cmod,
+        ice_generation=int(ice.get("ice-generation")) if ice.get("ice-generation") is not None else None)
 
 
 # -- request builders (usable on their own, e.g. for negative tests) -------------------
@@ -212,16 +221,30 @@ def endpoint_create(cm: ET.Element, endpoint_id: str, ssrc: Optional[int],
 
 def transport_update(cm: ET.Element, endpoint_id: str, ufrag: str, pwd: str,
                      fingerprint: Fingerprint, candidates: Iterable[Candidate],
-                     stats_id: Optional[str] = None) -> ET.Element:
+                     stats_id: Optional[str] = None, ice_generation: Optional[int] = None) -> ET.Element:
     ep = ET.SubElement(cm, q(C2, "endpoint"), id=endpoint_id,
                        **{"stats-id": stats_id or f"{endpoint_id}-stats"})
     t = ET.SubElement(ep, q(C2, "transport"))
-    ice = ET.SubElement(t, q(ICE, "transport"), ufrag=ufrag, pwd=pwd)
+    attrs = {"ufrag": ufrag, "pwd": pwd}
+    if ice_generation is not None:
+        # lib-jitsi-meet tags the answer to an ICE restart with the bridge's ice-generation
+        # (JingleSessionPC._sendIceRestartTransportInfo); Jicofo's onTransportInfo forwards it.
+        attrs["ice-generation"] = str(ice_generation)
+    ice = ET.SubElement(t, q(ICE, "transport"), attrs)
     ET.SubElement(ice, q(ICE, "rtcp-mux"))  # Jicofo inserts it when the client omitted it
     f = ET.SubElement(ice, q(DTLS, "fingerprint"), hash=fingerprint.hash, setup=fingerprint.setup)
     f.text = fingerprint.value
     for c in candidates:
         c.to_xml(ice)
+    return ep
+
+
+def ice_restart_request(cm: ET.Element, endpoint_id: str, stats_id: Optional[str] = None) -> ET.Element:
+    """Jicofo's Colibri2Session.restartIce: the endpoint (id, stats-id) with a colibri2 transport
+    that carries only ice-restart='true' (jitsi-xmpp-extensions Transport.setIceRestart)."""
+    ep = ET.SubElement(cm, q(C2, "endpoint"), id=endpoint_id,
+                       **{"stats-id": stats_id or f"{endpoint_id}-stats"})
+    ET.SubElement(ep, q(C2, "transport"), **{"ice-restart": "true"})
     return ep
 
 
@@ -296,13 +319,28 @@ class Colibri2Focus(Focus):
 
     async def update_transport(self, meeting_id: str, endpoint_id: str, ufrag: str, pwd: str,
                                fingerprint, setup: Optional[str] = None,
-                               candidates: Iterable[Candidate] = ()) -> ET.Element:
-        """The client's ICE/DTLS parameters (from its session-accept). `fingerprint`: a Fingerprint,
+                               candidates: Iterable[Candidate] = (),
+                               ice_generation: Optional[int] = None) -> ET.Element:
+        """The client's ICE/DTLS parameters (from its session-accept, or, with ice_generation, its
+        answer to an ICE restart). `fingerprint`: a Fingerprint,
         a (hash, value) pair or a bare sha-256 value; `setup` overrides its setup."""
         fingerprint = as_fingerprint(fingerprint, setup)
         cm = conference_modify(meeting_id)
-        transport_update(cm, endpoint_id, ufrag, pwd, fingerprint, candidates)
+        transport_update(cm, endpoint_id, ufrag, pwd, fingerprint, candidates,
+                         ice_generation=ice_generation)
         return await self.request(cm, f"transport update for {endpoint_id}")
+
+    async def restart_ice(self, meeting_id: str, endpoint_id: str) -> Optional[BridgeTransport]:
+        """Jicofo's in-place ICE restart request. The bridge's transport: new credentials with
+        ice_generation set, or the current ones without (the bridge kept its transport); None when
+        the reply has no <transport> (Jicofo: endpointIceRestartFailed, a re-invite follows)."""
+        cm = conference_modify(meeting_id)
+        ice_restart_request(cm, endpoint_id)
+        cmod = await self.request(cm, f"ICE restart for {endpoint_id}")
+        ep = next((e for e in cmod.findall(q(C2, "endpoint")) if e.get("id") == endpoint_id), None)
+        if ep is None or ep.find(q(C2, "transport")) is None:
+            return None
+        return parse_endpoint_transport(cmod, endpoint_id)
 
     async def update_sources(self, meeting_id: str, endpoint_id: str, ssrcs: Iterable[int]) -> ET.Element:
         cm = conference_modify(meeting_id)

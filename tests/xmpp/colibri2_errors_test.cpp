@@ -126,6 +126,9 @@ TEST_F(Colibri2ErrorTest, EveryErrorHasJvbsConditionTypeTextAndReason) {
               "xmlns='urn:xmpp:jingle:transports:ice-udp:1' ufrag='u' pwd='p'/></transport>"
               "</endpoint>"),
        "item-not-found", "cancel", "Endpoint not found for ID: zz", "unknown_endpoint"},
+      {"ICE restart of an unknown endpoint (Jicofo's restartIce)",
+       modify("", "<endpoint id='zz' stats-id='S-zz'><transport ice-restart='true'/></endpoint>"),
+       "item-not-found", "cancel", "Endpoint not found for ID: zz", "unknown_endpoint"},
       {"two endpoints with media",
        modify("", "<endpoint id='a' create='true'>" + create + "</endpoint><endpoint id='b'/>"),
        "feature-not-implemented", "cancel",
@@ -283,6 +286,11 @@ TEST_F(Colibri2ErrorTest, MalformedRequestsAreBadRequestNamingTheCulprit) {
                        "<candidate ip='192.0.2.1' port='1' type='tcp'/></transport></transport>"
                        "</endpoint>"),
        "Invalid value for the 'type' attribute of <candidate>: 'tcp'"},
+      {modify("", ep + "<transport><transport xmlns='urn:xmpp:jingle:transports:ice-udp:1' "
+                       "ufrag='u' pwd='p' ice-generation='one'/></transport></endpoint>"),
+       "Invalid value for the 'ice-generation' attribute of <transport>: 'one'"},
+      {modify("", ep + "<transport ice-restart='please'/></endpoint>"),
+       "Invalid value for the 'ice-restart' attribute of <transport>: 'please'"},
       {modify("", ep + "<transport><sctp port='five'/></transport></endpoint>"),
        "Invalid value for the 'port' attribute of <sctp>: 'five'"},
       {modify("", ep + "<transport><sctp role='peer'/></transport></endpoint>"),

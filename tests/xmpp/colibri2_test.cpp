@@ -463,4 +463,91 @@ TEST_F(Colibri2Test, TransportUpdateSourcesUpdateForceMuteAndExpire) {
   EXPECT_EQ(registry_.findByMeetingId(kMeeting), nullptr);
 }
 
+// Jicofo's in-place ICE restart (Colibri2Session.restartIce) and the
+// endpoint's tagged answer (lib-jitsi-meet _sendIceRestartTransportInfo,
+// forwarded by Jicofo's updateParticipant), on the wire.
+TEST_F(Colibri2Test, IceRestartAnswersWithATaggedTransportAndTakesTheTaggedAnswer) {
+  createConference();
+  const std::string id = "9a8b7c6d";
+  const auto before = registry_.findEndpoint(kMeeting, id)->localIce;
+  registry_.iceConnected(kMeeting, id);  // the media thread's event
+  const std::string restart = modify("", "<endpoint id='" + id +
+                                             "' stats-id='Alice-x1'><transport ice-restart='true'/>"
+                                             "</endpoint>");
+  auto reply = send(iq("set", "r1", restart));
+  xmpp_stanza_t* cm = modified(reply);
+  ASSERT_NE(cm, nullptr);
+  auto eps = tags(cm);
+  ASSERT_EQ(eps.size(), 1u);  // no feedback sources: not a create
+  EXPECT_EQ(attr(eps[0], "id"), id);
+  auto transports = tags(eps[0]);
+  ASSERT_EQ(transports.size(), 1u);
+  EXPECT_EQ(name(transports[0]), "transport");
+  EXPECT_EQ(ns(transports[0]), "jitsi:colibri2");
+  auto inner = tags(transports[0]);
+  ASSERT_EQ(inner.size(), 1u);  // no <sctp>: the request had none (JVB)
+  xmpp_stanza_t* ice = inner[0];
+  EXPECT_EQ(ns(ice), "urn:xmpp:jingle:transports:ice-udp:1");
+  EXPECT_EQ(attr(ice, "ice-generation"), "1");
+  const std::string ufrag = attr(ice, "ufrag");
+  const std::string pwd = attr(ice, "pwd");
+  EXPECT_NE(ufrag, before.ufrag);
+  EXPECT_NE(pwd, before.pwd);
+  EXPECT_TRUE(iceChars(ufrag) && iceChars(pwd));
+  std::vector<std::string> kinds;
+  std::string url;
+  for (xmpp_stanza_t* c : tags(ice)) {
+    kinds.push_back(name(c));
+    if (name(c) == "fingerprint") {
+      EXPECT_EQ(attr(c, "hash"), "sha-256");
+      EXPECT_EQ(attr(c, "setup"), "actpass");
+      EXPECT_EQ(text(c), kFingerprint);  // the same DTLS identity
+    } else if (name(c) == "web-socket") {
+      url = attr(c, "url");
+    }
+  }
+  EXPECT_EQ(kinds, (std::vector<std::string>{"candidate", "candidate", "rtcp-mux", "fingerprint",
+                                             "web-socket"}));
+  const auto* ep = registry_.findEndpoint(kMeeting, id);
+  EXPECT_NE(url.find("?pwd=" + ep->websocketPassword), std::string::npos) << url;
+  EXPECT_EQ(ep->localIce.ufrag, before.ufrag);  // until the media thread cuts over
+  ASSERT_TRUE(ep->iceRestart);
+  EXPECT_EQ(ep->iceRestart->local.ufrag, ufrag);
+
+  // The endpoint's answer, tagged with the same generation.
+  reply = send(iq("set", "t1", modify("", "<endpoint id='" + id + R"('>
+      <transport>
+        <transport xmlns='urn:xmpp:jingle:transports:ice-udp:1' ufrag='nEw1' pwd='newnewnewnewnewnewnew1'
+                   ice-generation='1'>
+          <rtcp-mux/>
+          <fingerprint xmlns='urn:xmpp:jingle:apps:dtls:0' hash='sha-256' setup='active'>12:34</fingerprint>
+          <candidate foundation='9' component='1' protocol='udp' priority='2122260223' ip='192.0.2.20'
+                     port='50000' type='host' generation='1' network='1' id='n0'/>
+        </transport>
+      </transport>
+    </endpoint>)")));
+  cm = modified(reply);
+  ASSERT_NE(cm, nullptr);
+  eps = tags(cm);
+  ASSERT_EQ(eps.size(), 1u);
+  EXPECT_TRUE(tags(eps[0]).empty());  // an update: nothing signalled back
+  ep = registry_.findEndpoint(kMeeting, id);
+  ASSERT_TRUE(ep->iceRestart && ep->iceRestart->remoteKnown);
+  EXPECT_EQ(ep->iceRestart->remoteUfrag, "nEw1");
+  EXPECT_EQ(ep->iceRestart->remotePwd, "newnewnewnewnewnewnew1");
+  ASSERT_EQ(ep->iceRestart->remoteCandidates.size(), 1u);
+  EXPECT_EQ(ep->iceRestart->remoteCandidates[0].port, 50000);
+  EXPECT_TRUE(ep->remoteUfrag.empty());  // the established transport's are untouched
+
+  // Restarts disabled: the reply has the endpoint but no <transport>.
+  registry_.setIceRestartEnabled(false);
+  reply = send(iq("set", "r2", restart));
+  cm = modified(reply);
+  ASSERT_NE(cm, nullptr);
+  eps = tags(cm);
+  ASSERT_EQ(eps.size(), 1u);
+  EXPECT_EQ(attr(eps[0], "id"), id);
+  EXPECT_TRUE(tags(eps[0]).empty());
+}
+
 }  // namespace

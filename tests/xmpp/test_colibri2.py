@@ -82,12 +82,13 @@ def conference_modify(meeting_id, name=None, create=False, expire=False):
     return ET.Element(q(C2, "conference-modify"), attrs)
 
 
-def endpoint_create(cm, ep_id, ssrc, capabilities=("source-names", "ssrc-rewriting")):
+def endpoint_create(cm, ep_id, ssrc, capabilities=("source-names", "ssrc-rewriting"), sctp=True):
     ep = ET.SubElement(cm, q(C2, "endpoint"), id=ep_id, create="true", **{"stats-id": f"{ep_id}-stats"})
     audio_media(ep)
     video_media(ep)  # Jicofo sends it even in audio-only rooms
     t = ET.SubElement(ep, q(C2, "transport"), **{"ice-controlling": "true"})
-    ET.SubElement(t, q(C2, "sctp"))
+    if sctp:  # Jicofo asks for it unless its jicofo.sctp.enabled is false
+        ET.SubElement(t, q(C2, "sctp"))
     sources(ep, ep_id, ssrc)
     for c in capabilities:
         ET.SubElement(ep, q(C2, "capability"), name=c)
@@ -114,7 +115,7 @@ def error_info(err):
     return cond, (ext.get("reason") if ext is not None else None), text, err.get("type")
 
 
-def check_allocation(reply, ep_id, udp_port, label):
+def check_allocation(reply, ep_id, udp_port, label, sctp=True):
     cmod = reply.find(q(C2, "conference-modified"))
     check(cmod is not None, f"{label}: conference-modified")
     if cmod is None:
@@ -144,8 +145,11 @@ def check_allocation(reply, ep_id, udp_port, label):
     check(ws is not None and re.fullmatch(rf"wss://meet\.example\.test:443/colibri-ws/default-id/[0-9a-f]+/{ep_id}\?pwd=\S+",
                                           ws.get("url", "")) is not None,
           f"{label}: web-socket URL {ws.get('url') if ws is not None else None}")
-    sctp = t.find(q(C2, "sctp"))
-    check(sctp is not None and sctp.get("port") == "5000" and sctp.get("role") == "server", f"{label}: sctp 5000/server")
+    el = t.find(q(C2, "sctp"))
+    if sctp:
+        check(el is not None and el.get("port") == "5000" and el.get("role") == "server", f"{label}: sctp 5000/server")
+    else:
+        check(el is None, f"{label}: no <sctp/> in the transport")
     srcs = cmod.find(q(C2, "sources"))
     feedback = {}
     if srcs is not None:
@@ -172,7 +176,9 @@ async def scenario(prosody, work):
     focus.join()
     await focus.wait_joined()
     b1 = rig.BridgeProcess(BIN, rig.xmpp_bridge_conf(prosody, "jvb1", pw, extra=BRIDGE_EXTRA), work, "jvb1")
-    b2 = rig.BridgeProcess(BIN, rig.xmpp_bridge_conf(prosody, "jvb2", pw, extra=BRIDGE_EXTRA), work, "jvb2")
+    # jvb2 runs without the SCTP data channel (videobridge.sctp.enabled = false, as JVB's SctpConfig)
+    b2 = rig.BridgeProcess(BIN, rig.xmpp_bridge_conf(prosody, "jvb2", pw, extra=BRIDGE_EXTRA + "  sctp.enabled = false\n"),
+                           work, "jvb2")
     try:
         await asyncio.to_thread(b1.start)
         await asyncio.to_thread(b2.start)
@@ -263,13 +269,23 @@ async def scenario(prosody, work):
         except PeerError as e:
             check(False, f"healthcheck after errors: {e}")
 
-        # 4. the other bridge allocates too
+        # 4. the other bridge allocates too; it has SCTP off: JVB's Colibri2ConferenceHandler answers
+        # an endpoint asking for <sctp/> with feature-not-implemented "SCTP support is not configured"
         cm = conference_modify("m-2222", "room2@conference.example.test", create=True)
         endpoint_create(cm, "epx", 4444)
+        kind, err = await send(focus, j2, cm)
+        cond, _, text, _ = error_info(err) if kind == "error" else (None, None, None, None)
+        check(cond == "feature-not-implemented" and text == "SCTP support is not configured",
+              f"jvb2 (sctp.enabled = false): <sctp/> refused: {kind} {cond} '{text}'")
+        status, stats = await asyncio.to_thread(rig.http_get, b2.http_port, "/colibri/stats")
+        check(stats.get("conferences") == 0 and stats.get("endpoints") == 0,
+              f"jvb2: the refused create left nothing: {stats.get('conferences')}/{stats.get('endpoints')}")
+        cm = conference_modify("m-2222", "room2@conference.example.test", create=True)
+        endpoint_create(cm, "epx", 4444, sctp=False)
         kind, r = await send(focus, j2, cm)
-        check(kind == "result", f"jvb2 allocates its own conference: {kind}")
+        check(kind == "result", f"jvb2 allocates its own conference without SCTP: {kind}")
         if kind == "result":
-            check_allocation(r, "epx", b2.udp_port, "jvb2 create")
+            check_allocation(r, "epx", b2.udp_port, "jvb2 create", sctp=False)
 
         # 5. Prosody SIGKILLed and restarted
         await focus.close()
