@@ -13,10 +13,12 @@
 #include <memory>
 
 #include "app/module_options.hpp"
+#include "app/public_address.hpp"
 #include "app/systemd_notifier.hpp"
 #include "common/log.hpp"
 #include "common/version_info.hpp"
 #include "config/bridge_config.hpp"
+#include "config/legacy_properties.hpp"
 #include "control/bridge_channels.hpp"
 #include "control/bridge_state.hpp"
 #include "control/conference.hpp"
@@ -346,6 +348,12 @@ int run(const config::BridgeConfig& cfg) {
     }
     return t;
   });
+  // Public address through STUN (ice4j.harvest.mapping.stun.addresses): the
+  // servers resolved now, asked from the media thread out of the media port;
+  // each answer that changes a mapping rebuilds the candidates signalled in
+  // Colibri2 (onStunMappings, set below once they exist).
+  app::StunMappings stunMappings(app::resolveStunServers(cfg.stunAddresses, cfg.iceBindAddress));
+  std::function<void()> onStunMappings = [] {};
   // The media thread's events, handled on the control thread.
   {
     auto& io = control.context();
@@ -379,6 +387,13 @@ int run(const config::BridgeConfig& cfg) {
                                                 std::vector<media::AudioSlotMapping> changes) {
       boost::asio::post(io, [&channels, meetingId, changes = std::move(changes)] {
         channels.audioSlotsChanged(meetingId, changes);
+      });
+    };
+    events.stunMapping = [&io, &stunMappings, &onStunMappings](media::StunMappingResult r) {
+      boost::asio::post(io, [&stunMappings, &onStunMappings, r] {
+        if (stunMappings.update(r)) {
+          onStunMappings();
+        }
       });
     };
     events.iceChanged = [&io, &conferences](const std::string& meetingId,
@@ -517,15 +532,32 @@ int run(const config::BridgeConfig& cfg) {
   scheduleStats(statsTimer, cfg.statsInterval, stats, notifier);
   scheduleExpiry(expiryTimer, cfg.expirationCheckInterval, expiry);
   scheduleConnectivity(connectivityTimer, cfg.epCheckInterval, connectivity);
-  // What the bridge signals about itself in every Colibri2 transport.
-  xmpp::Colibri2Local local;
-  local.fingerprint = certificate->fingerprintSha256();
-  local.candidates = ice::buildCandidates(ice::bridgeAddresses(cfg, media.udpPort()));
-  local.websocket = xmpp::websocketSettings(cfg);
-  for (const auto& c : local.candidates) {
-    const bool v6 = c.ip.find(':') != std::string::npos;
-    LOG_INFO("main", "ICE candidate {} {}{}{}:{}", c.type, v6 ? "[" : "", c.ip, v6 ? "]" : "",
-             c.port);
+  // What the bridge signals about itself in every Colibri2 transport (the
+  // candidates change when a STUN server reports a new public address).
+  auto local = std::make_shared<xmpp::Colibri2Local>();
+  local->fingerprint = certificate->fingerprintSha256();
+  local->candidates = ice::buildCandidates(ice::bridgeAddresses(cfg, media.udpPort()));
+  local->websocket = xmpp::websocketSettings(cfg);
+  const auto logCandidates = [&local] {
+    for (const auto& c : local->candidates) {
+      const bool v6 = c.ip.find(':') != std::string::npos;
+      LOG_INFO("main", "ICE candidate {} {}{}{}:{}", c.type, v6 ? "[" : "", c.ip, v6 ? "]" : "",
+               c.port);
+    }
+  };
+  logCandidates();
+  onStunMappings = [&cfg, &media, &local, &stunMappings, &logCandidates] {
+    local->candidates = ice::buildCandidates(
+        ice::bridgeAddresses(cfg, media.udpPort(), stunMappings.discovered(), true));
+    logCandidates();
+  };
+  if (!stunMappings.servers().empty()) {
+    media::cmd::SetStunServers stun;
+    stun.servers = stunMappings.addresses();
+    stun.timing.refresh = cfg.stunRefreshInterval;
+    media.send(std::move(stun));
+  } else if (!cfg.stunAddresses.empty()) {
+    LOG_WARN("ice", "ice4j.harvest.mapping.stun.addresses: no usable STUN server");
   }
   xmpp::registerColibri2(xmppService.iqs(), conferences, local, [&state] {
     return state.shutdownPhase() != control::ShutdownPhase::kRunning;
@@ -597,6 +629,8 @@ int main(int argc, char** argv) {
   try {
     if (cli.configFile) {
       cfg = config::loadFile(*cli.configFile);
+      // sip-communicator.properties beside jvb.conf, as JVB reads it.
+      config::applyLegacyProperties(cfg, config::legacyPropertiesPath(*cli.configFile));
     }
   } catch (const config::ConfigError& e) {
     LOG_ERROR("config", "configuration error: {}", e.what());

@@ -283,6 +283,13 @@ class Loader {
     readDuration("videobridge.ice.restart.transition-window", c.iceRestartTransitionWindow, false);
     readStaticMappings(c);
     readStringList("ice4j.harvest.mapping.stun.addresses", c.stunAddresses);
+    if (const Node* v = get("jvb-audio.stun-mapping.refresh-interval")) {
+      const std::string key = "jvb-audio.stun-mapping.refresh-interval";
+      c.stunRefreshInterval = toDuration(*v, key, true);
+      if (c.stunRefreshInterval < Millis{1000}) {
+        fail(*v, key, "at least 1 s");
+      }
+    }
 
     readHttpServer("videobridge.http-servers.private", c.httpPrivate);
     readHttpServer("videobridge.http-servers.public", c.httpPublic);

@@ -67,6 +67,9 @@ struct BridgeConfig {
   bool advertisePrivateCandidates = true;     // videobridge.ice.advertise-private-candidates
   std::vector<StaticMapping> staticMappings;  // ice4j.harvest.mapping.static-mappings
   std::vector<std::string> stunAddresses;     // ice4j.harvest.mapping.stun.addresses
+  // Not a JVB key (jvb-audio.stun-mapping.refresh-interval): how often the
+  // STUN servers are asked again (ice4j asks once, at start-up).
+  Millis stunRefreshInterval{30000};
   // videobridge.ice.restart (JVB's in-place ICE restart, Colibri2
   // <transport ice-restart='true'/>): a timeout that is not positive
   // disables restarts, as in JVB.

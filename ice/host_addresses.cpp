@@ -4,6 +4,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 
+#include <boost/asio/io_context.hpp>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -72,7 +73,7 @@ std::vector<HostAddress> interfaceAddresses(bool includeLoopback) {
 
 std::vector<AdvertisedAddress> advertisedAddresses(
     const std::vector<HostAddress>& hosts, uint16_t port,
-    const std::vector<config::StaticMapping>& mappings, bool advertisePrivate) {
+    const std::vector<config::StaticMapping>& mappings, bool advertisePrivate, bool quiet) {
   std::vector<AdvertisedAddress> out;
   for (const auto& h : hosts) {
     if (h.isPrivate && !advertisePrivate) {
@@ -85,11 +86,18 @@ std::vector<AdvertisedAddress> advertisedAddresses(
     const auto local = ip::make_address(m.localAddress, ec1);
     const auto pub = ip::make_address(m.publicAddress, ec2);
     if (ec1 || ec2) {
-      LOG_WARN("ice", "static mapping {} -> {} ignored: not IP addresses", m.localAddress,
-               m.publicAddress);
+      if (!quiet) {
+        LOG_WARN("ice", "static mapping {} -> {} ignored: not IP addresses", m.localAddress,
+                 m.publicAddress);
+      }
       continue;
     }
     if (m.localPort && *m.localPort != port) {
+      if (!quiet) {
+        LOG_WARN("ice",
+                 "static mapping {}:{} -> {} ignored: its local-port is not the media port {}",
+                 m.localAddress, *m.localPort, m.publicAddress, port);
+      }
       continue;
     }
     bool matches = false;
@@ -97,6 +105,16 @@ std::vector<AdvertisedAddress> advertisedAddresses(
       matches = matches || h.address == local;
     }
     if (!matches) {
+      if (!quiet) {
+        std::string known;
+        for (const auto& h : hosts) {
+          known += known.empty() ? "" : ", ";
+          known += h.address.to_string();
+        }
+        LOG_WARN("ice",
+                 "static mapping {} -> {} matches no local address ({}): no srflx candidate for it",
+                 m.localAddress, m.publicAddress, known.empty() ? "none" : known);
+      }
       continue;
     }
     const auto publicPort = static_cast<uint16_t>(m.publicPort ? *m.publicPort : port);
@@ -109,7 +127,55 @@ std::vector<AdvertisedAddress> advertisedAddresses(
 
 namespace jvb::ice {
 
-std::vector<AdvertisedAddress> bridgeAddresses(const config::BridgeConfig& cfg, uint16_t port) {
+void appendDiscovered(std::vector<AdvertisedAddress>& out, const std::vector<HostAddress>& hosts,
+                      uint16_t port, const std::vector<DiscoveredMapping>& discovered) {
+  for (const auto& d : discovered) {
+    const ip::address mapped = d.mapped.address();
+    if (mapped == d.local) {
+      continue;  // no NAT between the bridge and that server
+    }
+    bool hostMatches = false;
+    for (const auto& h : hosts) {
+      hostMatches = hostMatches || h.address == d.local;
+    }
+    if (!hostMatches) {
+      continue;
+    }
+    bool duplicate = false;
+    for (const auto& a : out) {
+      duplicate = duplicate || (a.type == CandidateType::kServerReflexive && a.address == mapped &&
+                                a.relatedAddress == d.local);
+    }
+    if (duplicate) {
+      continue;
+    }
+    out.push_back(
+        AdvertisedAddress{mapped, d.mapped.port(), CandidateType::kServerReflexive, d.local, port});
+  }
+}
+
+std::optional<ip::address> localAddressToward(const ip::udp::endpoint& to) {
+  boost::asio::io_context io;
+  ip::udp::socket s(io);
+  boost::system::error_code ec;
+  s.open(to.protocol(), ec);
+  if (ec) {
+    return std::nullopt;
+  }
+  s.connect(to, ec);  // UDP: picks the route and source address, sends nothing
+  if (ec) {
+    return std::nullopt;
+  }
+  const auto local = s.local_endpoint(ec);
+  if (ec) {
+    return std::nullopt;
+  }
+  return local.address();
+}
+
+std::vector<AdvertisedAddress> bridgeAddresses(const config::BridgeConfig& cfg, uint16_t port,
+                                               const std::vector<DiscoveredMapping>& discovered,
+                                               bool quiet) {
   boost::system::error_code ec;
   const auto bind = ip::make_address(cfg.iceBindAddress, ec);
   std::vector<HostAddress> hosts;
@@ -121,8 +187,10 @@ std::vector<AdvertisedAddress> bridgeAddresses(const config::BridgeConfig& cfg, 
       hosts = interfaceAddresses(true);
     }
   }
-  auto out = advertisedAddresses(hosts, port, cfg.staticMappings, cfg.advertisePrivateCandidates);
-  if (out.empty()) {
+  auto out =
+      advertisedAddresses(hosts, port, cfg.staticMappings, cfg.advertisePrivateCandidates, quiet);
+  appendDiscovered(out, hosts, port, discovered);
+  if (out.empty() && !quiet) {
     LOG_WARN("ice", "no address to advertise for the media port (bind address {})",
              cfg.iceBindAddress);
   }

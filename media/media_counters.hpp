@@ -18,6 +18,14 @@ struct MediaCounters {
   std::atomic<uint64_t> handlerErrors{0};  // exceptions caught on the media thread
   // Endpoint media (MediaRouter).
   std::atomic<uint64_t> stunRejected{0};  // STUN that authenticated for no endpoint
+  // Public-address discovery (ice4j.harvest.mapping.stun.addresses): Binding
+  // requests sent to STUN servers (retransmissions included), responses
+  // taken, rounds without an answer, and STUN from a server's address that
+  // was no awaited response (dropped).
+  std::atomic<uint64_t> stunMappingRequests{0};
+  std::atomic<uint64_t> stunMappingResponses{0};
+  std::atomic<uint64_t> stunMappingTimeouts{0};
+  std::atomic<uint64_t> stunMappingRejected{0};
   std::atomic<uint64_t> iceSucceeded{0};  // total_ice_succeeded
   std::atomic<uint64_t> iceFailed{0};     // total_ice_failed (failed or consent expired)
   std::atomic<uint64_t> dtlsSucceeded{0};

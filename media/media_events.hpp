@@ -4,8 +4,10 @@
 // these on the media thread; whoever sets them (app/main.cpp) posts the
 // work to the control thread, so nothing here may block or take a lock.
 // Each is optional (an empty function: nobody listens).
+#include <boost/asio/ip/udp.hpp>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -65,6 +67,12 @@ struct ConferenceAudioStats {
   std::vector<EndpointAudioStats> endpoints;
 };
 
+struct StunMappingResult {
+  boost::asio::ip::udp::endpoint server;
+  std::optional<boost::asio::ip::udp::endpoint> mapped;
+  int errorCode = 0;
+};
+
 // The ICE of one endpoint: it connected for the first time, or an ICE
 // restart ended (connected and cut over to, or abandoned: failed or timed
 // out, the established pair kept). On success, the new agent's credentials
@@ -101,6 +109,11 @@ struct MediaEvents {
       iceChanged;
   // Every second: the routing figures of every conference.
   std::function<void(std::vector<ConferenceAudioStats>)> audioStats;
+  // One round of public-address discovery with STUN server `server` ended
+  // (cmd::SetStunServers): the address it saw the media port's request come
+  // from, or nullopt (no answer after the retransmissions, or an error
+  // response with `errorCode`).
+  std::function<void(const StunMappingResult&)> stunMapping;
 };
 
 }  // namespace jvb::media

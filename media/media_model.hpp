@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "ice/credentials.hpp"
+#include "ice/stun_mapping.hpp"
 #include "media/audio_subscription.hpp"
 #include "rtp/header_extensions.hpp"
 
@@ -183,10 +184,19 @@ struct SetConferenceExport {
   ConferenceHandle conference = 0;
   bool enabled = false;
 };
+// Public-address discovery (ice4j.harvest.mapping.stun.addresses): Binding
+// requests to these STUN servers out of the media port, at once and then
+// every timing.refresh; each round's outcome comes back as
+// MediaEvents::stunMapping. An empty list stops it.
+struct SetStunServers {
+  std::vector<ice::UdpEndpoint> servers;
+  ice::StunMappingTiming timing;
+};
 }  // namespace cmd
 
 using Command =
     std::variant<cmd::UpsertEndpoint, cmd::RemoveEndpoint, cmd::SetSubscription,
-                 cmd::SetExtensionProfiles, cmd::SendChannelMessage, cmd::SetConferenceExport>;
+                 cmd::SetExtensionProfiles, cmd::SendChannelMessage, cmd::SetConferenceExport,
+                 cmd::SetStunServers>;
 
 }  // namespace jvb::media

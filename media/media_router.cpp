@@ -73,6 +73,7 @@ MediaRouter::MediaRouter(boost::asio::io_context& io, ice::UdpPort& port, const 
       dtls_(dtls),
       counters_(counters),
       timer_(io),
+      stunTimer_(io),
       speechConfig_(std::move(speech)) {
   std::array<uint8_t, 4> r{};
   RAND_bytes(r.data(), static_cast<int>(r.size()));
@@ -91,6 +92,7 @@ MediaRouter::MediaRouter(boost::asio::io_context& io, ice::UdpPort& port, const 
 
 MediaRouter::~MediaRouter() {
   timer_.cancel();
+  stunTimer_.cancel();
 }
 
 size_t MediaRouter::connectedCount() const {
@@ -115,6 +117,8 @@ void MediaRouter::apply(Command command) {
           sendChannelMessage(c.endpoint, c.text);
         } else if constexpr (std::is_same_v<T, cmd::SetConferenceExport>) {
           setConferenceExport(c.conference, c.enabled);
+        } else if constexpr (std::is_same_v<T, cmd::SetStunServers>) {
+          setStunServers(std::move(c));
         }
       },
       std::move(command));
@@ -390,7 +394,12 @@ void MediaRouter::onStun(std::span<const uint8_t> datagram, const UdpEndpoint& f
       ep = u->second;
     }
   } else {
-    // A response to one of our checks from an address not bound yet.
+    // A response to one of our Binding requests to a STUN server (its
+    // address is not a peer's), or to one of our checks from an address not
+    // bound yet.
+    if (stunMapper_ && onStunServerDatagram(datagram, from, now)) {
+      return;
+    }
     for (auto& [handle, m] : endpoints_) {
       if (m->ice->knowsRemote(from) || (m->pendingIce && m->pendingIce->knowsRemote(from))) {
         ep = m.get();
@@ -556,6 +565,63 @@ void MediaRouter::abandonIceRestart(Media& ep, const char* why) {
   dropUfrag(ep, ep.pendingIce.get());
   ep.pendingIce.reset();
   reportIce(ep, IceEvent{IceEvent::Kind::kRestartFailed, ep.pendingSpec.generation, {}, {}, {}});
+}
+
+void MediaRouter::setStunServers(cmd::SetStunServers command) {
+  stunTimer_.cancel();
+  stunMapper_.reset();
+  if (command.servers.empty()) {
+    return;
+  }
+  stunMapper_ = std::make_unique<ice::StunMapper>(std::move(command.servers), command.timing);
+  pollStun();
+}
+
+void MediaRouter::pollStun() {
+  if (!stunMapper_) {
+    return;
+  }
+  const auto next = stunMapper_->poll(
+      Clock::now(),
+      [this](std::span<const uint8_t> d, const UdpEndpoint& to) {
+        if (port_.sendTo(d, to)) {
+          bump(counters_.packetsSent);
+          counters_.bytesSent.fetch_add(d.size(), std::memory_order_relaxed);
+          bump(counters_.stunMappingRequests);
+        }
+      },
+      [this](const ice::StunMapper::Outcome& o) {
+        bump(counters_.stunMappingTimeouts);
+        if (events_.stunMapping) {
+          events_.stunMapping(StunMappingResult{stunMapper_->servers()[o.server], std::nullopt, 0});
+        }
+      });
+  stunTimer_.expires_at(next);
+  stunTimer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) {
+      pollStun();
+    }
+  });
+}
+
+bool MediaRouter::onStunServerDatagram(std::span<const uint8_t> datagram, const UdpEndpoint& from,
+                                       Clock::time_point now) {
+  if (!stunMapper_->isServer(from)) {
+    return false;
+  }
+  bool rejected = false;
+  const auto outcome = stunMapper_->onDatagram(datagram, from, now, &rejected);
+  if (!outcome) {
+    bump(counters_.stunMappingRejected);
+    return true;
+  }
+  bump(counters_.stunMappingResponses);
+  if (events_.stunMapping) {
+    // The server as configured (`from` may be its IPv4-mapped form).
+    events_.stunMapping(StunMappingResult{stunMapper_->servers()[outcome->server], outcome->mapped,
+                                          outcome->errorCode});
+  }
+  return true;
 }
 
 void MediaRouter::onIceState(Media& ep, Clock::time_point now) {

@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "ice/ice_agent.hpp"
+#include "ice/stun_mapping.hpp"
 #include "ice/udp_port.hpp"
 #include "media/audio_ssrc_cache.hpp"
 #include "media/export_ring.hpp"
@@ -170,6 +171,12 @@ class MediaRouter {
   void publishAudioStats();
   void armTimer();
   void tick();
+  void setStunServers(cmd::SetStunServers command);
+  void pollStun();
+  // A STUN datagram from a STUN server's address (not a peer's): a Binding
+  // response for the mapper; true when it was one of the servers.
+  bool onStunServerDatagram(std::span<const uint8_t> datagram, const UdpEndpoint& from,
+                            Clock::time_point now);
 
   sctp::Library sctpLibrary_;  // usrsctp (no threads of its own), while the router lives
   boost::asio::io_context& io_;
@@ -182,6 +189,9 @@ class MediaRouter {
   std::unordered_map<UdpEndpoint, Media*, TupleHash> byTuple_;
   ExtensionProfiles profiles_;
   boost::asio::steady_timer timer_;
+  // Public-address discovery (cmd::SetStunServers); null without servers.
+  std::unique_ptr<ice::StunMapper> stunMapper_;
+  boost::asio::steady_timer stunTimer_;
   ice::IceConfig iceConfig_;
   IceRestartConfig restartConfig_;
   SpeechActivityConfig speechConfig_;

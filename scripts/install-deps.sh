@@ -27,6 +27,8 @@ PACKAGES=(
   python3-websockets
   # headless Chromium as a real browser peer (tests/media/test_chromium_forwarding.py)
   chromium
+  # STUN server behind an nftables NAT in namespaces (tests/ice/test_stun_mapping.py)
+  coturn nftables
   # nginx -t and a loopback proxy run of deploy/nginx/colibri-ws.conf (tests/deploy)
   nginx-light
   # install and package (tests/deploy): systemd-analyze verify/security on the unit (no

@@ -6,6 +6,7 @@
 // colibri2 reason. Audio-only: video media and sources are accepted and
 // ignored. Everything here runs on the control thread.
 #include <functional>
+#include <memory>
 #include <string>
 #include <variant>
 #include <vector>
@@ -75,5 +76,11 @@ const char* conditionName(control::ErrorCondition condition);
 // every request whether the bridge is in graceful shutdown.
 void registerColibri2(IqDispatcher& iqs, control::ConferenceRegistry& registry,
                       const Colibri2Local& local, std::function<bool()> refuseNewConferences);
+// The same with `local` shared: what it holds when a request comes is what
+// the reply carries (the bridge updates its candidates on the control
+// thread, where the handler runs).
+void registerColibri2(IqDispatcher& iqs, control::ConferenceRegistry& registry,
+                      std::shared_ptr<const Colibri2Local> local,
+                      std::function<bool()> refuseNewConferences);
 
 }  // namespace jvb::xmpp

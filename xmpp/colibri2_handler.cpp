@@ -28,8 +28,15 @@ std::string describe(const control::ConferenceModify& req) {
 
 void registerColibri2(IqDispatcher& iqs, control::ConferenceRegistry& registry,
                       const Colibri2Local& local, std::function<bool()> refuseNewConferences) {
+  registerColibri2(iqs, registry, std::make_shared<const Colibri2Local>(local),
+                   std::move(refuseNewConferences));
+}
+
+void registerColibri2(IqDispatcher& iqs, control::ConferenceRegistry& registry,
+                      std::shared_ptr<const Colibri2Local> local,
+                      std::function<bool()> refuseNewConferences) {
   iqs.add("conference-modify", kNsColibri2,
-          [&registry, local, refuse = std::move(refuseNewConferences)](
+          [&registry, local = std::move(local), refuse = std::move(refuseNewConferences)](
               xmpp_ctx_t* ctx, xmpp_stanza_t* iq, xmpp_stanza_t* payload) -> IqOutcome {
             auto parsed = parseConferenceModify(payload);
             if (auto* bad = std::get_if<IqError>(&parsed)) {
@@ -52,7 +59,7 @@ void registerColibri2(IqDispatcher& iqs, control::ConferenceRegistry& registry,
               }
               return toIqError(ctx, err);
             }
-            return buildConferenceModified(ctx, result.reply, local);
+            return buildConferenceModified(ctx, result.reply, *local);
           });
 }
 

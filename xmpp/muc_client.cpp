@@ -125,11 +125,26 @@ void MucClient::connect(Clock::time_point now) {
   xmpp_conn_set_pass(conn_.get(), cfg_.password.c_str());
   LOG_INFO("xmpp", "[{}] connecting to {}:{} as {}", cfg_.id, cfg_.hostname, cfg_.port, jid);
   state_ = State::kConnecting;
+  established_ = false;
+  ctx_.clearFailureHints();
+  // libstrophe resolves the name inside xmpp_connect_client() and tells
+  // nothing of a failure; ask first, once, so that a DNS failure is named
+  // (and a slow failing resolver is paid once per attempt, not twice).
+  if (const std::string dns = resolveError(cfg_.hostname); !dns.empty()) {
+    discardConn_ = true;
+    ConnectionFacts f = facts();
+    f.startFailed = true;
+    f.resolveError = dns;
+    handleDisconnect(now, describeConnectionFailure(f));
+    return;
+  }
   const int rc = xmpp_connect_client(conn_.get(), cfg_.hostname.c_str(),
                                      static_cast<unsigned short>(cfg_.port), &onConnEvent, this);
   if (rc != XMPP_EOK) {
     discardConn_ = true;
-    handleDisconnect(now, "could not start the connection (error " + std::to_string(rc) + ")");
+    ConnectionFacts f = facts();
+    f.startFailed = true;
+    handleDisconnect(now, describeConnectionFailure(f));
   }
 }
 
@@ -138,6 +153,7 @@ void MucClient::onConnEvent(xmpp_conn_t* conn, xmpp_conn_event_t event, int erro
   auto* self = static_cast<MucClient*>(selfPtr);
   const auto now = Clock::now();
   if (event == XMPP_CONN_CONNECT) {
+    self->established_ = true;
     self->state_ = State::kConnected;
     self->connectedAt_ = now;
     self->backoff_ = self->timing_.backoffMin;
@@ -159,15 +175,23 @@ void MucClient::onConnEvent(xmpp_conn_t* conn, xmpp_conn_event_t event, int erro
   if (event == XMPP_CONN_RAW_CONNECT) {
     return;
   }
-  std::string why = event == XMPP_CONN_FAIL ? "connection failed" : "disconnected";
-  if (error != 0) {
-    why += ": " + std::string(std::strerror(error));
+  ConnectionFacts f = self->facts();
+  const auto hints = self->ctx_.takeFailureHints();
+  f.established = self->established_;
+  f.error = error;
+  if (streamError != nullptr) {
+    f.streamError = true;
+    f.streamCondition = streamErrorName(streamError->type);
+    f.streamText = streamError->text != nullptr ? streamError->text : "";
   }
-  if (streamError != nullptr && streamError->text != nullptr) {
-    why += std::string(" (stream error: ") + streamError->text + ")";
-  } else if (streamError != nullptr && streamError->stanza != nullptr) {
-    why += " (stream error)";
+  if (!self->established_) {  // after login, a TLS/SASL line is no longer ours
+    f.tlsFailure = hints.tls;
+    f.authFailure = hints.auth;
+    if (f.error == 0) {
+      f.error = hints.connectError;  // the connect() errno, only logged by libstrophe
+    }
   }
+  const std::string why = describeConnectionFailure(f);
   // libstrophe must not release the connection from inside its own callback.
   self->discardConn_ = true;
   self->handleDisconnect(now, why);
@@ -181,6 +205,14 @@ int MucClient::onAnyStanza(xmpp_conn_t*, xmpp_stanza_t*, void* selfPtr) {
 void MucClient::send(xmpp_conn_t* conn, xmpp_stanza_t* stanza) {
   ++stanzasOut_;
   xmpp_send(conn, stanza);
+}
+
+ConnectionFacts MucClient::facts() const {
+  ConnectionFacts f;
+  f.host = cfg_.hostname;
+  f.port = cfg_.port;
+  f.jid = cfg_.username + "@" + cfg_.domain;
+  return f;
 }
 
 void MucClient::handleDisconnect(Clock::time_point now, const std::string& why) {

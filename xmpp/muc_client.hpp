@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "config/bridge_config.hpp"
+#include "xmpp/connection_error.hpp"
 #include "xmpp/iq_dispatcher.hpp"
 #include "xmpp/strophe.hpp"
 
@@ -106,6 +107,7 @@ class MucClient {
   void maybePublishPresence(Clock::time_point now);
   void maybePing(Clock::time_point now);
   long connectionFlags() const;
+  [[nodiscard]] ConnectionFacts facts() const;
   static int socketOptions(xmpp_conn_t* conn, void* sock);
 
   uint64_t stanzasIn_ = 0;
@@ -121,6 +123,7 @@ class MucClient {
   State state_ = State::kIdle;
   bool stopRequested_ = false;
   bool discardConn_ = false;
+  bool established_ = false;  // this attempt reached XMPP_CONN_CONNECT
   std::vector<Room> rooms_;
   std::chrono::milliseconds backoff_;
   Clock::time_point nextConnectAt_{};

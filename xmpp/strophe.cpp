@@ -1,5 +1,7 @@
 #include "xmpp/strophe.hpp"
 
+#include <cstdlib>
+
 #include "common/log.hpp"
 #include "common/redact.hpp"
 
@@ -7,7 +9,10 @@ namespace jvb::xmpp {
 
 namespace {
 
-void logBridge(void*, xmpp_log_level_t level, const char* area, const char* msg) {
+void logBridge(void* self, xmpp_log_level_t level, const char* area, const char* msg) {
+  if (self != nullptr && area != nullptr && msg != nullptr) {
+    static_cast<Context*>(self)->noteLog(level, area, msg);
+  }
   // libstrophe logs every stanza at debug: keep that at our trace level. Stanzas carry ICE and
   // colibri-ws passwords and the SASL exchange: masked (the macros format only when enabled).
   switch (level) {
@@ -28,9 +33,34 @@ void logBridge(void*, xmpp_log_level_t level, const char* area, const char* msg)
 
 }  // namespace
 
+void Context::noteLog(xmpp_log_level_t, const char* /*area*/, const char* msg) {
+  const std::string_view m(msg);
+  // libstrophe 0.12's words (auth.c, conn.c, tls_openssl.c).
+  constexpr std::string_view kConnectFailed = "connection failed, error ";
+  if (m.rfind(kConnectFailed, 0) == 0) {
+    hints_.connectError = std::atoi(std::string(m.substr(kConnectFailed.size())).c_str());
+    return;
+  }
+  // ("Certificate verification FAILED" is logged under TRUST_TLS too, where
+  // the connection goes on: not a failure by itself.)
+  if (m.find("Couldn't start TLS") != std::string_view::npos ||
+      m.find("TLS is not supported") != std::string_view::npos ||
+      m.find("No certfail handler") != std::string_view::npos) {
+    if (hints_.tls.empty()) {
+      hints_.tls.assign(m.substr(0, 200));
+    }
+  } else if ((m.find("SASL") != std::string_view::npos &&
+              m.find("auth failed") != std::string_view::npos) ||
+             m.find("Cannot authenticate") != std::string_view::npos) {
+    if (hints_.auth.empty()) {  // the first mechanism's failure says most
+      hints_.auth.assign(m.substr(0, 200));
+    }
+  }
+}
+
 Context::Context() {
   log_.handler = &logBridge;
-  log_.userdata = nullptr;
+  log_.userdata = this;
   ctx_ = xmpp_ctx_new(nullptr, &log_);
   if (ctx_ == nullptr) {
     throw std::bad_alloc();

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace jvb::xmpp {
 
@@ -46,7 +47,21 @@ class Context {
   Context& operator=(const Context&) = delete;
   xmpp_ctx_t* get() const { return ctx_; }
 
+  // libstrophe tells a TLS or SASL failure only in its log (see
+  // connection_error.hpp): the last such line since clearFailureHints().
+  // XmppService gives each connection its own context, so a line is the
+  // connection's own.
+  struct FailureHints {
+    std::string tls;
+    std::string auth;
+    int connectError = 0;  // "connection failed, error N": event.c sets no conn->error
+  };
+  void clearFailureHints() { hints_ = {}; }
+  FailureHints takeFailureHints() { return std::exchange(hints_, {}); }
+  void noteLog(xmpp_log_level_t level, const char* area, const char* msg);
+
  private:
+  FailureHints hints_;
   xmpp_log_t log_{};
   xmpp_ctx_t* ctx_ = nullptr;
 };

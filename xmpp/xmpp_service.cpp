@@ -111,9 +111,12 @@ void XmppService::start() {
   timing.presenceInterval = cfg_.presenceInterval;
   timing.presenceRefresh = cfg_.presenceKeepalive;
   for (const auto& c : cfg_.xmppClients) {
+    // A context per connection: libstrophe tells TLS and SASL failures only
+    // in its log, which is per context (connection_error.hpp).
+    contexts_.push_back(std::make_unique<Context>());
     clients_.push_back(std::make_unique<MucClient>(
-        ctx_, c, iqs_, [this](xmpp_ctx_t* ctx) { return buildStatsElement(ctx, stats_()); },
-        timing));
+        *contexts_.back(), c, iqs_,
+        [this](xmpp_ctx_t* ctx) { return buildStatsElement(ctx, stats_()); }, timing));
   }
   if (clients_.empty()) {
     LOG_INFO("xmpp", "no xmpp-client configured: the bridge will not join a brewery");
@@ -130,7 +133,9 @@ void XmppService::tick() {
   // (Colibri2 joins, health checks) is answered in this tick rather than at
   // one TLS record per 10 ms.
   for (int pass = 0; pass < kPassesPerTick; ++pass) {
-    xmpp_run_once(ctx_.get(), 0);
+    for (auto& ctx : contexts_) {
+      xmpp_run_once(ctx->get(), 0);
+    }
   }
   int connected = 0;
   int joined = 0;

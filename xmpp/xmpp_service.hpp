@@ -62,8 +62,8 @@ class XmppService {
   const config::BridgeConfig& cfg_;
   control::BridgeState& state_;
   StatsFn stats_;
-  Context ctx_;
   IqDispatcher iqs_;
+  std::vector<std::unique_ptr<Context>> contexts_;  // one per client, declared first: outlives it
   std::vector<std::unique_ptr<MucClient>> clients_;
   boost::asio::steady_timer timer_;
   bool stopping_ = false;

@@ -144,6 +144,7 @@ TEST(BridgeConfig, DefaultsWhenKeysAreAbsent) {
   EXPECT_TRUE(c.sctpEnabled);
   // Under Jicofo's 45 s presence health-check timeout, with margin.
   EXPECT_EQ(c.presenceKeepalive, Millis(25000));
+  EXPECT_EQ(c.stunRefreshInterval, Millis(30000));
   EXPECT_EQ(c.logLevel, log::Level::kInfo);
   EXPECT_EQ(c.sourceFile, "empty.conf");
 }
@@ -435,6 +436,15 @@ TEST(BridgeConfig, SctpSwitchAndPresenceKeepalive) {
   EXPECT_EQ(c.presenceKeepalive, Millis(30000));
 }
 
+TEST(BridgeConfig, StunServersAndRefresh) {
+  const BridgeConfig c = loadString(
+      "ice4j.harvest.mapping.stun.addresses = [\"stun.example.com:3478\", \"192.0.2.1:443\"]\n"
+      "jvb-audio.stun-mapping.refresh-interval = 5 s\n",
+      "jvb.conf");
+  EXPECT_EQ(c.stunAddresses, (std::vector<std::string>{"stun.example.com:3478", "192.0.2.1:443"}));
+  EXPECT_EQ(c.stunRefreshInterval, Millis(5000));
+}
+
 TEST(BridgeConfig, ReferenceConfPresenceIntervalSubstitution) {
   const BridgeConfig c = loadString(
       "videobridge.apis.xmpp-client.presence-interval = ${videobridge.stats.interval}\n"
@@ -605,6 +615,8 @@ INSTANTIATE_TEST_SUITE_P(
                   3, "ice4j.harvest.mapping.static-mappings[0].public-port", "port number"},
         ErrorCase{"KeepaliveTooLong", "jvb-audio {\n  xmpp.presence-keepalive = 31 s\n}\n", 2,
                   "jvb-audio.xmpp.presence-keepalive", "at most 30 s"},
+        ErrorCase{"StunRefreshTooShort", "jvb-audio.stun-mapping.refresh-interval = 10 ms", 1,
+                  "jvb-audio.stun-mapping.refresh-interval", "at least 1 s"},
         ErrorCase{"StaticMappingsNotList", "ice4j.harvest.mapping.static-mappings = 5", 1,
                   "ice4j.harvest.mapping.static-mappings", "list of objects"}),
     [](const ::testing::TestParamInfo<ErrorCase>& p) { return std::string(p.param.name); });

@@ -11,8 +11,9 @@ config/bridge_config.cpp, the one place that reads jvb.conf:
   - every key JVB's and ice4j's reference.conf define (embedded below, with the source
     commits), and those of jicoco's MucClientConfiguration and JettyBundleActivatorConfig,
     has a row; no key has two rows;
-  - every sip-communicator.properties row is "not read" and names a jvb.conf key the
-    guide has a row for.
+  - every sip-communicator.properties row is "honoured" (one of the properties that
+    config/legacy_properties.cpp maps, its kNat*/kStun constants) or "warned" (any other:
+    logged as ignored), and names a jvb.conf key the guide has a row for.
 Negative controls: the same checks must fail on a guide with a row removed, a row whose
 status is flipped, and a loader that reads one more key.
 
@@ -33,6 +34,12 @@ import tempfile
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 GUIDE = os.path.join(ROOT, "docs", "migration.md")
 LOADER = os.path.join(ROOT, "config", "bridge_config.cpp")
+LEGACY = os.path.join(ROOT, "config", "legacy_properties.cpp")
+
+
+def honoured_properties() -> set:
+    text = open(LEGACY, encoding="utf-8").read()
+    return set(re.findall(r'constexpr std::string_view k\w+ = "(org\.[^"]+)"', text))
 
 READ_STATUSES = {"honoured", "different", "parsed", "own"}
 UNREAD_STATUSES = {"ignored", "warned"}
@@ -222,17 +229,22 @@ def check(guide: str, loader: str) -> list:
     rows = guide_rows(guide)
     read, known = loader_keys(loader)
     failures = []
-    config_rows = {k: v for k, v in rows.items() if v[0] != PROPERTY_STATUS}
+    config_rows = {k: v for k, v in rows.items() if not k.startswith("org.")}
+    honoured = honoured_properties()
     for key, (status, rest) in sorted(rows.items()):
         if status == PROPERTY_STATUS:
-            if not key.startswith("org."):
-                failures.append(f"{key}: 'not read' is for sip-communicator.properties rows only")
+            failures.append(f"{key}: 'not read': jvb-audio reads sip-communicator.properties now")
+            continue
+        if key.startswith("org."):
+            if status not in ("honoured", "warned"):
+                failures.append(f"{key}: a property row is honoured or warned, not {status}")
+            elif (status == "honoured") != (key in honoured):
+                failures.append(f"{key}: the guide says {status}, legacy_properties.cpp "
+                                f"{'maps' if key in honoured else 'does not map'} it")
             target = re.findall(r"`([^`]+)`", rest)
             if target and target[-1] not in config_rows:
                 failures.append(f"{key}: its jvb.conf key {target[-1]} has no row in the guide")
             continue
-        if key.startswith("org."):
-            failures.append(f"{key}: a property must be 'not read' (jvb-audio reads no sip-communicator.properties)")
         is_known = any(matches_known(key, p) for p in known)
         if status in READ_STATUSES and key not in read:
             failures.append(f"{key}: the guide says {status}, but bridge_config.cpp does not read it")
@@ -264,7 +276,7 @@ def concrete(key: str) -> str:
 
 def check_with_loader(tool: str, rows: dict) -> list:
     """Feeds every ignored/warned key to the real loader; returns failures."""
-    unread = {k: v[0] for k, v in rows.items() if v[0] in UNREAD_STATUSES}
+    unread = {k: v[0] for k, v in rows.items() if v[0] in UNREAD_STATUSES and not k.startswith("org.")}
     if any("<" in concrete(k) or "[" in k for k in unread):
         return [f"cannot write {k} into a jvb.conf" for k in unread if "<" in concrete(k) or "[" in k]
     with tempfile.TemporaryDirectory() as tmp:
@@ -337,7 +349,7 @@ def main() -> int:
             for f in failures:
                 print(f"FAIL: {f}")
             return 1
-        n = sum(1 for v in rows.values() if v[0] in UNREAD_STATUSES)
+        n = sum(1 for k, v in rows.items() if v[0] in UNREAD_STATUSES and not k.startswith("org."))
         print(f"ok: the real loader logs all {n} ignored keys as known JVB keys and warns about the warned ones")
         flipped = dict(rows)
         flipped["tracing.enabled"] = ("ignored", "")

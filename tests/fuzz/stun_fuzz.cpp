@@ -4,8 +4,10 @@
 //     fresh IceAgent's incoming path (from a signalled and an unknown source);
 //  2. as a script driving an IceAgent against an authentic peer (answers,
 //     role conflicts, requests, time steps, mutated replays), so that the
-//     state machine, not only the parser, meets odd sequences.
+//     state machine, not only the parser, meets odd sequences;
+//  3. as a STUN server's response to the public-address mapper.
 // Nothing may crash, leak, or read out of bounds.
+#include <algorithm>
 #include <boost/asio/ip/address.hpp>
 #include <chrono>
 #include <cstddef>
@@ -16,6 +18,7 @@
 
 #include "ice/ice_agent.hpp"
 #include "ice/stun.hpp"
+#include "ice/stun_mapping.hpp"
 
 namespace {
 
@@ -178,9 +181,31 @@ void script(std::span<const uint8_t> d) {
 
 }  // namespace
 
+// 3. As a STUN server's answer to the mapper's outstanding request: as is,
+// and with the request's transaction id written in, so that libnice's
+// response path (validation, XOR-MAPPED-ADDRESS, error codes) is reached.
+void mapping(std::span<const uint8_t> d) {
+  const UdpEndpoint server = endpoint(0);
+  jvb::ice::StunMapper mapper({server}, jvb::ice::StunMappingTiming{});
+  std::vector<uint8_t> request;
+  mapper.poll(
+      jvb::ice::StunMapper::Clock::time_point{},
+      [&](std::span<const uint8_t> r, const UdpEndpoint&) { request.assign(r.begin(), r.end()); },
+      nullptr);
+  bool rejected = false;
+  (void)mapper.onDatagram(d, endpoint(1), {}, &rejected);
+  (void)mapper.onDatagram(d, server, {}, &rejected);
+  if (d.size() >= 20 && request.size() >= 20) {
+    std::vector<uint8_t> withId(d.begin(), d.end());
+    std::copy(request.begin() + 4, request.begin() + 20, withId.begin() + 4);
+    (void)mapper.onDatagram(withId, server, {}, &rejected);
+  }
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::span<const uint8_t> d(data, size);
   datagram(d);
   script(d);
+  mapping(d);
   return 0;
 }

@@ -94,3 +94,38 @@ TEST(BridgeAddresses, WildcardUsesInterfacesWithoutLoopbackWhenThereAreOthers) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(HostAddresses, DiscoveredMappingsFollowIce4jRules) {
+  const std::vector<HostAddress> hosts{host("10.0.0.5", true)};
+  std::vector<jvb::config::StaticMapping> maps(1);
+  maps[0].localAddress = "10.0.0.5";
+  maps[0].publicAddress = "203.0.113.7";
+  auto out = jvb::ice::advertisedAddresses(hosts, 10000, maps, true);
+  const auto udp = [](const char* a, uint16_t p) {
+    return boost::asio::ip::udp::endpoint(ip::make_address(a), p);
+  };
+  jvb::ice::appendDiscovered(
+      out, hosts, 10000,
+      {{ip::make_address("10.0.0.5"), udp("198.51.100.4", 41000)},    // a NAT: srflx
+       {ip::make_address("10.0.0.5"), udp("10.0.0.5", 10000)},        // no NAT: nothing
+       {ip::make_address("10.0.0.5"), udp("203.0.113.7", 10000)},     // = the static one
+       {ip::make_address("10.0.0.9"), udp("198.51.100.5", 10000)},    // not a host address
+       {ip::make_address("10.0.0.5"), udp("198.51.100.4", 41000)}});  // a second server, same
+  ASSERT_EQ(out.size(), 3U);
+  EXPECT_EQ(out[2].type, CandidateType::kServerReflexive);
+  EXPECT_EQ(out[2].address, ip::make_address("198.51.100.4"));
+  EXPECT_EQ(out[2].port, 41000);  // the port the server saw the media port as
+  EXPECT_EQ(out[2].relatedAddress, ip::make_address("10.0.0.5"));
+  EXPECT_EQ(out[2].relatedPort, 10000);
+}
+
+TEST(HostAddresses, LocalAddressTowardLoopbackIsLoopback) {
+  const auto a = jvb::ice::localAddressToward(
+      boost::asio::ip::udp::endpoint(ip::make_address("127.0.0.1"), 3478));
+  ASSERT_TRUE(a);
+  EXPECT_TRUE(a->is_loopback());
+}
+
+}  // namespace
