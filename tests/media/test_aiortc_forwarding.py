@@ -757,7 +757,14 @@ async def expiration_stage(backend, peers, before):
     await focus.allocate(meeting, "ghost", 0x5EED0001, create_conference=False)
     await focus.allocate(idle, "ghost2", 0x5EED0002, create_conference=True,
                          room_name=f"{idle}@conference.example.test")
-    s = await asyncio.to_thread(stats)
+    # The media thread applies the new endpoints asynchronously: poll (bounded) for its counts.
+    s = {}
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        s = await asyncio.to_thread(stats)
+        if s.get("media", {}).get("endpoints") == 5:
+            break
+        await asyncio.sleep(0.1)
     check(s.get("endpoints") == 5 and s.get("conferences") == 2 and s.get("media", {}).get("endpoints") == 5,
           f"expiration: 5 endpoints in 2 conferences before (got {s.get('endpoints')} / "
           f"{s.get('conferences')}, media {s.get('media')})")
