@@ -194,9 +194,8 @@ struct SetStunServers {
 };
 }  // namespace cmd
 
-using Command =
-    std::variant<cmd::UpsertEndpoint, cmd::RemoveEndpoint, cmd::SetSubscription,
-                 cmd::SetExtensionProfiles, cmd::SendChannelMessage, cmd::SetConferenceExport,
-                 cmd::SetStunServers>;
+using Command = std::variant<cmd::UpsertEndpoint, cmd::RemoveEndpoint, cmd::SetSubscription,
+                             cmd::SetExtensionProfiles, cmd::SendChannelMessage,
+                             cmd::SetConferenceExport, cmd::SetStunServers>;
 
 }  // namespace jvb::media
