@@ -393,10 +393,10 @@ def inner(binary: str, ns_pa: str, ns_rt: str) -> None:
             check(s["link"]["reordered"] >= 10, f"jitter: the link reordered {s['link']['reordered']} "
                                                 f"of A's RTP packets")
             check(s["lost"] == 0, f"jitter: reordering is no loss: the bridge counts {s['lost']} lost")
-            check(base is not None and base < 10 and after is not None and after < 10,
-                  f"jitter: interarrival jitter in the bridge's reports before {base} ms, after {after} ms "
-                  f"(clean: under 10 ms)")
-            check(bool(jit) and 8 <= max(jit) <= 80 and min(jit) >= 0,
+            check(base is not None and base < 20 and after is not None and after < 20,
+                  f"jitter: interarrival jitter in the bridge's reports before {base and round(base, 1)} ms, "
+                  f"after {after and round(after, 1)} ms (clean: a few ms on a loaded host, under 20)")
+            check(bool(jit) and 10 <= max(jit) <= 80 and min(jit) >= 0,
                   f"jitter: jitter in the reports during the stage {[round(x, 1) for x in jit]} ms "
                   f"(+-30 ms uniform: about 20 ms)")
             await everyone_hears(s["t1"], s["t2"], "jitter", 0.6)
@@ -432,6 +432,7 @@ def inner(binary: str, ns_pa: str, ns_rt: str) -> None:
             # 5. NAT rebinding.
             n0 = await asyncio.to_thread(nft_counters)
             k0 = await asyncio.to_thread(stats)
+            r0 = await asyncio.to_thread(reception, a)
             t0 = time.time()
             p = subprocess.run(["ip", "netns", "exec", ns_rt, "nft", "-f", "-"], input=nat_rules(2, False),
                                capture_output=True, text=True, timeout=20)
@@ -451,6 +452,15 @@ def inner(binary: str, ns_pa: str, ns_rt: str) -> None:
                   f"rebinding: {line.strip()[-160:]}")
             await asyncio.sleep(3.0)
             n2 = await asyncio.to_thread(nft_counters)
+            r1 = await asyncio.to_thread(reception, a)
+            k2 = await asyncio.to_thread(stats)
+            lost = (r1[1] - r1[0]) - (r0[1] - r0[0])
+            stray = k2.get("packets_dropped_unknown_source", 0) - k0.get("packets_dropped_unknown_source", 0)
+            # What A sent from its new port before the bridge had checked it (RTP, and an RTCP
+            # packet or two) was dropped as from nobody's address: lost for A's stream.
+            check(0 < lost <= stray <= lost + 5,
+                  f"rebinding: the bridge counts {lost} of A's packets lost, {stray} datagrams dropped "
+                  f"from an unknown address (A's new port before its check)")
             sent_old = n1.get("epoch1", 0) - n0.get("epoch1", 0)
             check(sent_old > 0, f"rebinding: before the move the bridge still sent {sent_old} packets to "
                                 f"A's old mapping (the router's counter sees them)")
@@ -474,7 +484,7 @@ def inner(binary: str, ns_pa: str, ns_rt: str) -> None:
                   f"{k1.get('total_ice_failed')}")
             rr = await rr_blocks()
             after = [x for x in rr if moved is not None and x[0] > moved]
-            check(len(after) >= 2 and all(0 <= x[1] <= 25 and x[4] < 48 * 20 for x in after),
+            check(len(after) >= 2 and all(0 <= x[4] < 48 * 20 for x in after),
                   f"rebinding: the bridge's receiver reports reach A at its new port ({len(after)} since the "
                   f"move: {[(x[1], x[2], x[4]) for x in after]})")
             st, _ = rig.http_get(bridge.http_port, "/about/health")
