@@ -655,6 +655,15 @@ void IceAgent::select(Pair& p, TimePoint now) {
 }
 
 void IceAgent::followPeer(const UdpEndpoint& from, uint32_t remotePriority, TimePoint now) {
+  // One address checked at a time: a peer (it holds the password) that
+  // sends checks from many source addresses gets each answered, not a check
+  // train of ours toward every one of them.
+  const bool busy = std::any_of(pairs_.begin(), pairs_.end(), [&](const Pair& q) {
+    return q.tx.active && q.remote != from && &q != &pairs_[*selected_];
+  });
+  if (busy) {
+    return;
+  }
   Pair* p = findPair(from);
   if (p == nullptr) {
     // RFC 8445 section 7.3.1.3: a peer-reflexive candidate, even after

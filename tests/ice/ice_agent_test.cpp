@@ -722,4 +722,35 @@ TEST(IceAgent, KeepsFollowingThroughManyRebindings) {
   EXPECT_EQ(h.agent.state(), IceState::kConnected);
 }
 
+// A peer checking from many source addresses at once (it holds the
+// password): each request is answered, but only one address at a time gets
+// checks of ours.
+TEST(IceAgent, OneNewAddressIsCheckedAtATime) {
+  Harness h;
+  Peer peer(ep("192.0.2.10", 5000));
+  h.agent.setRemoteCredentials(kPeer.ufrag, kPeer.pwd);
+  h.agent.addRemoteCandidate(cand("192.0.2.10", 5000));
+  connect(h, peer);
+  h.advance(milliseconds(1000));
+  h.sent.clear();
+  for (uint16_t i = 1; i <= 10; ++i) {
+    EXPECT_EQ(h.deliver(peer.request(Role::kControlled, 1, false), ep("198.51.100.7", 7000 + i)),
+              IceAgent::Result::kAnswered);
+  }
+  size_t checks = 0;
+  size_t responses = 0;
+  for (const Sent& s : h.sent) {
+    stun::BindingRequest seen;
+    if (peer.codec.checkRequest(s.bytes, kPeer, &seen) == stun::RequestCheck::kValid) {
+      ++checks;
+    } else {
+      ++responses;
+    }
+  }
+  EXPECT_EQ(responses, 10u);
+  EXPECT_EQ(checks, 2u);  // the first new address, and the probe of the selected one
+  EXPECT_EQ(h.agent.pairCount(), 2u);
+  EXPECT_EQ(*h.agent.selectedRemote(), peer.addr);
+}
+
 }  // namespace
