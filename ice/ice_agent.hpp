@@ -32,8 +32,9 @@
 // mid-call, the peer itself sees nothing change and goes on checking its
 // pair): once connected, an authentic request from an address other than
 // the selected one is answered and, as RFC 8445 section 8.3 asks after
-// completion, triggers a check of that address (learnt peer-reflexively);
-// the selected address is probed with a consent check at the same time. When
+// completion, triggers a check of that address (learnt peer-reflexively; one
+// address at a time); the selected address is probed with a consent check at
+// the same time. When
 // the new address's check succeeded and the selected one answered nothing
 // for IceConfig::moveProbe since the request, the selected pair moves to the
 // new address (consent from its response, RFC 7675) and the old one is
