@@ -272,6 +272,7 @@ nlohmann::json StatsCollector::snapshot(const Health& health) const {
       {"total_dominant_speaker_changes", load(c.dominantSpeakerChanges)},
       {"total_ice_failed", load(c.iceFailed)},
       {"total_ice_succeeded", load(c.iceSucceeded)},
+      {"total_ice_peer_moves", load(c.icePeerMoves)},
       {"total_ice_succeeded_relayed", 0},
       {"endpoints_ice_failed", 0},
       {"dtls_failed_endpoints", load(c.dtlsFailed)},

@@ -196,7 +196,12 @@ IceAgent::Result IceAgent::handleRequest(std::span<const uint8_t> datagram, cons
   }
   sendNow({scratch_.data(), n}, from);
   if (selected_) {
-    return Result::kAnswered;  // ICE has completed: answering is all that is left
+    // ICE has completed: answering is all there is for the selected address;
+    // another one may be where the peer is now (a NAT rebinding).
+    if (from != pairs_[*selected_].remote) {
+      followPeer(from, req.priority, now);
+    }
+    return Result::kAnswered;
   }
 
   // RFC 8445 section 7.3.1.3/7.3.1.4: learn a peer-reflexive candidate, then
@@ -248,6 +253,7 @@ IceAgent::Result IceAgent::handleResponse(std::span<const uint8_t> datagram,
     consentTx_.active = false;
     if (selected_ && r.errorCode == 0 && from == pairs_[*selected_].remote) {
       lastConsent_ = now;  // RFC 7675 section 5.1: consent refreshed
+      moving_.reset();     // the selected address is still there: nothing moves
     }
     return Result::kResponse;
   }
@@ -281,6 +287,11 @@ IceAgent::Result IceAgent::handleResponse(std::span<const uint8_t> datagram,
       p.state = PairState::kSucceeded;
       p.validSince = now;
     }
+    p.lastSuccess = now;
+    if (selected_) {
+      maybeMove(now);  // a check of followPeer()
+      return Result::kResponse;
+    }
     if ((role_ == Role::kControlling && wasNomination) ||
         (role_ == Role::kControlled && p.nominateOnSuccess)) {
       select(p, now);
@@ -293,6 +304,9 @@ IceAgent::Result IceAgent::handleResponse(std::span<const uint8_t> datagram,
   const auto idx = static_cast<size_t>(&p - pairs_.data());
   if (nominating_ == idx) {
     nominating_.reset();
+  }
+  if (moving_ == idx) {
+    moving_.reset();
   }
   maybeNominate(now);
   checkAllFailed();
@@ -308,6 +322,7 @@ void IceAgent::tick(TimePoint now) {
   if (state_ == IceState::kDisconnected) {
     return;
   }
+  maybeMove(now);
   maybeNominate(now);
   runChecks(now);
   checkAllFailed();
@@ -334,6 +349,9 @@ std::optional<IceAgent::TimePoint> IceAgent::nextWakeup() const {
     }
     consider(nextConsentAt_);
     consider(lastConsent_ + config_.consentTimeout);
+    if (moving_) {
+      consider(moveSince_ + config_.moveProbe);
+    }
     return t;
   }
   const bool pending =
@@ -496,10 +514,16 @@ void IceAgent::runRetransmissions(TimePoint now) {
     }
     codec_.forget(tx.id);
     tx.active = false;
-    p.state = PairState::kFailed;
     const auto idx = static_cast<size_t>(&p - pairs_.data());
+    if (selected_ == idx) {
+      continue;  // a selected pair stands or falls by consent (runConsent)
+    }
+    p.state = PairState::kFailed;
     if (nominating_ == idx) {
       nominating_.reset();
+    }
+    if (moving_ == idx) {
+      moving_.reset();
     }
   }
 }
@@ -630,6 +654,117 @@ void IceAgent::select(Pair& p, TimePoint now) {
   setState(IceState::kConnected);
 }
 
+void IceAgent::followPeer(const UdpEndpoint& from, uint32_t remotePriority, TimePoint now) {
+  // One address checked at a time: a peer (it holds the password) that
+  // sends checks from many source addresses gets each answered, not a check
+  // train of ours toward every one of them.
+  const bool busy = std::any_of(pairs_.begin(), pairs_.end(), [&](const Pair& q) {
+    return q.tx.active && q.remote != from && &q != &pairs_[*selected_];
+  });
+  if (busy) {
+    return;
+  }
+  Pair* p = findPair(from);
+  if (p == nullptr) {
+    // RFC 8445 section 7.3.1.3: a peer-reflexive candidate, even after
+    // completion (section 8.3: triggered checks go on). A long call through
+    // a NAT that rebinds again and again reuses the failed pairs' room.
+    p = addPair(from, RemoteType::kPeerReflexive, remotePriority);
+    if (p == nullptr) {
+      p = recyclePair(from, RemoteType::kPeerReflexive, remotePriority);
+    }
+    if (p == nullptr) {
+      return;
+    }
+    LOG_DEBUG("ice", "{}: connected, check from a new address {}:{}", local_.ufrag,
+              from.address().to_string(), from.port());
+  }
+  const auto idx = static_cast<size_t>(p - pairs_.data());
+  if (moving_ != idx) {
+    moving_ = idx;
+    moveSince_ = now;
+    // Is the selected address still there? Its answer keeps it selected.
+    if (!consentTx_.active) {
+      startTransaction(consentTx_, false, config_.consentTransmissions, pairs_[*selected_].remote,
+                       now);
+    }
+  }
+  // A fresh check of the new address (its answer is consent to send there),
+  // one at a time.
+  if (!p->tx.active) {
+    if (p->state != PairState::kSucceeded) {
+      p->state = PairState::kInProgress;
+    }
+    if (!startTransaction(p->tx, false, config_.maxTransmissions, from, now) &&
+        p->state != PairState::kSucceeded) {
+      p->state = PairState::kFailed;
+      moving_.reset();
+    }
+  }
+}
+
+void IceAgent::maybeMove(TimePoint now) {
+  if (!selected_ || !moving_) {
+    return;
+  }
+  Pair& next = pairs_[*moving_];
+  if (next.state == PairState::kFailed) {
+    moving_.reset();  // the new address did not answer: stay
+    return;
+  }
+  if (next.state != PairState::kSucceeded || next.lastSuccess < moveSince_ ||
+      now - moveSince_ < config_.moveProbe) {
+    return;
+  }
+  Pair& old = pairs_[*selected_];
+  LOG_INFO("ice",
+           "{}: the peer moved from {}:{} to {}:{} (no answer from the old address for {} ms)",
+           local_.ufrag, old.remote.address().to_string(), old.remote.port(),
+           next.remote.address().to_string(), next.remote.port(),
+           std::chrono::duration_cast<std::chrono::milliseconds>(now - moveSince_).count());
+  // RFC 7675: consent to the old address is gone; nothing more goes there.
+  old.nominated = false;
+  old.state = PairState::kFailed;
+  if (old.tx.active) {
+    codec_.forget(old.tx.id);
+    old.tx.active = false;
+  }
+  if (consentTx_.active) {
+    codec_.forget(consentTx_.id);
+    consentTx_.active = false;
+  }
+  const UdpEndpoint from = old.remote;
+  selected_ = *moving_;
+  moving_.reset();
+  next.nominated = true;
+  lastConsent_ = next.lastSuccess;  // its answer to our check
+  nextConsentAt_ = now + consentDelay();
+  if (onMoved_) {
+    onMoved_(from, next.remote);
+  }
+}
+
+IceAgent::Pair* IceAgent::recyclePair(const UdpEndpoint& remote, RemoteType type,
+                                      uint32_t remotePriority) {
+  for (size_t i = 0; i < pairs_.size(); ++i) {
+    Pair& p = pairs_[i];
+    if (p.state != PairState::kFailed || p.tx.active || selected_ == i || moving_ == i ||
+        nominating_ == i) {
+      continue;
+    }
+    if (p.triggered) {
+      triggered_.erase(std::find(triggered_.begin(), triggered_.end(), i));
+    }
+    p = Pair{};
+    p.remote = remote;
+    p.type = type;
+    p.remotePriority = remotePriority;
+    p.priority = pairPriority(remotePriority);
+    return &p;
+  }
+  return nullptr;
+}
+
 void IceAgent::checkAllFailed() {
   if (selected_ || pairs_.empty() || state_ == IceState::kFailed ||
       state_ == IceState::kDisconnected) {
@@ -651,6 +786,7 @@ void IceAgent::finish(IceState state, IceFailure why) {
   triggered_.clear();
   selected_.reset();
   nominating_.reset();
+  moving_.reset();
   setState(state, why);
 }
 

@@ -28,6 +28,22 @@
 // peer-reflexive pair if it was unknown); only authentic responses to our own
 // checks make a pair valid.
 //
+// Following the peer (a NAT rebinding: the peer's mapped port changes
+// mid-call, the peer itself sees nothing change and goes on checking its
+// pair): once connected, an authentic request from an address other than
+// the selected one is answered and, as RFC 8445 section 8.3 asks after
+// completion, triggers a check of that address (learnt peer-reflexively; one
+// address at a time); the selected address is probed with a consent check at
+// the same time. When
+// the new address's check succeeded and the selected one answered nothing
+// for IceConfig::moveProbe since the request, the selected pair moves to the
+// new address (consent from its response, RFC 7675) and the old one is
+// failed: nothing more is sent there. If the old address answers, it stays
+// selected and the new one is only valid (media is accepted from both: a
+// client pinging a backup pair makes nothing move). ice4j instead answers
+// such a request 403 once it terminated (3 s after completion), which leaves
+// the client to an ICE restart.
+//
 // Threading: one thread (the endpoint's media thread). Callbacks run inside
 // handleStun()/tick() and must not call back into the agent.
 #include <array>
@@ -64,6 +80,10 @@ struct IceConfig {
   ms consentInterval{5000};      // RFC 7675 section 5.1, randomised by 0.8..1.2
   ms consentTimeout{30000};      // no authentic response for this long: consent lost
   int consentTransmissions = 6;  // JVB: 5 retransmissions per consent check
+  // Connected: how long the selected address may stay silent to our probe
+  // after the peer checked from a new, valid address before the selected
+  // pair moves there (see "Following the peer" above).
+  ms moveProbe{1000};
   // A valid relayed pair is nominated only when no host/reflexive pair has
   // become valid this long after it (reflexive and host pairs first).
   ms relayNominationDelay{1000};
@@ -90,6 +110,8 @@ class IceAgent {
   // the call.
   using SendFn = std::function<void(std::span<const uint8_t> datagram, const UdpEndpoint& to)>;
   using StateFn = std::function<void(IceState state, IceFailure why)>;
+  // The selected pair moved from `from` to `to` (the agent stays connected).
+  using MoveFn = std::function<void(const UdpEndpoint& from, const UdpEndpoint& to)>;
 
   // What handleStun() did with a datagram (for counters).
   enum class Result : uint8_t {
@@ -105,6 +127,7 @@ class IceAgent {
   IceAgent& operator=(const IceAgent&) = delete;
 
   void onStateChange(StateFn fn) { onState_ = std::move(fn); }
+  void onSelectedMoved(MoveFn fn) { onMoved_ = std::move(fn); }
 
   // The peer's ufrag/pwd (Colibri2 transport). May come after its first
   // checks. Returns false (and changes nothing) for empty values or for a
@@ -163,6 +186,7 @@ class IceAgent {
     bool nominateOnSuccess = false;  // controlled: USE-CANDIDATE seen before it was valid
     bool triggered = false;          // in the triggered-check queue
     TimePoint validSince{};
+    TimePoint lastSuccess{};  // last authentic success response to our check
     Transaction tx;
   };
 
@@ -182,6 +206,10 @@ class IceAgent {
   void runConsent(TimePoint now);
   void maybeNominate(TimePoint now);
   void select(Pair& p, TimePoint now);
+  // Connected: an authentic request from `from`, not the selected address.
+  void followPeer(const UdpEndpoint& from, uint32_t remotePriority, TimePoint now);
+  void maybeMove(TimePoint now);
+  Pair* recyclePair(const UdpEndpoint& remote, RemoteType type, uint32_t remotePriority);
   void checkAllFailed();
   void finish(IceState state, IceFailure why);
   void setState(IceState state, IceFailure why = IceFailure::kNone);
@@ -191,6 +219,7 @@ class IceAgent {
   Credentials local_;
   SendFn send_;
   StateFn onState_;
+  MoveFn onMoved_;
   IceConfig config_;
   Role role_;
   std::mt19937_64 rng_;
@@ -209,6 +238,8 @@ class IceAgent {
   Transaction consentTx_;
   TimePoint nextConsentAt_{};
   TimePoint lastConsent_{};
+  std::optional<size_t> moving_;  // connected: the address the peer checked from
+  TimePoint moveSince_{};         // its first request (the probe of the selected one)
   IceState state_ = IceState::kNew;
   IceFailure failure_ = IceFailure::kNone;
   std::array<uint8_t, stun::kMaxMessageSize> scratch_{};  // responses: no allocation

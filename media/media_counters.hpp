@@ -28,6 +28,8 @@ struct MediaCounters {
   std::atomic<uint64_t> stunMappingRejected{0};
   std::atomic<uint64_t> iceSucceeded{0};  // total_ice_succeeded
   std::atomic<uint64_t> iceFailed{0};     // total_ice_failed (failed or consent expired)
+  // Selected pairs moved to the peer's new address (a NAT rebinding).
+  std::atomic<uint64_t> icePeerMoves{0};
   std::atomic<uint64_t> dtlsSucceeded{0};
   std::atomic<uint64_t> dtlsFailed{0};  // dtls_failed_endpoints
   // DTLS sessions freed once SRTP flows and no data channel needs them, and

@@ -143,6 +143,9 @@ void MediaRouter::upsertEndpoint(EndpointSpec spec) {
         iceConfig_, spec.iceControlling ? ice::Role::kControlling : ice::Role::kControlled);
     m->ice->onStateChange(
         [this, raw](ice::IceState, ice::IceFailure) { onIceState(*raw, Clock::now()); });
+    m->ice->onSelectedMoved([this, raw](const UdpEndpoint& from, const UdpEndpoint& to) {
+      onIceMoved(*raw, from, to);
+    });
     byUfrag_[spec.localIce.ufrag] = raw;
     auto& conf =
         conferences_.try_emplace(spec.conference, spec.conference, spec.meetingId, speechConfig_)
@@ -534,6 +537,9 @@ void MediaRouter::cutOverIce(Media& ep, Clock::time_point now) {
   Media* raw = &ep;
   ep.ice->onStateChange(
       [this, raw](ice::IceState, ice::IceFailure) { onIceState(*raw, Clock::now()); });
+  ep.ice->onSelectedMoved(
+      [this, raw](const UdpEndpoint& from, const UdpEndpoint& to) { onIceMoved(*raw, from, to); });
+  old->onSelectedMoved({});
   dropUfrag(ep, ep.retiringIce.get());
   ep.retiringIce.reset();
   const auto remote = ep.ice->selectedRemote();
@@ -648,6 +654,23 @@ void MediaRouter::onIceState(Media& ep, Clock::time_point now) {
   }
   if (state == ice::IceState::kConnected) {
     ensureDtls(ep, now);
+  }
+}
+
+void MediaRouter::onIceMoved(Media& ep, const UdpEndpoint& from, const UdpEndpoint& to) {
+  // The peer's NAT rebound (ice_agent.hpp, "Following the peer"): media,
+  // RTCP and DTLS go to the new address from now on (destination()); the
+  // old 5-tuple is no longer the endpoint's.
+  bump(counters_.icePeerMoves);
+  LOG_INFO("media", "{}: ICE selected pair moved from {}:{} to {}:{}", ep.tag,
+           from.address().to_string(), from.port(), to.address().to_string(), to.port());
+  bindTuple(ep, to);
+  if (auto b = byTuple_.find(from); b != byTuple_.end() && b->second == &ep) {
+    byTuple_.erase(b);
+    std::erase(ep.tuples, from);
+  }
+  if (ep.dtlsPeer == from) {
+    ep.dtlsPeer = to;
   }
 }
 

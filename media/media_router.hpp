@@ -131,6 +131,8 @@ class MediaRouter {
   void onRtcp(Media& ep, std::span<uint8_t> datagram, Clock::time_point now);
   void publishLiveCounts();
   void onIceState(Media& ep, Clock::time_point now);
+  // The endpoint's selected pair moved to another of its addresses.
+  void onIceMoved(Media& ep, const UdpEndpoint& from, const UdpEndpoint& to);
   // ICE restart (IceRestartSpec): start a round or give the one in flight
   // the endpoint's answer; act on what the new agent did (cut over or
   // abandon) once it returned; free the old agent after its window.

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/asio/ip/address.hpp>
 #include <chrono>
 #include <vector>
@@ -540,6 +541,216 @@ TEST(IceAgent, ExpectsResponseOnlyToItsOwnChecksAndKeepsAGivenTieBreaker) {
   EXPECT_FALSE(other.agent.expectsResponse(resp));  // not its check
   EXPECT_EQ(h.deliver(resp, peer.addr), IceAgent::Result::kResponse);
   EXPECT_FALSE(h.agent.expectsResponse(resp));  // answered: no longer in flight
+}
+
+// A NAT rebinding: the peer's mapped port changes mid-call. The peer sees
+// nothing change and goes on checking from its socket, which the bridge now
+// sees at a new address; the old one answers nothing any more.
+TEST(IceAgent, FollowsThePeerToItsNewAddressAfterANatRebinding) {
+  Harness h;
+  Peer peer(ep("192.0.2.10", 5000));
+  const UdpEndpoint rebound = ep("192.0.2.10", 41000);
+  h.agent.setRemoteCredentials(kPeer.ufrag, kPeer.pwd);
+  h.agent.addRemoteCandidate(cand("192.0.2.10", 5000));
+  connect(h, peer);
+  std::vector<std::pair<UdpEndpoint, UdpEndpoint>> moves;
+  h.agent.onSelectedMoved(
+      [&](const UdpEndpoint& from, const UdpEndpoint& to) { moves.emplace_back(from, to); });
+  h.advance(milliseconds(1000));
+  h.sent.clear();
+
+  // The peer's consent check from the new address: answered there, a check
+  // of the new address and a probe of the selected one.
+  EXPECT_EQ(h.deliver(peer.request(Role::kControlled, 1, false), rebound),
+            IceAgent::Result::kAnswered);
+  ASSERT_EQ(h.sent.size(), 3u);
+  EXPECT_EQ(h.sent[0].to, rebound);  // the response
+  stun::BindingResponse r;
+  ASSERT_EQ(peer.codec.checkResponse(h.sent[0].bytes, r), stun::ResponseCheck::kValid);
+  EXPECT_EQ(r.mapped, rebound);
+  const auto toNew = std::find_if(h.sent.begin(), h.sent.end(), [&](const Sent& x) {
+    return x.to == rebound && &x != &h.sent[0];
+  });
+  const auto toOld =
+      std::find_if(h.sent.begin(), h.sent.end(), [&](const Sent& x) { return x.to == peer.addr; });
+  ASSERT_NE(toNew, h.sent.end());
+  ASSERT_NE(toOld, h.sent.end());
+  EXPECT_FALSE(h.agent.isValidRemote(rebound));  // answered, not yet checked
+  stun::BindingRequest seen;
+  const Bytes answer = peer.answer(toNew->bytes, &seen);
+  EXPECT_FALSE(seen.useCandidate);  // the peer's pair is the same: nothing to nominate
+  h.advance(milliseconds(5));
+  EXPECT_EQ(h.deliver(answer, rebound), IceAgent::Result::kResponse);
+  EXPECT_TRUE(h.agent.isValidRemote(rebound));      // media from there is the endpoint's
+  EXPECT_EQ(*h.agent.selectedRemote(), peer.addr);  // until the old one proved silent
+
+  // The old address answers nothing: after moveProbe the pair moves.
+  while (h.agent.selectedRemote() == peer.addr && h.now - toOld->at < milliseconds(3000)) {
+    h.advance(milliseconds(10));
+  }
+  EXPECT_EQ(*h.agent.selectedRemote(), rebound);
+  EXPECT_GE(h.now - toOld->at, milliseconds(1000));
+  EXPECT_LE(h.now - toOld->at, milliseconds(1010));
+  EXPECT_EQ(h.agent.state(), IceState::kConnected);
+  EXPECT_FALSE(h.agent.isValidRemote(peer.addr));
+  ASSERT_EQ(moves.size(), 1u);
+  EXPECT_EQ(moves[0].first, peer.addr);
+  EXPECT_EQ(moves[0].second, rebound);
+  EXPECT_EQ(h.agent.pairCount(), 2u);
+  const auto pairs = h.agent.pairs();
+  EXPECT_EQ(pairs[1].type, RemoteType::kPeerReflexive);
+  EXPECT_TRUE(pairs[1].nominated);
+  EXPECT_FALSE(pairs[0].nominated);
+
+  // From now on consent goes to the new address only; answered, it holds.
+  const size_t movedAt = h.sent.size();
+  for (int i = 0; i < 8; ++i) {
+    const Sent* s = h.nextSent(milliseconds(10));
+    ASSERT_NE(s, nullptr);
+    EXPECT_EQ(s->to, rebound);
+    EXPECT_EQ(h.deliver(peer.answer(s->bytes), rebound), IceAgent::Result::kResponse);
+  }
+  EXPECT_EQ(h.agent.state(), IceState::kConnected);
+  for (size_t i = movedAt; i < h.sent.size(); ++i) {
+    EXPECT_NE(h.sent[i].to, peer.addr);
+  }
+  // A late check from the old address is answered but moves nothing back
+  // while the new one answers our probe.
+  const size_t before = h.sent.size();
+  EXPECT_EQ(h.deliver(peer.request(Role::kControlled, 1, false), peer.addr),
+            IceAgent::Result::kAnswered);
+  for (size_t i = before; i < h.sent.size(); ++i) {
+    if (h.sent[i].to == rebound) {
+      EXPECT_EQ(h.deliver(peer.answer(h.sent[i].bytes), rebound), IceAgent::Result::kResponse);
+    }
+  }
+  h.advance(milliseconds(2000));
+  EXPECT_EQ(*h.agent.selectedRemote(), rebound);
+  EXPECT_EQ(moves.size(), 1u);
+}
+
+// A client that checks a second (backup) pair now and then, as libwebrtc
+// does: the selected address answers the probe, so nothing moves; the other
+// one becomes valid (media from it is accepted).
+TEST(IceAgent, AnAnsweringSelectedAddressStaysSelected) {
+  Harness h;
+  Peer peer(ep("192.0.2.10", 5000));
+  const UdpEndpoint backup = ep("2001:db8::10", 5002);
+  h.agent.setRemoteCredentials(kPeer.ufrag, kPeer.pwd);
+  h.agent.addRemoteCandidate(cand("192.0.2.10", 5000));
+  connect(h, peer);
+  int moves = 0;
+  h.agent.onSelectedMoved([&](const UdpEndpoint&, const UdpEndpoint&) { ++moves; });
+  for (int round = 0; round < 3; ++round) {
+    h.advance(milliseconds(700));
+    const size_t mark = h.sent.size();
+    EXPECT_EQ(h.deliver(peer.request(Role::kControlled, 1, false), backup),
+              IceAgent::Result::kAnswered);
+    // Both answer (the selected one first or second: either way it stays).
+    for (size_t i = mark; i < h.sent.size(); ++i) {
+      const Sent s = h.sent[i];
+      stun::BindingRequest seen;
+      if (peer.codec.checkRequest(s.bytes, kPeer, &seen) != stun::RequestCheck::kValid) {
+        continue;  // our response to its check
+      }
+      EXPECT_EQ(h.deliver(peer.answer(s.bytes), s.to), IceAgent::Result::kResponse);
+    }
+    EXPECT_TRUE(h.agent.isValidRemote(backup));
+    h.advance(milliseconds(1500));
+    EXPECT_EQ(*h.agent.selectedRemote(), peer.addr);
+  }
+  EXPECT_EQ(moves, 0);
+  EXPECT_EQ(h.agent.pairCount(), 2u);
+}
+
+// A check from an address that then never answers ours moves nothing: the
+// selected pair stands or falls by its own consent.
+TEST(IceAgent, ANewAddressThatDoesNotAnswerMovesNothing) {
+  Harness h;
+  Peer peer(ep("192.0.2.10", 5000));
+  h.agent.setRemoteCredentials(kPeer.ufrag, kPeer.pwd);
+  h.agent.addRemoteCandidate(cand("192.0.2.10", 5000));
+  connect(h, peer);
+  const UdpEndpoint oneWay = ep("192.0.2.10", 42000);
+  EXPECT_EQ(h.deliver(peer.request(Role::kControlled, 1, false), oneWay),
+            IceAgent::Result::kAnswered);
+  const TimePoint asked = h.now;
+  while (h.now - asked < std::chrono::seconds(20)) {
+    h.advance(milliseconds(10));
+  }
+  EXPECT_FALSE(h.agent.isValidRemote(oneWay));
+  EXPECT_EQ(h.agent.pairs()[1].state, PairState::kFailed);
+  EXPECT_EQ(*h.agent.selectedRemote(), peer.addr);
+  // Nobody answered anything: consent to the selected one expires as usual.
+  while (h.agent.state() == IceState::kConnected && h.now - asked < std::chrono::seconds(40)) {
+    h.advance(milliseconds(10));
+  }
+  EXPECT_EQ(h.agent.state(), IceState::kDisconnected);
+  EXPECT_EQ(h.agent.failure(), IceFailure::kConsentExpired);
+}
+
+// A long call through a NAT that rebinds again and again: the agent keeps
+// following, in the room of the pairs that failed.
+TEST(IceAgent, KeepsFollowingThroughManyRebindings) {
+  IceConfig cfg = testConfig();
+  cfg.maxPairs = 4;
+  Harness h(cfg);
+  Peer peer(ep("192.0.2.10", 5000));
+  h.agent.setRemoteCredentials(kPeer.ufrag, kPeer.pwd);
+  h.agent.addRemoteCandidate(cand("192.0.2.10", 5000));
+  connect(h, peer);
+  int moves = 0;
+  h.agent.onSelectedMoved([&](const UdpEndpoint&, const UdpEndpoint&) { ++moves; });
+  for (uint16_t i = 1; i <= 20; ++i) {
+    const UdpEndpoint now = ep("192.0.2.10", static_cast<uint16_t>(5000 + i));
+    const size_t mark = h.sent.size();
+    ASSERT_EQ(h.deliver(peer.request(Role::kControlled, 1, false), now),
+              IceAgent::Result::kAnswered);
+    for (size_t k = mark; k < h.sent.size(); ++k) {
+      const Sent s = h.sent[k];
+      stun::BindingRequest seen;
+      if (s.to == now &&
+          peer.codec.checkRequest(s.bytes, kPeer, &seen) == stun::RequestCheck::kValid) {
+        EXPECT_EQ(h.deliver(peer.answer(s.bytes), now), IceAgent::Result::kResponse);
+      }
+    }
+    h.advance(milliseconds(1100));
+    ASSERT_EQ(*h.agent.selectedRemote(), now) << "rebinding " << i;
+    EXPECT_LE(h.agent.pairCount(), 4u);
+  }
+  EXPECT_EQ(moves, 20);
+  EXPECT_EQ(h.agent.state(), IceState::kConnected);
+}
+
+// A peer checking from many source addresses at once (it holds the
+// password): each request is answered, but only one address at a time gets
+// checks of ours.
+TEST(IceAgent, OneNewAddressIsCheckedAtATime) {
+  Harness h;
+  Peer peer(ep("192.0.2.10", 5000));
+  h.agent.setRemoteCredentials(kPeer.ufrag, kPeer.pwd);
+  h.agent.addRemoteCandidate(cand("192.0.2.10", 5000));
+  connect(h, peer);
+  h.advance(milliseconds(1000));
+  h.sent.clear();
+  for (uint16_t i = 1; i <= 10; ++i) {
+    EXPECT_EQ(h.deliver(peer.request(Role::kControlled, 1, false), ep("198.51.100.7", 7000 + i)),
+              IceAgent::Result::kAnswered);
+  }
+  size_t checks = 0;
+  size_t responses = 0;
+  for (const Sent& s : h.sent) {
+    stun::BindingRequest seen;
+    if (peer.codec.checkRequest(s.bytes, kPeer, &seen) == stun::RequestCheck::kValid) {
+      ++checks;
+    } else {
+      ++responses;
+    }
+  }
+  EXPECT_EQ(responses, 10u);
+  EXPECT_EQ(checks, 2u);  // the first new address, and the probe of the selected one
+  EXPECT_EQ(h.agent.pairCount(), 2u);
+  EXPECT_EQ(*h.agent.selectedRemote(), peer.addr);
 }
 
 }  // namespace

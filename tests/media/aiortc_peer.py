@@ -23,6 +23,10 @@ stdin, one JSON object a line:
     {"cmd": "rtp"}                   -> {"event": "rtp", "tw": now, "ssrcs": {ssrc: {...}}}: per
                                         received SSRC the packet count, first/last seq, ts and
                                         wall-clock arrival, and the discontinuities (see below)
+    {"cmd": "rr"}                    -> {"event": "rr", "tw": now, "blocks": {ssrc: [[tw, fraction_lost,
+                                        cumulative_lost, highest_seq, jitter], ...]}}: the report
+                                        blocks of every RTCP RR/SR received, per SSRC they are
+                                        about (the last 500), with their wall-clock arrival
     {"cmd": "quit"}                  -> closes the peer connection, exits 0
     EOF                              -> same as quit
 A second (third, ...) {"cmd": "offer"} is a renegotiation (lib-jitsi-meet re-offering with
@@ -65,6 +69,10 @@ previous ts + 960 per seq step, or that arrived more than 0.25 s after the previ
 {"prev": [seq, ts, level, tw], "next": [...]} (level: the ssrc-audio-level dBov, 127 =
 silence; None without the extension). A forwarded stream whose owner changes (an SFU
 rewriting SSRCs) shows its change there.
+
+--host-address A (default 127.0.0.1): the one address candidates are gathered on (a peer in a
+network namespace of its own). --consent-interval S: aioice's RFC 7675 consent check period
+(aioice.ice.CONSENT_INTERVAL, 5 s by default; randomised by 0.8..1.2).
 
 --no-send: no local track; the first m-line is answered recvonly (a listener that sends no
 RTP, so that the focus allocates it without sources).
@@ -129,10 +137,11 @@ except ImportError:  # Goertzel fallback below
 SAMPLE_RATE = 48000
 FRAME_SAMPLES = 960  # 20 ms
 
-# -- loopback only ---------------------------------------------------------------------
+# -- loopback only (or --host-address) ---------------------------------------------------
 # aioice.ice.get_host_addresses() drops 127.0.0.1 and ::1; the bridge under test listens
 # on 127.0.0.1 and nothing here may use another interface.
-aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"] if use_ipv4 else []
+HOST_ADDRESS = "127.0.0.1"
+aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: [HOST_ADDRESS] if use_ipv4 else []
 
 # -- wire instrumentation ----------------------------------------------------------------
 
@@ -164,6 +173,7 @@ class Wire:
         self.rtp: Dict[int, dict] = {}  # ssrc -> {packets, pts, audio_levels, first_t, mids}
         self.rtcp: Dict[str, int] = {}  # packet type -> count
         self.rtcp_sender_ssrcs: Dict[int, int] = {}
+        self.report_blocks: Dict[int, list] = {}  # ssrc -> [[tw, fraction, cumulative, seq, jitter]]
         self.rtcp_sr_ssrcs: Dict[int, int] = {}  # sender SSRCs of Sender Reports only
 
     @staticmethod
@@ -375,6 +385,10 @@ async def _handle_rtcp_data(self, data):
             if hasattr(p, "fmt"):
                 name += f"/fmt{p.fmt}"
             WIRE.rtcp[name] = WIRE.rtcp.get(name, 0) + 1
+            for b in getattr(p, "reports", None) or []:
+                log = WIRE.report_blocks.setdefault(b.ssrc, [])
+                log.append([time.time(), b.fraction_lost, b.packets_lost, b.highest_sequence, b.jitter])
+                del log[:-500]
             ssrc = getattr(p, "ssrc", None)
             if ssrc is not None:
                 WIRE.rtcp_sender_ssrcs[ssrc] = WIRE.rtcp_sender_ssrcs.get(ssrc, 0) + 1
@@ -745,10 +759,10 @@ class Peer:
         await self.pc.setLocalDescription(answer)  # gathers candidates (127.0.0.1 only)
         local = self.pc.localDescription.sdp
         cands = [l[12:] for l in local.splitlines() if l.startswith("a=candidate:")]
-        if not any(" 127.0.0.1 " in c for c in cands):
-            out({"event": "error", "what": f"no 127.0.0.1 candidate in the answer: {cands}"})
-        if any(" 127.0.0.1 " not in c for c in cands):
-            out({"event": "error", "what": f"a non-loopback candidate in the answer: {cands}"})
+        if not any(f" {HOST_ADDRESS} " in c for c in cands):
+            out({"event": "error", "what": f"no {HOST_ADDRESS} candidate in the answer: {cands}"})
+        if any(f" {HOST_ADDRESS} " not in c for c in cands):
+            out({"event": "error", "what": f"a candidate not on {HOST_ADDRESS} in the answer: {cands}"})
         out({"event": "answer", "sdp": local, "ssrc": self.sender._ssrc if self.sender else None,
              "candidates": cands, "n": self.offers,
              "ice_role": "controlling" if ice._connection.ice_controlling else "controlled"})
@@ -876,6 +890,9 @@ async def amain(args) -> int:
                 out(peer.analysis(msg.get("from_tw"), msg.get("to_tw"), float(msg.get("timeline_s") or 0)))
             elif cmd == "rtp":
                 out(peer.rtp_log())
+            elif cmd == "rr":
+                out({"event": "rr", "tw": time.time(),
+                     "blocks": {str(k): v for k, v in WIRE.report_blocks.items()}})
             elif cmd == "dc_send":
                 peer.dc_send(str(msg.get("text", "")))
             elif cmd == "quit":
@@ -907,8 +924,16 @@ def main() -> None:
     ap.add_argument("--skip-secs", type=float, default=0.5, help="decoded audio ignored at a track's start")
     ap.add_argument("--window-secs", type=float, default=2.0, help="analysis window (the last N s)")
     ap.add_argument("--max-secs", type=float, default=120.0)
+    ap.add_argument("--host-address", default="127.0.0.1",
+                    help="the address to gather candidates on (default loopback)")
+    ap.add_argument("--consent-interval", type=float, default=None,
+                    help="aioice's consent check period in seconds (default 5)")
     ap.add_argument("--debug", action="store_true")
     args = ap.parse_args()
+    global HOST_ADDRESS  # pylint: disable=global-statement
+    HOST_ADDRESS = args.host_address
+    if args.consent_interval is not None:
+        aioice.ice.CONSENT_INTERVAL = args.consent_interval
     if args.debug:
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
 

@@ -52,6 +52,7 @@ struct Client {
   std::vector<std::vector<uint8_t>> received;  // decrypted RTP
   std::vector<std::vector<uint8_t>> rtcp;      // decrypted RTCP
   bool dtlsStarted = false;
+  ice::IceConfig iceConfig;  // of the client's agent (a test may shorten consent)
 
   Client(asio::io_context& ctxIo, udp::endpoint bridgeAddr)
       : io(ctxIo),
@@ -69,7 +70,7 @@ struct Client {
           boost::system::error_code ec;
           socket.send_to(asio::buffer(d.data(), d.size()), to, 0, ec);
         },
-        ice::IceConfig{}, ice::Role::kControlled);
+        iceConfig, ice::Role::kControlled);
     agent->setRemoteCredentials(bridgeSide.localIce.ufrag, bridgeSide.localIce.pwd);
     ice::Candidate c;
     c.foundation = "1";
@@ -253,6 +254,7 @@ class MediaRouterTest : public ::testing::Test {
     ep.audioHeaderExtensions = std::move(extensions);
     ep.capabilities = std::move(capabilities);
     bridgeSide_[id] = ep;
+    c->iceConfig = clientIce_;
     c->connect(ep, cert_->fingerprintSha256());
     compiler_->endpointChanged("m", ep);
     return c;
@@ -268,6 +270,7 @@ class MediaRouterTest : public ::testing::Test {
   udp::endpoint bridgeAddr_;
   asio::io_context io_;
   std::map<std::string, control::Endpoint> bridgeSide_;
+  ice::IceConfig clientIce_;  // the clients' agents, from addClient() on
 };
 
 // The first report block about `ssrc` in any received compound, if any.

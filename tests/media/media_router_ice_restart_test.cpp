@@ -260,4 +260,73 @@ TEST_F(IceRestartRouterTest, AnUnansweredRoundIsAbandonedAndTheOldPairKept) {
   EXPECT_EQ(b.agent->state(), ice::IceState::kConnected);
 }
 
+// A NAT rebinding, no restart: the client keeps its agent and its socket as
+// it sees them, but the bridge sees it from a new port from now on and the
+// old one answers nothing. The client's next consent check comes from there:
+// the bridge checks the new address, probes the old one, and moves the
+// endpoint's selected pair (ice_agent.hpp, "Following the peer"): media both
+// ways on the new address, nothing more to the old one, same DTLS and SRTP.
+TEST_F(IceRestartRouterTest, ANatRebindingIsFollowedWithoutARestart) {
+  clientIce_.consentInterval = std::chrono::milliseconds(300);
+  auto pa = addClient("a", 1111);
+  auto pb = addClient("b", 2222);
+  Client& a = *pa;
+  Client& b = *pb;
+  const auto& c = media_->counters();
+  ASSERT_TRUE(pump({&a, &b}, [&] { return a.out && b.out && c.dtlsSucceeded.load() == 2; }));
+  uint16_t seq = 1;
+  a.sendRtp(1111, 111, seq++, "before");
+  ASSERT_TRUE(pump({&a, &b}, [&] { return b.received.size() == 1; }));
+
+  udp::socket old = std::move(b.socket);
+  old.non_blocking(true);
+  b.socket = udp::socket(io_, udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  b.socket.non_blocking(true);
+  ASSERT_NE(b.port(), old.local_endpoint().port());
+  ASSERT_TRUE(pump(
+      {&a, &b}, [&] { return c.icePeerMoves.load() == 1; }, 10000))
+      << "the bridge must follow b to its new port";
+  std::array<uint8_t, 2048> buf{};
+  const auto drainOld = [&] {
+    size_t n = 0;
+    for (;;) {
+      udp::endpoint from;
+      boost::system::error_code ec;
+      old.receive_from(asio::buffer(buf), from, 0, ec);
+      if (ec) {
+        return n;
+      }
+      ++n;
+    }
+  };
+  EXPECT_GT(drainOld(), 0u) << "before the move the bridge still sent to the old port";
+
+  a.sendRtp(1111, 111, seq++, "after");
+  ASSERT_TRUE(pump({&a, &b}, [&] { return b.received.size() == 2; }))
+      << "a's audio reaches b at its new port";
+  b.sendRtp(2222, 111, 1, "from the new port");
+  ASSERT_TRUE(pump({&a, &b}, [&] { return a.received.size() == 1; }))
+      << "b's audio from its new port is forwarded";
+  // Consent checks and media go on: nothing reaches the old port any more.
+  auto nextSend = Clock::now();
+  (void)pump(
+      {&a, &b},
+      [&] {
+        if (Clock::now() >= nextSend) {
+          a.sendRtp(1111, 111, seq++, "later");
+          nextSend += std::chrono::milliseconds(20);
+        }
+        return false;
+      },
+      800);
+  EXPECT_GT(b.received.size(), 2u);
+  EXPECT_EQ(drainOld(), 0u) << "nothing is sent to the old address after the move";
+  EXPECT_EQ(b.agent->state(), ice::IceState::kConnected);
+  EXPECT_EQ(c.icePeerMoves.load(), 1u);
+  EXPECT_EQ(c.iceFailed.load(), 0u);
+  EXPECT_EQ(c.dtlsSucceeded.load(), 2u);
+  EXPECT_EQ(c.srtpFailed.load(), 0u);
+  EXPECT_EQ(countEvents(media::IceEvent::Kind::kRestartSucceeded), 0u);
+}
+
 }  // namespace
