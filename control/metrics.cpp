@@ -278,6 +278,12 @@ MetricsSnapshot BridgeMetrics::collect(const Health& health) const {
             load(c.videoDropped));
   b.counter(kOwn, "srtp_failures", "SRTP/SRTCP authentication or replay failures.",
             load(c.srtpFailed));
+  double unknown = 0;
+  for (const auto& d : c.droppedUnknownSource) {
+    unknown += load(d);
+  }
+  b.counter(kOwn, "packets_dropped_unknown_source", "Datagrams from addresses no endpoint owns.",
+            unknown);
   // Authenticated peers that misbehave (README "Misbehaving peers").
   b.counter(kOwn, "misbehaving_endpoints", "Endpoints that misbehaved at least once.",
             load(c.misbehavingEndpoints));
@@ -303,12 +309,6 @@ MetricsSnapshot BridgeMetrics::collect(const Health& health) const {
   b.counter(kOwn, "sctp_messages_dropped",
             "Data-channel messages dropped over the size or message-rate cap.",
             load(c.sctpMessagesDropped));
-  double unknown = 0;
-  for (const auto& d : c.droppedUnknownSource) {
-    unknown += load(d);
-  }
-  b.counter(kOwn, "packets_dropped_unknown_source", "Datagrams from addresses no endpoint owns.",
-            unknown);
   uint64_t rwEndpoints = 0;
   uint64_t slotsUsed = 0;
   for (const auto& conf : stats_.conferenceAudio()) {
