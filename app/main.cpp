@@ -375,6 +375,7 @@ int run(const config::BridgeConfig& cfg) {
       t.details["websocket_oversized_closed"] = w.oversized;
       t.details["websocket_binary_ignored"] = w.binaryIgnored;
       t.details["websocket_slow_consumers_closed"] = w.closedSlowConsumer;
+      t.details["websocket_messages_rate_limited"] = w.rateLimited;
       t.details["websocket_idle_timeouts"] = w.idleTimeouts;
     }
     return t;

@@ -14,6 +14,8 @@ media::MediaOptions mediaOptions(const config::BridgeConfig& cfg) {
   o.rewrite.limit = static_cast<size_t>(cfg.ssrcLimitAudio);
   o.rewrite.newSsrcDelay = cfg.newSsrcDelay;
   o.rewrite.remapMinIdle = cfg.remapMinIdle;
+  o.rateLimit.packetsPerSecond = static_cast<uint32_t>(cfg.endpointRateLimitPps);
+  o.rateLimit.burst = static_cast<uint32_t>(cfg.endpointRateLimitBurst);
   o.iceRestart.timeout = cfg.iceRestartTimeout;
   o.iceRestart.transitionWindow = cfg.iceRestartTransitionWindow;
   return o;

@@ -327,6 +327,10 @@ class Loader {
     readInt("videobridge.ssrc-limit.audio", c.ssrcLimitAudio, 1, 1024, "an integer from 1 to 1024");
     readDuration("jvb-audio.ssrc-rewriting.new-ssrc-delay", c.newSsrcDelay, false);
     readDuration("jvb-audio.ssrc-rewriting.remap-min-idle", c.remapMinIdle, false);
+    readInt("jvb-audio.endpoint-rate-limit.packets-per-second", c.endpointRateLimitPps, 0, 1000000,
+            "an integer from 0 to 1000000");
+    readInt("jvb-audio.endpoint-rate-limit.burst", c.endpointRateLimitBurst, 0, 1000000,
+            "an integer from 0 to 1000000");
 
     readDuration("videobridge.health.interval", c.healthInterval, true);
     readDuration("videobridge.health.timeout", c.healthTimeout, true);

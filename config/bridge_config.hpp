@@ -112,6 +112,13 @@ struct BridgeConfig {
   Millis newSsrcDelay{200};  // jvb-audio.ssrc-rewriting.new-ssrc-delay
   Millis remapMinIdle{500};  // jvb-audio.ssrc-rewriting.remap-min-idle
 
+  // jvb-audio.endpoint-rate-limit (not JVB's; README "Misbehaving peers"):
+  // per endpoint, RTP/RTCP/DTLS datagrams a second on average and the burst
+  // above that; the excess is dropped before decryption. 0 packets a second:
+  // no cap.
+  int endpointRateLimitPps = 200;    // .packets-per-second
+  int endpointRateLimitBurst = 200;  // .burst
+
   // videobridge.stats
   bool statsEnabled = true;
   Millis statsInterval{5000};

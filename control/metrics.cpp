@@ -298,6 +298,31 @@ MetricsSnapshot BridgeMetrics::collect(const Health& health) const {
   }
   b.counter(kOwn, "packets_dropped_unknown_source", "Datagrams from addresses no endpoint owns.",
             unknown);
+  // Authenticated peers that misbehave (README "Misbehaving peers").
+  b.counter(kOwn, "misbehaving_endpoints", "Endpoints that misbehaved at least once.",
+            load(c.misbehavingEndpoints));
+  b.counter(kOwn, "rtp_packets_dropped_ssrc_spoofed",
+            "RTP packets dropped for carrying another endpoint's signalled SSRC.",
+            load(c.rtpSsrcSpoofed));
+  b.counter(kOwn, "rtp_packets_dropped_malformed",
+            "RTP packets dropped as malformed (version, CSRC count, padding, size).",
+            load(c.rtpMalformed));
+  b.counter(kOwn, "rtp_packets_dropped_bad_header_extension",
+            "RTP packets dropped for a header-extension block or element past its end.",
+            load(c.rtpBadExtension));
+  b.counter(kOwn, "rtcp_packets_dropped_malformed",
+            "SRTCP packets that authenticated and held no valid RTCP compound.",
+            load(c.rtcpMalformed));
+  b.counter(kOwn, "packets_dropped_rate_limited",
+            "Datagrams dropped over the per-endpoint packet-rate cap.", load(c.rateLimited));
+  b.counter(kOwn, "dtls_renegotiations_refused",
+            "DTLS renegotiations and new ClientHellos after the handshake, refused.",
+            load(c.dtlsRenegotiationRefused));
+  b.counter(kOwn, "sctp_channels_refused", "Data channels refused past the per-endpoint cap.",
+            load(c.sctpChannelsRefused));
+  b.counter(kOwn, "sctp_messages_dropped",
+            "Data-channel messages dropped over the size or message-rate cap.",
+            load(c.sctpMessagesDropped));
   uint64_t rwEndpoints = 0;
   uint64_t slotsUsed = 0;
   for (const auto& conf : stats_.conferenceAudio()) {
@@ -341,6 +366,12 @@ MetricsSnapshot BridgeMetrics::collect(const Health& health) const {
             detail("malformed"));
   b.gauge(kOwn, "bridge_channel_websockets_open", "colibri-ws sockets open.",
           detail("websockets_open"));
+  b.counter(kOwn, "bridge_channel_websocket_messages_rate_limited",
+            "colibri-ws messages dropped over the per-socket message-rate cap.",
+            detail("websocket_messages_rate_limited"));
+  b.counter(kOwn, "bridge_channel_websocket_slow_consumers_closed",
+            "colibri-ws sockets closed because their outgoing queue was full.",
+            detail("websocket_slow_consumers_closed"));
   auto& stanzas = b.counterFamily(kOwn, "xmpp_stanzas", "XMPP stanzas, by direction.");
   stanzas.Add({{"direction", "received"}})
       .Increment(static_cast<double>(state_.xmppStanzasReceived.load()));

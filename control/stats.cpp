@@ -335,6 +335,16 @@ nlohmann::json StatsCollector::snapshot(const Health& health) const {
               {"red_packets_forwarded", load(c.redForwarded)},
               {"invalid_red_packets_dropped", load(c.redInvalidDropped)},
               {"padding_only_packets", load(c.redPaddingOnly)}};
+  // Authenticated peers that misbehave (README "Misbehaving peers").
+  j["misbehaving_peers"] = {{"endpoints", load(c.misbehavingEndpoints)},
+                            {"rtp_ssrc_spoofed", load(c.rtpSsrcSpoofed)},
+                            {"rtp_malformed", load(c.rtpMalformed)},
+                            {"rtp_bad_header_extension", load(c.rtpBadExtension)},
+                            {"rtcp_malformed", load(c.rtcpMalformed)},
+                            {"rate_limited_packets", load(c.rateLimited)},
+                            {"dtls_renegotiations_refused", load(c.dtlsRenegotiationRefused)},
+                            {"sctp_channels_refused", load(c.sctpChannelsRefused)},
+                            {"sctp_messages_dropped", load(c.sctpMessagesDropped)}};
   const BridgeChannelTotals channel = channelTotals_ ? channelTotals_() : BridgeChannelTotals{};
   j["total_data_channel_messages_received"] = channel.dataChannelMessagesReceived;
   j["total_data_channel_messages_sent"] = channel.dataChannelMessagesSent;

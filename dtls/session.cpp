@@ -85,8 +85,9 @@ struct Session::Impl final : DatagramSink {
   std::optional<srtp::Keys> keys;
   std::string failure;
   std::string cipher;
-  std::string verifyFailure;  // set by verifyPeer
-  std::string alertReceived;  // set by onInfo
+  std::string verifyFailure;       // set by verifyPeer
+  std::string alertReceived;       // set by onInfo
+  bool renegotiationSeen = false;  // onInfo: a refused renegotiation counted already
   SessionStats stats;
 };
 
@@ -132,12 +133,29 @@ int Session::Impl::verifyPeer(int /*preverifyOk*/, X509_STORE_CTX* store) noexce
 }
 
 void Session::Impl::onInfo(const SSL* ssl, int where, int ret) noexcept {
-  if ((where & SSL_CB_ALERT) == 0) {
-    return;
-  }
   Impl* self = fromSsl(ssl);
   if (self == nullptr) {
     return;
+  }
+  // A renegotiation (a ClientHello or HelloRequest in the established
+  // epoch): OpenSSL starts a handshake and refuses it with a no_renegotiation
+  // warning (the context sets SSL_OP_NO_RENEGOTIATION). Counted once, at
+  // whichever of the two shows first.
+  if ((where & SSL_CB_HANDSHAKE_START) != 0 && self->state == State::kConnected) {
+    if (!self->renegotiationSeen) {
+      ++self->stats.renegotiationsRefused;
+    }
+    self->renegotiationSeen = true;
+    return;
+  }
+  if ((where & SSL_CB_ALERT) == 0) {
+    return;
+  }
+  if ((where & SSL_CB_WRITE) != 0 && (ret & 0xFF) == SSL_AD_NO_RENEGOTIATION) {
+    if (!self->renegotiationSeen) {
+      ++self->stats.renegotiationsRefused;
+    }
+    self->renegotiationSeen = false;
   }
   const bool received = (where & SSL_CB_READ) != 0;
   try {
@@ -389,6 +407,13 @@ void Session::Impl::handleDatagram(std::span<const uint8_t> datagram, TimePoint 
     ++stats.datagramsIgnored;  // a client not started, or a terminal state
     return;
   }
+  if (state == State::kConnected && containsClientHello(datagram)) {
+    // A new handshake from the start (epoch 0) over the established one:
+    // never for OpenSSL, which would drop it anyway.
+    ++stats.renegotiationsRefused;
+    ++stats.datagramsIgnored;
+    return;
+  }
   ++stats.datagramsReceived;
   drainOpenSslErrors();
   if (BIO_write(rbio, datagram.data(), static_cast<int>(datagram.size())) !=
@@ -496,6 +521,28 @@ void Session::setRemoteFingerprints(std::vector<RemoteFingerprint> fingerprints)
 void Session::start(TimePoint now) {
   impl_->start(now);
 }
+bool containsClientHello(std::span<const uint8_t> datagram) noexcept {
+  // RFC 6347 section 4.1: type(1) version(2) epoch(2) sequence(6) length(2),
+  // then the fragment; a handshake fragment starts with msg_type (4.2.2).
+  constexpr size_t kRecordHeader = 13;
+  constexpr uint8_t kHandshake = 22;
+  constexpr uint8_t kClientHello = 1;
+  size_t at = 0;
+  while (datagram.size() - at >= kRecordHeader) {
+    const auto* r = datagram.data() + at;
+    const size_t length = (size_t{r[11]} << 8) | r[12];
+    if (length > datagram.size() - at - kRecordHeader) {
+      return false;
+    }
+    const bool epochZero = r[3] == 0 && r[4] == 0;
+    if (r[0] == kHandshake && epochZero && length > 0 && r[kRecordHeader] == kClientHello) {
+      return true;
+    }
+    at += kRecordHeader + length;
+  }
+  return false;
+}
+
 void Session::handleDatagram(std::span<const uint8_t> datagram, TimePoint now) {
   impl_->handleDatagram(datagram, now);
 }

@@ -77,7 +77,15 @@ struct SessionStats {
   uint64_t applicationDataReceived = 0;
   uint64_t applicationDataSent = 0;
   uint64_t sendErrors = 0;  // the send callback threw
+  // Renegotiations refused once connected: a ClientHello or HelloRequest in
+  // the established epoch (OpenSSL answers no_renegotiation), or a new
+  // ClientHello from the start (epoch 0, not handed to OpenSSL).
+  uint64_t renegotiationsRefused = 0;
 };
+
+// Whether a DTLS datagram holds a plaintext (epoch 0) ClientHello record
+// (RFC 6347 sections 4.1, 4.2.2). Never reads past the datagram.
+[[nodiscard]] bool containsClientHello(std::span<const uint8_t> datagram) noexcept;
 
 class Session {
  public:

@@ -73,6 +73,13 @@ struct WebSocketLimits {
   // Open WebSockets at most; further upgrades get 503. They also count
   // against ServerLimits::maxConnections.
   std::size_t maxSockets = 256;
+  // Incoming text messages passed to the service per socket: this many a
+  // second on average, with bursts of maxMessageBurst more; the excess of a
+  // flooding client is dropped, counted (rateLimited) and logged once per
+  // socket, and the socket stays open. 0: no cap. A colibri-ws client sends
+  // a handful a second (EndpointMessage, stats, constraints).
+  std::size_t maxMessagesPerSecond = 100;
+  std::size_t maxMessageBurst = 200;
 };
 
 struct WebSocketCounters {
@@ -86,6 +93,7 @@ struct WebSocketCounters {
   uint64_t oversized = 0;         // closed with 1009
   uint64_t binaryIgnored = 0;
   uint64_t closedSlowConsumer = 0;  // closed with 1008: outgoing queue full
+  uint64_t rateLimited = 0;         // incoming messages over maxMessagesPerSecond (dropped)
   uint64_t idleTimeouts = 0;
   uint64_t open = 0;  // currently open (a gauge)
 };

@@ -133,6 +133,15 @@ void WsSession::onRead(beast::error_code ec, std::size_t /*bytes*/) {
   }
   if (!ws_.got_text()) {
     ++counters().binaryIgnored;
+  } else if (state_ == State::kOpen && !admitMessage()) {
+    const uint64_t n = ++counters().rateLimited;
+    if (!rateLogged_) {
+      rateLogged_ = true;
+      LOG_WARN("http",
+               "websocket {}: more than {} messages a second, the excess dropped and counted ({} "
+               "so far, all sockets); not logged again for this socket",
+               id_, limits().maxMessagesPerSecond, n);
+    }
   } else if (state_ == State::kOpen) {
     ++counters().messagesIn;
     const auto data = readBuffer_.cdata();
@@ -151,6 +160,25 @@ void WsSession::onRead(beast::error_code ec, std::size_t /*bytes*/) {
   if (state_ != State::kClosed) {  // the service may have stopped the server
     doRead();
   }
+}
+
+bool WsSession::admitMessage() {
+  const auto& lim = limits();
+  if (lim.maxMessagesPerSecond == 0) {
+    return true;
+  }
+  // A GCRA (as media/rate_limit.hpp): one message per interval on average,
+  // maxMessageBurst intervals ahead at most.
+  const auto interval = std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(1)) /
+                        static_cast<Clock::rep>(lim.maxMessagesPerSecond);
+  const auto tolerance = interval * static_cast<Clock::rep>(lim.maxMessageBurst);
+  const auto now = Clock::now();
+  const auto t = std::max(messageTat_, now);
+  if (t - now > tolerance) {
+    return false;
+  }
+  messageTat_ = t + interval;
+  return true;
 }
 
 void WsSession::onControl(websocket::frame_type kind) {

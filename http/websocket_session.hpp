@@ -50,6 +50,8 @@ class WsSession final : public Connection,
   void doRead();
   void onRead(beast::error_code ec, std::size_t bytes);
   void onControl(websocket::frame_type kind);
+  // Whether the next incoming message is within the message-rate cap.
+  bool admitMessage();
   void doWrite();
   void onWrite(beast::error_code ec, std::size_t bytes);
   void startClose(uint16_t code, std::string reason, bool flush);
@@ -83,6 +85,10 @@ class WsSession final : public Connection,
   uint16_t closeCode_ = 1000;
   std::string closeReason_;
   Clock::time_point lastActivity_;
+  // The incoming-message cap (WebSocketLimits::maxMessagesPerSecond) as a
+  // GCRA: when the next message is due; whether this socket was logged.
+  Clock::time_point messageTat_{};
+  bool rateLogged_ = false;
   Clock::time_point nextPing_;
   uint64_t timerGeneration_ = 0;  // a wait whose generation is old is stale
 };

@@ -60,6 +60,30 @@ struct MediaCounters {
   // Padding-only packets under a sender's RED payload type (bandwidth
   // probes): not RED, not sent to receivers without RED.
   std::atomic<uint64_t> redPaddingOnly{0};
+  // Peers that completed ICE (their 5-tuple is bound) and misbehave (README
+  // "Misbehaving peers"): dropped, counted here, each kind logged once per
+  // endpoint. RTP with an SSRC another endpoint of the conference signalled
+  // (never forwarded as that endpoint); RTP whose header is malformed
+  // (version, CSRC count, padding; after SRTP too) or larger than a
+  // forwarded copy can be; RTP whose header-extension block or one of its
+  // RFC 8285 elements runs past its end; SRTCP that authenticated and is no
+  // valid RTCP compound; datagrams over the per-endpoint packet-rate cap
+  // (jvb-audio.endpoint-rate-limit, dropped before decryption); DTLS
+  // renegotiations and new ClientHellos after the handshake (refused, the
+  // keyed SRTP goes on); data channels opened past the per-association cap
+  // and incoming data-channel messages over the size cap or flooding past
+  // the message-rate cap; and endpoints that misbehaved at least once.
+  // rtpSsrcSpoofed, rtpMalformed and rtpBadExtension are counted in
+  // rtpDropped too.
+  std::atomic<uint64_t> rtpSsrcSpoofed{0};
+  std::atomic<uint64_t> rtpMalformed{0};
+  std::atomic<uint64_t> rtpBadExtension{0};
+  std::atomic<uint64_t> rtcpMalformed{0};
+  std::atomic<uint64_t> rateLimited{0};
+  std::atomic<uint64_t> dtlsRenegotiationRefused{0};
+  std::atomic<uint64_t> sctpChannelsRefused{0};
+  std::atomic<uint64_t> sctpMessagesDropped{0};
+  std::atomic<uint64_t> misbehavingEndpoints{0};
   std::atomic<uint64_t> rtcpTerminated{0};
   std::atomic<uint64_t> rtcpSent{0};  // receiver reports and forwarded sender reports
   // What the media thread holds now (set on every endpoint add and remove):

@@ -37,6 +37,7 @@ void MediaLoop::start() {
   router_ = std::make_unique<MediaRouter>(io_, *port_, *dtls_, counters_, options_.speech);
   router_->setSsrcRewriteConfig(options_.rewrite);
   router_->setIceRestartConfig(options_.iceRestart);
+  router_->setRateLimit(options_.rateLimit);
   router_->setEvents(events_);
   router_->setExportRing(exportRing_.get());
   heartbeatTimer_ = std::make_unique<asio::steady_timer>(io_);

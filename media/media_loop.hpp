@@ -27,6 +27,7 @@
 #include "media/media_counters.hpp"
 #include "media/media_events.hpp"
 #include "media/media_model.hpp"
+#include "media/rate_limit.hpp"
 #include "media/speech_activity.hpp"
 
 namespace jvb::dtls {
@@ -44,6 +45,9 @@ struct MediaOptions {
   SpeechActivityConfig speech;          // videobridge.loudest
   SsrcRewriteConfig rewrite;            // videobridge.ssrc-limit.audio, jvb-audio.ssrc-rewriting
   IceRestartConfig iceRestart;          // videobridge.ice.restart
+  // jvb-audio.endpoint-rate-limit (packets-per-second, burst): 10x a 20 ms
+  // Opus sender is dropped (README "Misbehaving peers").
+  EndpointRateLimit rateLimit{200, 200};
 };
 
 class MediaRouter;

@@ -25,6 +25,15 @@ namespace {
 
 constexpr std::chrono::milliseconds kTick{20};
 constexpr std::chrono::seconds kStatsInterval{1};
+// The bridge channel over SCTP (README "Misbehaving peers"): JVB uses one
+// data channel per endpoint (sctp.max-channels = 1); a few more are
+// accepted and ignored, the rest refused. Incoming messages are bounded as
+// on colibri-ws (64 KiB), and at most 100 of them a second (with a burst of
+// 200) go to the control thread; a client sends a handful per second.
+constexpr size_t kMaxDataChannels = 8;
+constexpr size_t kMaxChannelMessage = 64 * 1024;
+constexpr std::chrono::milliseconds kChannelMessageInterval{10};  // 100 a second
+constexpr int kChannelMessageBurst = 200;
 
 // The payload type of a stripped RED packet for a receiver: the primary
 // block's, as JVB leaves it, except that a primary in the sender's Opus
@@ -122,6 +131,32 @@ void MediaRouter::apply(Command command) {
         }
       },
       std::move(command));
+}
+
+void MediaRouter::setRateLimit(const EndpointRateLimit& limit) {
+  if (limit.packetsPerSecond == 0) {
+    rateInterval_ = {};
+    rateTolerance_ = {};
+    return;
+  }
+  rateInterval_ = std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(
+      std::chrono::nanoseconds(std::chrono::seconds(1)).count() / limit.packetsPerSecond));
+  rateTolerance_ = rateInterval_ * limit.burst;
+}
+
+void MediaRouter::misbehaved(Media& ep, Misbehaviour kind, std::atomic<uint64_t>& counter,
+                             std::string_view what, uint64_t detail) {
+  bump(counter);
+  const uint32_t bit = 1u << static_cast<unsigned>(kind);
+  if ((ep.misbehaviourLogged & bit) != 0) {
+    return;  // logged once per endpoint and kind: never per packet
+  }
+  if (ep.misbehaviourLogged == 0) {
+    bump(counters_.misbehavingEndpoints);
+  }
+  ep.misbehaviourLogged |= bit;
+  LOG_WARN("media", "{}: {} ({}): dropped and counted; not logged again for this endpoint", ep.tag,
+           what, detail);
 }
 
 void MediaRouter::upsertEndpoint(EndpointSpec spec) {
@@ -304,9 +339,17 @@ void MediaRouter::startSctp(Media& ep) {
     }
   };
   cb.onText = [this, raw](uint16_t stream, std::string_view text) {
-    if (raw->channelStream == stream && events_.channelMessage) {
-      events_.channelMessage(raw->spec.meetingId, raw->spec.id, std::string(text));
+    if (raw->channelStream != stream || !events_.channelMessage) {
+      return;
     }
+    if (!admit(raw->messageTat, Clock::now(), kChannelMessageInterval,
+               kChannelMessageInterval * kChannelMessageBurst)) {
+      misbehaved(*raw, Misbehaviour::kSctpMessages, counters_.sctpMessagesDropped,
+                 "data-channel messages over the rate cap (messages/s)",
+                 std::chrono::seconds(1) / kChannelMessageInterval);
+      return;
+    }
+    events_.channelMessage(raw->spec.meetingId, raw->spec.id, std::string(text));
   };
   auto closed = [this, raw, channelId] {
     if (raw->channelStream && raw->channelId == channelId && events_.channelClosed) {
@@ -323,12 +366,37 @@ void MediaRouter::startSctp(Media& ep) {
   sctp::AssociationOptions options;
   options.dtlsClient = ep.dtls->role() == dtls::Role::kClient;
   options.logTag = ep.tag;
+  options.maxChannels = kMaxDataChannels;
+  options.maxIncomingMessageSize = kMaxChannelMessage;
+  ep.sctpDroppedSeen = 0;
+  ep.sctpRefusedSeen = 0;
   // Client role: the bridge sends INIT too, as browsers do (both sides
   // initiating is a normal SCTP collision); a peer that only waits for an
   // INIT (aiortc when ICE-controlled) needs it.
   ep.sctp = std::make_unique<sctp::Association>(sctp::Role::kClient, std::move(cb), options);
   ep.sctp->start();
   LOG_DEBUG("media", "{}: SCTP association started", ep.tag);
+}
+
+void MediaRouter::noteSctp(Media& ep) {
+  if (!ep.sctp) {
+    return;
+  }
+  const auto k = ep.sctp->counters();
+  if (k.channelsRefused != ep.sctpRefusedSeen) {
+    const uint64_t n = k.channelsRefused - ep.sctpRefusedSeen;
+    ep.sctpRefusedSeen = k.channelsRefused;
+    counters_.sctpChannelsRefused.fetch_add(n - 1, std::memory_order_relaxed);
+    misbehaved(ep, Misbehaviour::kSctpChannels, counters_.sctpChannelsRefused,
+               "data channels opened past the cap (cap)", kMaxDataChannels);
+  }
+  if (k.oversized != ep.sctpDroppedSeen) {
+    const uint64_t n = k.oversized - ep.sctpDroppedSeen;
+    ep.sctpDroppedSeen = k.oversized;
+    counters_.sctpMessagesDropped.fetch_add(n - 1, std::memory_order_relaxed);
+    misbehaved(ep, Misbehaviour::kSctpMessages, counters_.sctpMessagesDropped,
+               "data-channel messages over the size cap (bytes)", kMaxChannelMessage);
+  }
 }
 
 void MediaRouter::bindTuple(Media& ep, const UdpEndpoint& from) {
@@ -360,8 +428,23 @@ void MediaRouter::onDatagram(std::span<uint8_t> datagram, const UdpEndpoint& fro
     return;
   }
   Media& ep = *it->second;
+  if (rateInterval_.count() != 0 && !admit(ep.rateTat, now, rateInterval_, rateTolerance_)) {
+    // Before any decryption: a flood costs a hash lookup and this.
+    misbehaved(ep, Misbehaviour::kRateLimited, counters_.rateLimited,
+               "datagrams over the per-endpoint packet-rate cap (packets/s)",
+               std::chrono::seconds(1) / rateInterval_);
+    return;
+  }
   switch (kind) {
     case rtp::PacketKind::kDtls:
+      if ((ep.rtpIn || ep.dtlsReleased) && dtls::containsClientHello(datagram)) {
+        // A new handshake over a keyed association (RFC 5764 has none: a
+        // new DTLS session is a new endpoint in Colibri2): refused, and the
+        // established session and its SRTP go on.
+        misbehaved(ep, Misbehaviour::kDtlsRenegotiation, counters_.dtlsRenegotiationRefused,
+                   "a DTLS ClientHello after the handshake (bytes)", datagram.size());
+        return;
+      }
       if (ep.dtlsReleased) {
         bump(counters_.dtlsAfterRelease);  // see releaseDtlsIfDone()
         return;
@@ -372,6 +455,16 @@ void MediaRouter::onDatagram(std::span<uint8_t> datagram, const UdpEndpoint& fro
       if (ensureDtls(ep, now)) {
         ep.lastIncoming = now;
         ep.dtls->handleDatagram(datagram, now);
+        // An encrypted renegotiation (a ClientHello or HelloRequest in the
+        // session's epoch): OpenSSL refuses it (SSL_OP_NO_RENEGOTIATION).
+        if (ep.dtls) {
+          const uint64_t refused = ep.dtls->stats().renegotiationsRefused;
+          if (refused != ep.dtlsRefusedSeen) {
+            ep.dtlsRefusedSeen = refused;
+            misbehaved(ep, Misbehaviour::kDtlsRenegotiation, counters_.dtlsRenegotiationRefused,
+                       "a DTLS renegotiation (refused so far)", refused);
+          }
+        }
       }
       return;
     case rtp::PacketKind::kRtp:
@@ -702,9 +795,10 @@ bool MediaRouter::ensureDtls(Media& ep, Clock::time_point now) {
     bump(counters_.dtlsFailed);
     return false;
   }
-  ep.dtls->setOnApplicationData([raw](std::span<const uint8_t> data) {
+  ep.dtls->setOnApplicationData([this, raw](std::span<const uint8_t> data) {
     if (raw->sctp) {
       raw->sctp->handlePacket(data);
+      noteSctp(*raw);
     }
   });
   ep.dtls->setOnStateChange([this, raw](dtls::State s) {
@@ -776,7 +870,11 @@ void MediaRouter::onRtp(Media& ep, std::span<uint8_t> datagram, Clock::time_poin
   const auto plain = std::span<const uint8_t>(datagram.data(), res.length);
   const auto view = rtp::ConstRtpPacketView::parse(plain);
   if (!view) {  // the SSRC is cleartext: still the source routeOf found
+    // Authenticated, and still no RTP packet (its padding count, which is
+    // encrypted, runs past the payload).
     bump(counters_.rtpDropped);
+    misbehaved(ep, Misbehaviour::kMalformedRtp, counters_.rtpMalformed,
+               "malformed RTP after SRTP: padding (bytes)", res.length);
     return;
   }
   source->decrypted = true;

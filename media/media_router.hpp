@@ -31,6 +31,7 @@
 // lives here too, as the DTLS session does; its messages go to the control
 // thread through MediaEvents.
 #include <array>
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
@@ -50,6 +51,7 @@
 #include "media/fanout.hpp"
 #include "media/media_events.hpp"
 #include "media/media_model.hpp"
+#include "media/rate_limit.hpp"
 #include "media/speech_activity.hpp"
 #include "rtp/rtcp_views.hpp"
 #include "sctp/library.hpp"
@@ -91,6 +93,8 @@ class MediaRouter {
 
   // SSRC rewriting for receivers added from now on.
   void setSsrcRewriteConfig(const SsrcRewriteConfig& config) { rewriteConfig_ = config; }
+  // The per-endpoint packet-rate cap, for every endpoint from now on.
+  void setRateLimit(const EndpointRateLimit& limit);
   // ICE timing for endpoints added from now on (tests shorten consent).
   void setIceConfig(const ice::IceConfig& config) { iceConfig_ = config; }
   // videobridge.ice.restart timing.
@@ -126,6 +130,22 @@ class MediaRouter {
     }
   };
 
+  // Peers that misbehave (README "Misbehaving peers"): each kind is
+  // counted every time and logged once per endpoint.
+  enum class Misbehaviour : uint8_t {
+    kSsrcSpoofed,
+    kMalformedRtp,
+    kBadExtension,
+    kMalformedRtcp,
+    kRateLimited,
+    kDtlsRenegotiation,
+    kSctpChannels,
+    kSctpMessages,
+  };
+  void misbehaved(Media& ep, Misbehaviour kind, std::atomic<uint64_t>& counter,
+                  std::string_view what, uint64_t detail);
+  // The SCTP association's refusals since last looked at, into the counters.
+  void noteSctp(Media& ep);
   void onStun(std::span<const uint8_t> datagram, const UdpEndpoint& from, Clock::time_point now);
   void onRtp(Media& ep, std::span<uint8_t> datagram, Clock::time_point now);
   void onRtcp(Media& ep, std::span<uint8_t> datagram, Clock::time_point now);
@@ -195,6 +215,10 @@ class MediaRouter {
   std::unique_ptr<ice::StunMapper> stunMapper_;
   boost::asio::steady_timer stunTimer_;
   ice::IceConfig iceConfig_;
+  // EndpointRateLimit as a GCRA: one datagram per interval, `tolerance`
+  // ahead of it at most (zero interval: no cap).
+  Clock::duration rateInterval_{};
+  Clock::duration rateTolerance_{};
   IceRestartConfig restartConfig_;
   SpeechActivityConfig speechConfig_;
   SsrcRewriteConfig rewriteConfig_;

@@ -27,6 +27,9 @@ constexpr uint32_t kForwardedSilenceLimit = 3;
 // sequence numbers, so libsrtp's rollover-counter estimate (RFC 3711 section
 // 3.3.1, within 2^15 of the last authenticated one) stays right.
 constexpr uint16_t kRocRefreshDistance = 8192;
+// The largest SRTP packet whose plain copy fits a forwarded slab (the
+// trailer, at most srtp::kMaxTrailer, comes off on decryption).
+constexpr size_t kMaxRtp = 1500;
 
 }  // namespace
 
@@ -59,7 +62,38 @@ MediaRouter::Route MediaRouter::routeOf(Media& ep, std::span<const uint8_t> data
                                         Clock::time_point now, SenderSource*& source) {
   const auto header = rtp::ConstRtpPacketView::parseHeader(datagram);
   if (!header) {
+    // The header is cleartext: refused before paying for decryption.
     bump(counters_.rtpDropped);
+    const auto defect = rtp::rtpDefectOf(datagram, false);
+    if (defect == rtp::RtpDefect::kExtensionLength) {
+      misbehaved(ep, Misbehaviour::kBadExtension, counters_.rtpBadExtension,
+                 "RTP header-extension block longer than the packet (bytes)", datagram.size());
+    } else {
+      misbehaved(ep, Misbehaviour::kMalformedRtp, counters_.rtpMalformed,
+                 defect == rtp::RtpDefect::kVersion     ? "malformed RTP: version (first byte)"
+                 : defect == rtp::RtpDefect::kCsrcCount ? "malformed RTP: CSRC list past the end "
+                                                          "(first byte)"
+                                                        : "malformed RTP: size (first byte)",
+                 datagram[0]);
+    }
+    return Route::kDrop;
+  }
+  if (datagram.size() > kMaxRtp) {
+    // No forwarded copy can carry it (FanOut::kSlab): refused before
+    // decryption rather than failing for every receiver.
+    bump(counters_.rtpDropped);
+    misbehaved(ep, Misbehaviour::kMalformedRtp, counters_.rtpMalformed, "oversized RTP (bytes)",
+               datagram.size());
+    return Route::kDrop;
+  }
+  if (header->hasExtension() &&
+      !rtp::extensionElementsValid(header->extensionData(), header->extensionProfile())) {
+    // An RFC 8285 element that runs past its block: no receiver's copy
+    // could be remapped, nor its audio level trusted.
+    bump(counters_.rtpDropped);
+    misbehaved(ep, Misbehaviour::kBadExtension, counters_.rtpBadExtension,
+               "RTP header-extension element longer than its block (profile)",
+               header->extensionProfileId());
     return Route::kDrop;
   }
   if (!ep.spec.payloadTypes.contains(header->payloadType())) {
@@ -68,7 +102,18 @@ MediaRouter::Route MediaRouter::routeOf(Media& ep, std::span<const uint8_t> data
   }
   source = ep.findSource(header->ssrc());
   if (source == nullptr) {
-    bump(counters_.rtpDropped);  // an SSRC not signalled in Colibri2
+    bump(counters_.rtpDropped);  // an SSRC not signalled in Colibri2 for this endpoint
+    // Another member's signalled SSRC (spoofing): the router keys sources
+    // by sender, so it is never forwarded as that member; named apart.
+    // Off the forwarding path: a scan of the conference's sources.
+    const uint32_t ssrc = header->ssrc();
+    for (const auto& s : ep.conf->sources) {
+      if (s.owner != nullptr && s.owner != &ep && s.ssrc == ssrc) {
+        misbehaved(ep, Misbehaviour::kSsrcSpoofed, counters_.rtpSsrcSpoofed,
+                   "RTP with another endpoint's SSRC", ssrc);
+        break;
+      }
+    }
     return Route::kDrop;
   }
   uint32_t clockRate = ep.spec.payloadTypes.clockRate[header->payloadType()];

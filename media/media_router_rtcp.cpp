@@ -35,6 +35,10 @@ void MediaRouter::onRtcp(Media& ep, std::span<uint8_t> datagram, Clock::time_poi
   const auto compound =
       rtp::RtcpCompoundView::parse(std::span<const uint8_t>(datagram.data(), res.length));
   if (!compound) {
+    // Authenticated, and no valid compound (RFC 3550 section 6.1: the
+    // lengths must add up to the packet): nothing of it is used.
+    misbehaved(ep, Misbehaviour::kMalformedRtcp, counters_.rtcpMalformed,
+               "malformed RTCP compound after SRTCP (bytes)", res.length);
     return;
   }
   std::string_view cname;

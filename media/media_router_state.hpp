@@ -135,7 +135,17 @@ struct MediaRouter::Media {
   Clock::time_point nextReport{};
   Clock::time_point created{};
   std::optional<Clock::time_point> lastIncoming;  // last authenticated packet
-  std::string tag;                                // "<meeting-id>/<endpoint-id>" for logs
+  // Misbehaviour (README "Misbehaving peers"): one bit per
+  // MediaRouter::Misbehaviour kind logged already; the packet-rate cap's
+  // and the data-channel message cap's theoretical arrival times (GCRA); the
+  // SCTP association's refusals already counted, and DTLS renegotiations.
+  uint32_t misbehaviourLogged = 0;
+  Clock::time_point rateTat{};
+  Clock::time_point messageTat{};
+  uint64_t sctpDroppedSeen = 0;
+  uint64_t sctpRefusedSeen = 0;
+  uint64_t dtlsRefusedSeen = 0;
+  std::string tag;  // "<meeting-id>/<endpoint-id>" for logs
 
   std::optional<UdpEndpoint> destination() const {
     if (ice &&

@@ -155,6 +155,48 @@ struct ExtensionElement {
   return std::nullopt;
 }
 
+// Whether every element of a one- or two-byte body fits it: false when an
+// element's length runs past the end of the block (a header-extension block
+// that lies about its length). A one-byte ID 15 ends the walk (RFC 8285
+// section 4.2: the rest is not parsed) and is valid; so are generic and
+// absent profiles, whose bodies have no elements. Per packet: a few bytes.
+[[nodiscard]] inline bool extensionElementsValid(std::span<const uint8_t> body,
+                                                 ExtensionProfile profile) noexcept {
+  const size_t size = body.size();
+  size_t offset = 0;
+  if (profile == ExtensionProfile::kOneByte) {
+    while (offset < size) {
+      const uint8_t b = body[offset];
+      if (b == 0) {
+        ++offset;
+        continue;
+      }
+      if ((b >> 4) == 15) {
+        return true;
+      }
+      const size_t len = size_t{static_cast<uint8_t>(b & 0x0F)} + 1;
+      if (len > size - offset - 1) {
+        return false;
+      }
+      offset += 1 + len;
+    }
+    return true;
+  }
+  if (profile == ExtensionProfile::kTwoByte) {
+    while (offset < size) {
+      if (body[offset] == 0) {
+        ++offset;
+        continue;
+      }
+      if (size - offset < 2 || body[offset + 1] > size - offset - 2) {
+        return false;
+      }
+      offset += 2 + size_t{body[offset + 1]};
+    }
+  }
+  return true;
+}
+
 class ExtensionIdMap;
 
 // In-place ID rewrites of a one- or two-byte body; see RtpPacketView.

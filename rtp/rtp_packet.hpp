@@ -82,6 +82,42 @@ struct RtpLayout {
   return l;
 }
 
+// Why parseRtpLayout refused a packet, for counting and logging the
+// misbehaviour of a peer (off the per-packet path: call it only after the
+// parse failed). kNone when it parses.
+enum class RtpDefect : uint8_t {
+  kNone,
+  kSize,             // shorter than the fixed header, or larger than kRtpMaxPacket
+  kVersion,          // V != 2
+  kCsrcCount,        // the CSRC list runs past the end
+  kExtensionLength,  // the header-extension block's length runs past the end
+  kPadding,          // padding count 0 or larger than the payload
+};
+
+[[nodiscard]] inline RtpDefect rtpDefectOf(std::span<const uint8_t> packet,
+                                           bool withPadding) noexcept {
+  const size_t size = packet.size();
+  if (size < kRtpFixedHeader || size > kRtpMaxPacket) {
+    return RtpDefect::kSize;
+  }
+  if ((packet[0] >> 6) != 2) {
+    return RtpDefect::kVersion;
+  }
+  size_t offset = kRtpFixedHeader + 4 * size_t{static_cast<uint8_t>(packet[0] & 0x0F)};
+  if (offset > size) {
+    return RtpDefect::kCsrcCount;
+  }
+  if ((packet[0] & 0x10) != 0) {
+    if (size - offset < 4 || 4 * size_t{bytes::load16(&packet[offset + 2])} > size - offset - 4) {
+      return RtpDefect::kExtensionLength;
+    }
+  }
+  if (parseRtpLayout(packet, withPadding)) {
+    return RtpDefect::kNone;
+  }
+  return RtpDefect::kPadding;
+}
+
 template <typename Byte>
 requires std::is_same_v<std::remove_const_t<Byte>, uint8_t>
 class BasicRtpPacketView {

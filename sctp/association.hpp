@@ -73,8 +73,13 @@ struct AssociationOptions {
   // Largest message sendText/sendBinary accept (RFC 8841 section 6: 64 KiB
   // when the peer signals no a=max-message-size, as Jicofo does not).
   size_t maxMessageSize = 64 * 1024;
-  // Larger incoming messages are discarded and counted as dropped.
+  // Larger incoming messages are discarded and counted as dropped (and
+  // oversized).
   size_t maxIncomingMessageSize = 256 * 1024;
+  // Channels open at once at most: a DATA_CHANNEL_OPEN past it is not
+  // acknowledged, its stream is reset and it is counted (channelsRefused).
+  // Each channel keeps its label and protocol (up to 64 KiB each in DCEP).
+  size_t maxChannels = 1024;
   // Retransmission timeout bounds (SCTP_RTOINFO). RFC 4960's 1 s minimum
   // and 60 s maximum are tuned down as WebRTC stacks do (libdatachannel:
   // 1000 / 200 / 10000 ms), so a lost message costs less than a second.
@@ -115,14 +120,16 @@ class Association {
   using TimePoint = Clock::time_point;
 
   struct Counters {
-    uint64_t packetsIn = 0;       // handed to handlePacket
-    uint64_t packetsOut = 0;      // handed to sendToDtls
-    uint64_t messagesIn = 0;      // text/binary messages delivered to onText/onBinary
-    uint64_t messagesOut = 0;     // text/binary messages accepted by usrsctp
-    uint64_t malformed = 0;       // runt packets, bad DCEP messages
-    uint64_t dropped = 0;         // incoming messages discarded: too large, unknown stream or PPID
-    uint64_t sendFailures = 0;    // outgoing messages refused: too large, not open, buffer full
-    uint64_t callbackErrors = 0;  // exceptions thrown by callbacks
+    uint64_t packetsIn = 0;        // handed to handlePacket
+    uint64_t packetsOut = 0;       // handed to sendToDtls
+    uint64_t messagesIn = 0;       // text/binary messages delivered to onText/onBinary
+    uint64_t messagesOut = 0;      // text/binary messages accepted by usrsctp
+    uint64_t malformed = 0;        // runt packets, bad DCEP messages
+    uint64_t dropped = 0;          // incoming messages discarded: too large, unknown stream or PPID
+    uint64_t oversized = 0;        // of dropped: over maxIncomingMessageSize
+    uint64_t channelsRefused = 0;  // DATA_CHANNEL_OPENs past maxChannels
+    uint64_t sendFailures = 0;     // outgoing messages refused: too large, not open, buffer full
+    uint64_t callbackErrors = 0;   // exceptions thrown by callbacks
   };
 
   Association(Role role, AssociationCallbacks callbacks, AssociationOptions options = {});

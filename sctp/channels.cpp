@@ -249,6 +249,7 @@ void Channels::received(size_t size, bool end) {
   }
   if (rxDiscard_) {
     ++counters_.dropped;
+    ++counters_.oversized;
     LOG_DEBUG(kLog, "{}dropped a message over {} bytes on stream {}", host_.prefix(),
               opts_.maxIncomingMessageSize, rxStream_);
   } else {
@@ -306,6 +307,16 @@ void Channels::handleDcep(uint16_t sid, std::span<const uint8_t> data) {
     if (!open || channels_.contains(sid) || sid >= host_.outboundStreams()) {
       ++counters_.malformed;
       LOG_DEBUG(kLog, "{}ignored a DATA_CHANNEL_OPEN on stream {}", host_.prefix(), sid);
+      return;
+    }
+    if (channels_.size() >= opts_.maxChannels) {
+      // Bounded: no ACK, and the stream is reset so that the peer's channel
+      // closes (RFC 8831 section 6.7).
+      ++counters_.channelsRefused;
+      LOG_DEBUG(kLog, "{}refused a channel on stream {}: {} open", host_.prefix(), sid,
+                channels_.size());
+      pendingResets_.push_back(sid);
+      flushResets();
       return;
     }
     Channel& ch = channels_[sid];

@@ -123,6 +123,8 @@ TEST(BridgeConfig, DefaultsWhenKeysAreAbsent) {
   EXPECT_EQ(c.ssrcLimitAudio, 50);  // JVB reference.conf videobridge.ssrc-limit.audio
   EXPECT_EQ(c.newSsrcDelay, Millis(200));
   EXPECT_EQ(c.remapMinIdle, Millis(500));
+  EXPECT_EQ(c.endpointRateLimitPps, 200);
+  EXPECT_EQ(c.endpointRateLimitBurst, 200);
   EXPECT_TRUE(c.statsEnabled);
   EXPECT_EQ(c.statsInterval, Millis(5000));
   EXPECT_EQ(c.healthInterval, Millis(60000));
@@ -428,6 +430,7 @@ videobridge {
 }
 jvb-audio.log-level = debug
 jvb-audio.ssrc-rewriting { new-ssrc-delay = 0 ms, remap-min-idle = 2 seconds }
+jvb-audio.endpoint-rate-limit { packets-per-second = 0, burst = 50 }
 )",
                                     "jvb.conf");
   EXPECT_FALSE(c.statsEnabled);
@@ -461,6 +464,8 @@ jvb-audio.ssrc-rewriting { new-ssrc-delay = 0 ms, remap-min-idle = 2 seconds }
   EXPECT_EQ(c.ssrcLimitAudio, 7);
   EXPECT_EQ(c.newSsrcDelay, Millis(0));
   EXPECT_EQ(c.remapMinIdle, Millis(2000));
+  EXPECT_EQ(c.endpointRateLimitPps, 0);
+  EXPECT_EQ(c.endpointRateLimitBurst, 50);
   EXPECT_EQ(c.healthInterval, Millis(30000));
   EXPECT_EQ(c.healthTimeout, Millis(60000));
   EXPECT_EQ(c.healthMaxCheckDuration, Millis(5000));
@@ -628,6 +633,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "videobridge.ssrc-limit.audio", "1 to 1024"},
         ErrorCase{"NegativeNewSsrcDelay", "jvb-audio.ssrc-rewriting.new-ssrc-delay = -1 ms", 1,
                   "jvb-audio.ssrc-rewriting.new-ssrc-delay", "non-negative"},
+        ErrorCase{"NegativeRateLimit", "jvb-audio.endpoint-rate-limit.packets-per-second = -1", 1,
+                  "jvb-audio.endpoint-rate-limit.packets-per-second", "0 to 1000000"},
         ErrorCase{"BadLogLevel", "jvb-audio.log-level = loud", 1, "jvb-audio.log-level",
                   "expected a log level"},
         ErrorCase{"MissingMucJids", XMPP_BLOCK(""), 2, "videobridge.apis.xmpp-client.configs.tech",

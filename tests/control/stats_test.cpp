@@ -2,8 +2,11 @@
 #include <unistd.h>
 
 #include <regex>
+#include <set>
+#include <string>
 #include <thread>
 
+#include "control/metrics.hpp"
 #include "control/stats.hpp"
 
 namespace {
@@ -186,6 +189,49 @@ TEST(ThreadBusy, ReadsTheKernelsFiguresOfAThread) {
   EXPECT_GE(*second, 0.0);
   EXPECT_LE(*second, 1.0);
   EXPECT_FALSE(busy.sample(0).has_value());
+}
+
+}  // namespace
+
+namespace {
+
+// README "Misbehaving peers": every counter of a misbehaving peer is in
+// /colibri/stats (misbehaving_peers) and in /metrics (jvb_audio_*_total).
+TEST(Stats, MisbehavingPeerCountersArePublished) {
+  jvb::config::BridgeConfig cfg;
+  jvb::media::MediaOptions options;
+  options.bindAddress = "127.0.0.1";
+  options.port = 0;
+  MediaLoop media(options);
+  BridgeState state(false);
+  StatsCollector stats(cfg, media, state);
+  jvb::control::BridgeMetrics metrics(cfg, media, state, nullptr, stats);
+  jvb::control::Health h;
+  const auto j = stats.snapshot(h);
+  ASSERT_TRUE(j.contains("misbehaving_peers"));
+  const auto& m = j["misbehaving_peers"];
+  for (const char* key :
+       {"endpoints", "rtp_ssrc_spoofed", "rtp_malformed", "rtp_bad_header_extension",
+        "rtcp_malformed", "rate_limited_packets", "dtls_renegotiations_refused",
+        "sctp_channels_refused", "sctp_messages_dropped"}) {
+    EXPECT_TRUE(m.contains(key)) << key;
+    EXPECT_EQ(m.value(key, uint64_t{99}), 0u) << key;
+  }
+  std::set<std::string> names;
+  for (const auto& f : metrics.collect(h).families) {
+    names.insert(f.name);
+  }
+  for (const char* name :
+       {"jvb_audio_misbehaving_endpoints", "jvb_audio_rtp_packets_dropped_ssrc_spoofed",
+        "jvb_audio_rtp_packets_dropped_malformed",
+        "jvb_audio_rtp_packets_dropped_bad_header_extension",
+        "jvb_audio_rtcp_packets_dropped_malformed", "jvb_audio_packets_dropped_rate_limited",
+        "jvb_audio_dtls_renegotiations_refused", "jvb_audio_sctp_channels_refused",
+        "jvb_audio_sctp_messages_dropped",
+        "jvb_audio_bridge_channel_websocket_messages_rate_limited",
+        "jvb_audio_bridge_channel_websocket_slow_consumers_closed"}) {
+    EXPECT_TRUE(names.count(name) == 1 || names.count(std::string(name) + "_total") == 1) << name;
+  }
 }
 
 }  // namespace

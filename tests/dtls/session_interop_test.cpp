@@ -404,6 +404,47 @@ TEST_P(OpenSslClientInterop, OpenSslClientAgainstOurServer) {
   client.stop();
 }
 
+// s_client renegotiates ('R' on its stdin: SSL_renegotiate) once connected
+// (README "Misbehaving peers"): our server refuses (no_renegotiation),
+// counts it, and the SRTP keys it exported stay what they were, whatever the
+// peer does next (OpenSSL's client gives up its connection on the refusal).
+TEST_P(OpenSslClientInterop, RenegotiationIsRefusedAndTheKeysStay) {
+  const srtp::Profile profile = GetParam();
+  Udp udp;
+  Session session(ctx, Role::kServer, theirFingerprint(),
+                  [&](std::span<const uint8_t> d) { udp.send(d); });
+  session.start(Session::Clock::now());
+  Child client({kOpenSsl, "s_client", "-dtls1_2", "-connect",
+                "127.0.0.1:" + std::to_string(udp.port()), "-cert", pem.certPath(), "-key",
+                pem.keyPath(), "-use_srtp", jvb::dtls::srtpProfileName(profile)});
+  ASSERT_TRUE(client.running());
+  ASSERT_TRUE(drive(session, udp, client, [&] {
+    return session.state() != State::kConnecting &&
+           client.output().find("SRTP Extension negotiated") != std::string::npos;
+  })) << client.output();
+  ASSERT_EQ(session.state(), State::kConnected) << session.failureReason() << client.output();
+  ASSERT_TRUE(session.srtpKeys());
+  const srtp::Keys before = *session.srtpKeys();
+  EXPECT_EQ(session.stats().renegotiationsRefused, 0u);
+
+  client.write("R\n");
+  ASSERT_TRUE(drive(session, udp, client, [&] {
+    return session.stats().renegotiationsRefused >= 1;
+  })) << client.output();
+  // Give the peer time to react; nothing more is counted for it.
+  drive(
+      session, udp, client, [] { return false; }, 500ms);
+  EXPECT_EQ(session.stats().renegotiationsRefused, 1u);
+  ASSERT_TRUE(session.srtpKeys());
+  EXPECT_EQ(session.srtpKeys()->profile, before.profile);
+  EXPECT_TRUE(std::equal(before.local.bytes.begin(), before.local.bytes.end(),
+                         session.srtpKeys()->local.bytes.begin()));
+  EXPECT_TRUE(std::equal(before.remote.bytes.begin(), before.remote.bytes.end(),
+                         session.srtpKeys()->remote.bytes.begin()));
+  session.close();
+  client.stop();
+}
+
 INSTANTIATE_TEST_SUITE_P(Profiles, OpenSslClientInterop,
                          ::testing::Values(srtp::Profile::kAes128CmHmacSha1_80,
                                            srtp::Profile::kAeadAes128Gcm));

@@ -494,3 +494,34 @@ TEST(DtlsSession, RecordsFuzzSeeds) {
 }
 
 }  // namespace
+
+namespace {
+
+// A new ClientHello (epoch 0) over an established session (README
+// "Misbehaving peers"): recognised (containsClientHello), not handed to
+// OpenSSL, counted; the session, its keys and its application data go on.
+TEST(DtlsSession, NewClientHelloAfterTheHandshakeIsRefused) {
+  BackToBack link(browser(), bridge());
+  ASSERT_TRUE(link.handshake());
+  ASSERT_FALSE(link.sentByClient.empty());
+  const auto& hello = link.sentByClient.front();  // the client's first flight
+  EXPECT_TRUE(jvb::dtls::containsClientHello(hello));
+  EXPECT_FALSE(jvb::dtls::containsClientHello(link.sentByServer.front()));  // ServerHello...
+  EXPECT_FALSE(jvb::dtls::containsClientHello(link.sentByClient.back()));   // its last flight
+  // Truncated: the record's length runs past the datagram.
+  EXPECT_FALSE(jvb::dtls::containsClientHello(
+      std::span<const uint8_t>(hello.data(), std::min<size_t>(hello.size(), 20))));
+  EXPECT_FALSE(jvb::dtls::containsClientHello({}));
+  const auto keys = *link.server.srtpKeys();
+  link.server.handleDatagram(hello, link.now);
+  link.server.handleDatagram(hello, link.now);
+  EXPECT_EQ(link.server.stats().renegotiationsRefused, 2u);
+  EXPECT_EQ(link.server.state(), State::kConnected);
+  EXPECT_TRUE(sameKey(link.server.srtpKeys()->local, keys.local));
+  EXPECT_TRUE(link.client.sendApplicationData(bytes("still there")));
+  link.pump();
+  ASSERT_EQ(link.serverReceived.size(), 1u);
+  EXPECT_EQ(text(link.serverReceived[0]), "still there");
+}
+
+}  // namespace

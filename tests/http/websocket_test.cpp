@@ -802,5 +802,52 @@ TEST_F(WebSocketTest, SilentClientIsClosedAfterIdleTimeout) {
   EXPECT_TRUE(eventually([this] { return server->connectionCount() == 0; }));
 }
 
+
+// A client that floods (README "Misbehaving peers"): past the per-socket
+// message-rate cap its messages are dropped and counted, not passed to the
+// service; its socket stays open, and another socket is served as before.
+TEST_F(WebSocketTest, FloodIsCappedPerSocketAndOthersAreServed) {
+  WebSocketLimits limits;
+  limits.maxMessagesPerSecond = 10;
+  limits.maxMessageBurst = 5;
+  start(limits);
+  WsClient flooder;
+  WsClient other;
+  ASSERT_FALSE(flooder.connect(port, kTarget));
+  ASSERT_FALSE(other.connect(port, kTarget));
+  constexpr int kFlood = 200;
+  const auto began = Clock::now();
+  for (int i = 0; i < kFlood; ++i) {
+    ASSERT_FALSE(flooder.send(fmt::format("f{}", i)));
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - began).count();
+  ASSERT_TRUE(eventually([this] {
+    const auto c = server->webSocketCounters();
+    return c.messagesIn + c.rateLimited == kFlood;
+  }));
+  const auto n = counters();
+  // The burst and what the rate allows over the time the flood took.
+  EXPECT_LE(n.messagesIn, 6 + static_cast<uint64_t>(10 * seconds) + 1);
+  EXPECT_GE(n.rateLimited, kFlood - n.messagesIn);
+  EXPECT_EQ(onIo([this] { return service->messages.size(); }), n.messagesIn);
+
+  ASSERT_FALSE(other.send("hi"));
+  EXPECT_EQ(other.readText(), "echo:hi");
+  EXPECT_EQ(counters().closedSlowConsumer, 0U);
+  EXPECT_EQ(counters().open, 2U);
+  // The flooder is heard again once it slows down.
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  ASSERT_FALSE(flooder.send("later"));
+  bool heard = false;
+  for (int i = 0; i < kFlood && !heard; ++i) {
+    std::string text;
+    if (flooder.read(&text)) {
+      break;
+    }
+    heard = text == "echo:later";
+  }
+  EXPECT_TRUE(heard);
+}
+
 }  // namespace
 }  // namespace jvb::http

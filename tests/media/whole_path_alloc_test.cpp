@@ -21,6 +21,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <ostream>
 #include <set>
@@ -344,6 +345,9 @@ TEST_P(WholePathAllocTest, OnDatagramAllocatesNothing) {
   options.rtcpEvery = 50;
   options.red = GetParam().red;
   RouterRig rig(options);
+  // The per-endpoint packet-rate cap runs on every datagram (far above
+  // what the senders send here: it admits all of them).
+  rig.router().setRateLimit(media::EndpointRateLimit{1000000, 1000000});
   ASSERT_EQ(rig.router().endpointCount(), 503u);
   ASSERT_EQ(rig.router().connectedCount(), 503u);
 
@@ -482,6 +486,121 @@ TEST_P(WholePathAllocTest, OnDatagramAllocatesNothing) {
   for (const uint32_t s : r.ssrcs) {
     EXPECT_EQ(senderSsrcs.count(s), 0u) << "rewriting receiver got a sender's own SSRC " << s;
   }
+}
+
+// Authenticated peers that misbehave (README "Misbehaving peers"): each
+// case is counted per packet and logged once per endpoint, so after its
+// first packet (which logs, outside the window) none allocates: another
+// endpoint's SSRC, a CSRC list past the end, a header-extension element past
+// its block, padding past the payload after SRTP, an RTCP compound with bad
+// lengths after SRTCP, a ClientHello after the handshake, and a flood over
+// the packet-rate cap.
+TEST(WholePathAlloc, MisbehavingPeersAllocateNothing) {
+  ASSERT_TRUE(kCryptoHooked);
+  RigOptions options;
+  options.receivers = 20;
+  RouterRig rig(options);
+  rig.warmUp(std::chrono::milliseconds(100));
+  auto& c = rig.counters();
+  RouterRig::Peer& bad = *rig.peers()[0];
+  const uint32_t otherSsrc = rig.peers()[1]->ssrc;
+  // The misbehaving endpoint's own outbound SRTP, far ahead of the rig's
+  // sequence numbers and SRTCP indexes (no replays).
+  srtp::Session out = srtp::Session::outbound(RouterRig::mirrored(bad.keys));
+  using Bytes = std::vector<uint8_t>;
+  const auto header = [](uint32_t ssrc, uint16_t seq, uint8_t first) {
+    Bytes p(12, 0);
+    p[0] = first;
+    p[1] = 111;
+    p[2] = static_cast<uint8_t>(seq >> 8);
+    p[3] = static_cast<uint8_t>(seq);
+    p[8] = static_cast<uint8_t>(ssrc >> 24);
+    p[9] = static_cast<uint8_t>(ssrc >> 16);
+    p[10] = static_cast<uint8_t>(ssrc >> 8);
+    p[11] = static_cast<uint8_t>(ssrc);
+    return p;
+  };
+  const auto protect = [&out](Bytes p, bool rtcp) {
+    const size_t n = p.size();
+    p.resize(n + srtp::kMaxRtcpTrailer);
+    const auto r = rtcp ? out.protectRtcp(p, n) : out.protectRtp(p, n);
+    EXPECT_TRUE(r.ok());
+    p.resize(r.length);
+    return p;
+  };
+  constexpr int kEach = 50;
+  std::vector<Bytes> datagrams;  // the first of each kind is delivered apart
+  uint16_t seq = 30000;
+  for (int i = 0; i <= kEach; ++i) {
+    auto spoofed = header(otherSsrc, seq, 0x80);
+    spoofed.resize(60, 0x5A);
+    datagrams.push_back(protect(spoofed, false));
+    auto csrc = header(bad.ssrc, seq, 0x8F);
+    csrc.resize(40, 0);
+    datagrams.push_back(csrc);
+    auto ext = header(bad.ssrc, seq, 0x90);
+    const Bytes block{0xBE, 0xDE, 0x00, 0x01, 0x1F, 0x00, 0x00, 0x00};  // an element past it
+    ext.insert(ext.end(), block.begin(), block.end());
+    ext.resize(60, 0x5A);
+    datagrams.push_back(protect(ext, false));
+    ++seq;
+    auto padding = header(bad.ssrc, seq++, 0xA0);
+    padding.resize(40, 0x5A);
+    padding.back() = 200;
+    datagrams.push_back(protect(padding, false));
+    datagrams.push_back(protect(Bytes{0x80, 201, 0x00, 0x10, 0x00, 0x00, 0x00, 0x01}, true));
+    Bytes hello{22, 0xFE, 0xFF, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0};
+    datagrams.push_back(hello);
+  }
+  const size_t kinds = datagrams.size() / (kEach + 1);
+  alignas(4) std::array<uint8_t, 2048> buf{};
+  const auto deliver = [&](const Bytes& d) {
+    std::memcpy(buf.data(), d.data(), d.size());
+    rig.router().onDatagram(std::span<uint8_t>(buf.data(), d.size()), bad.address);
+  };
+  for (size_t i = 0; i < kinds; ++i) {
+    deliver(datagrams[i]);  // logs once: outside the window
+  }
+  EXPECT_EQ(c.misbehavingEndpoints.load(), 1u);
+  Window w;
+  for (size_t i = kinds; i < datagrams.size(); ++i) {
+    w.open();
+    deliver(datagrams[i]);
+    w.close();
+  }
+  EXPECT_EQ(c.rtpSsrcSpoofed.load(), kEach + 1u);
+  EXPECT_EQ(c.rtpMalformed.load(), 2 * (kEach + 1u));
+  EXPECT_EQ(c.rtpBadExtension.load(), kEach + 1u);
+  EXPECT_EQ(c.rtcpMalformed.load(), kEach + 1u);
+  EXPECT_EQ(c.dtlsRenegotiationRefused.load(), kEach + 1u);
+  // A flood: one datagram a second, no burst; the rig's next RTP of the
+  // endpoint is over it (the first one also logs).
+  rig.router().setRateLimit(media::EndpointRateLimit{1, 0});
+  std::vector<RigDatagram> rigDatagrams;
+  rigDatagrams.reserve(3 * (kEach + 2));
+  rig.prepare(rigDatagrams, kEach + 2);
+  // Outside the window until the first drop (which logs): the first
+  // datagram of the cap is admitted.
+  size_t windowed = 0;
+  for (const RigDatagram& d : rigDatagrams) {
+    if (d.sender != 0) {
+      continue;
+    }
+    const auto datagram = rig.load(d);
+    const bool counting = c.rateLimited.load() > 0;
+    if (counting) {
+      w.open();
+    }
+    rig.router().onDatagram(datagram, rig.from(d));
+    w.close();
+    windowed += counting ? 1 : 0;
+  }
+  ASSERT_GE(windowed, size_t{kEach});
+  EXPECT_EQ(c.rateLimited.load(), windowed + 1);
+  EXPECT_EQ(Window::news(), 0u) << Window::traces();
+  EXPECT_EQ(Window::cryptoMallocs(), 0u) << Window::traces();
+  EXPECT_EQ(Window::mallocs(), 0u) << Window::traces();
+  EXPECT_EQ(c.misbehavingEndpoints.load(), 1u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Profiles, WholePathAllocTest,

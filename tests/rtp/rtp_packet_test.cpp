@@ -355,3 +355,52 @@ TEST(AudioLevel, PeekBeforeDecrypt) {
 }
 
 }  // namespace
+
+namespace {
+
+using jvb::rtp::extensionElementsValid;
+using jvb::rtp::RtpDefect;
+using jvb::rtp::rtpDefectOf;
+
+// Header-extension elements that run past their block (README "Misbehaving
+// peers"): the router drops such packets; ID 15 and padding are fine.
+TEST(ExtensionElementsValid, OneAndTwoByteBodies) {
+  const auto oneByte = ExtensionProfile::kOneByte;
+  const auto twoByte = ExtensionProfile::kTwoByte;
+  EXPECT_TRUE(extensionElementsValid(Bytes{0x10, 0x7F, 0x00, 0x00}, oneByte));
+  EXPECT_TRUE(extensionElementsValid(Bytes{}, oneByte));
+  EXPECT_TRUE(extensionElementsValid(Bytes{0x00, 0x00, 0x00, 0x00}, oneByte));  // padding
+  EXPECT_TRUE(extensionElementsValid(Bytes{0x13, 1, 2, 3, 4, 0x00, 0x00, 0x00}, oneByte));
+  EXPECT_FALSE(extensionElementsValid(Bytes{0x1F, 0x7F, 0x00, 0x00}, oneByte));  // 16 bytes
+  EXPECT_FALSE(extensionElementsValid(Bytes{0x10, 0x7F, 0x21, 0x00}, oneByte));  // 2nd: 2 of 1
+  // ID 15 ends the block: what follows is not parsed.
+  EXPECT_TRUE(extensionElementsValid(Bytes{0x10, 0x7F, 0xF0, 0xFF}, oneByte));
+  EXPECT_TRUE(extensionElementsValid(Bytes{0x01, 0x02, 0xAA, 0xBB}, twoByte));
+  EXPECT_TRUE(extensionElementsValid(Bytes{0x01, 0x00, 0x00, 0x00}, twoByte));  // empty data
+  EXPECT_FALSE(extensionElementsValid(Bytes{0x01, 0xC8, 0x00, 0x00}, twoByte));
+  EXPECT_FALSE(extensionElementsValid(Bytes{0x00, 0x00, 0x00, 0x05}, twoByte));  // no length
+  EXPECT_TRUE(extensionElementsValid(Bytes{0xFF, 0xFF}, ExtensionProfile::kGeneric));
+  EXPECT_TRUE(extensionElementsValid(Bytes{}, ExtensionProfile::kNone));
+}
+
+TEST(RtpDefectOf, NamesWhatTheParseRefused) {
+  Bytes ok{0x80, 111, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xAA};
+  EXPECT_EQ(rtpDefectOf(ok, true), RtpDefect::kNone);
+  EXPECT_EQ(rtpDefectOf(Bytes{0x80, 111, 0}, true), RtpDefect::kSize);
+  Bytes version = ok;
+  version[0] = 0x40;
+  EXPECT_EQ(rtpDefectOf(version, true), RtpDefect::kVersion);
+  Bytes csrc = ok;
+  csrc[0] = 0x8F;
+  EXPECT_EQ(rtpDefectOf(csrc, true), RtpDefect::kCsrcCount);
+  Bytes ext{0x90, 111, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xBE, 0xDE, 0x00, 0x05, 0x10, 0x7F};
+  EXPECT_EQ(rtpDefectOf(ext, true), RtpDefect::kExtensionLength);
+  EXPECT_FALSE(ConstRtpPacketView::parseHeader(ext));
+  Bytes padding = ok;
+  padding[0] = 0xA0;
+  padding.back() = 200;
+  EXPECT_EQ(rtpDefectOf(padding, true), RtpDefect::kPadding);
+  EXPECT_EQ(rtpDefectOf(padding, false), RtpDefect::kNone);  // the header alone parses
+}
+
+}  // namespace

@@ -686,3 +686,57 @@ TEST(SctpLibrary, InitAndFinishRepeatedly) {
 }
 
 }  // namespace
+
+namespace {
+
+// A peer that opens channel after channel (README "Misbehaving peers"):
+// past maxChannels the server neither acknowledges nor keeps them, resets
+// their streams (the peer's channels close), counts them, and the channels
+// it accepted carry messages as before.
+TEST(SctpAssociation, ChannelsPastTheCapAreRefusedAndTheFirstKeepsWorking) {
+  AssociationOptions server;
+  server.maxChannels = 2;
+  Pair pair({}, server);
+  const auto first = pair.open();
+  ASSERT_TRUE(first.has_value());
+  std::vector<uint16_t> more;
+  for (int i = 0; i < 5; ++i) {
+    std::string label = "extra";
+    label += std::to_string(i);
+    const auto sid = pair.client->openChannel(label, "");
+    ASSERT_TRUE(sid.has_value());
+    more.push_back(*sid);
+  }
+  ASSERT_TRUE(pair.runUntil([&] { return pair.server->counters().channelsRefused == 4; }));
+  ASSERT_TRUE(pair.runUntil([&] { return pair.clientEvents.channelsClosed.size() == 4; }));
+  EXPECT_EQ(pair.serverEvents.opened.size(), 2u);
+  EXPECT_TRUE(pair.server->channelOpen(more[0]));
+  for (size_t i = 1; i < more.size(); ++i) {
+    EXPECT_FALSE(pair.server->channelOpen(more[i])) << more[i];
+    EXPECT_FALSE(pair.client->channelOpen(more[i])) << more[i];
+  }
+  ASSERT_TRUE(pair.client->sendText(*first, "still here"));
+  ASSERT_TRUE(pair.runUntil([&] { return pair.serverEvents.texts.size() == 1; }));
+  EXPECT_EQ(pair.serverEvents.texts[0].second, "still here");
+  EXPECT_EQ(pair.server->counters().malformed, 0u);
+}
+
+// Oversized incoming messages are told apart from the other drops.
+TEST(SctpAssociation, OversizedIncomingMessagesAreCountedAsSuch) {
+  AssociationOptions client;
+  client.maxMessageSize = 1024 * 1024;
+  AssociationOptions server;
+  server.maxIncomingMessageSize = 64 * 1024;
+  Pair pair(client, server);
+  const auto sid = pair.open();
+  ASSERT_TRUE(sid.has_value());
+  ASSERT_TRUE(pair.client->sendText(*sid, pattern(100 * 1024, 'O')));
+  ASSERT_TRUE(pair.client->sendRaw(10, ppid::kString, bytes("nobody opened 10")));
+  ASSERT_TRUE(pair.client->sendText(*sid, "after"));
+  ASSERT_TRUE(pair.runUntil([&] { return pair.serverEvents.texts.size() == 1; }, 60s));
+  EXPECT_EQ(pair.serverEvents.texts[0].second, "after");
+  EXPECT_EQ(pair.server->counters().dropped, 2u);
+  EXPECT_EQ(pair.server->counters().oversized, 1u);
+}
+
+}  // namespace
