@@ -4,12 +4,11 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
-#include <openssl/rand.h>
-
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <cstring>
+
+#include <fmt/format.h>
 
 #include "common/log.hpp"
 
@@ -17,15 +16,15 @@ namespace jvb::xmpp {
 
 namespace {
 
-std::string randomResource() {
-  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-  std::array<unsigned char, 10> raw{};
-  RAND_bytes(raw.data(), static_cast<int>(raw.size()));
-  std::string out = "jvb-audio-";
-  for (unsigned char c : raw) {
-    out.push_back(kAlphabet[c % (sizeof(kAlphabet) - 1)]);
-  }
-  return out;
+// The same resource on every connection and across restarts, distinct per
+// bridge (the MUC nickname must differ between bridges sharing an account
+// anyway): a new login then replaces whatever session the server still holds
+// for this bridge (Prosody's default conflict policy kicks the old one), instead
+// of joining the brewery as a second session of the same occupant while MUC
+// keeps routing IQs to the first, dead one (Prosody's occupant.lib.lua keeps
+// the first session as the occupant's primary JID). CTest xmpp.faults.
+std::string stableResource(const config::XmppClientConfig& cfg) {
+  return fmt::format("jvb-audio-{}-{}", cfg.id, cfg.mucNickname);
 }
 
 std::string errorCondition(xmpp_stanza_t* stanza) {
@@ -68,7 +67,7 @@ MucClient::MucClient(Context& ctx, config::XmppClientConfig cfg, const IqDispatc
       iqs_(iqs),
       stats_(std::move(stats)),
       timing_(timing),
-      resource_(randomResource()),
+      resource_(stableResource(cfg_)),
       backoff_(timing.backoffMin) {
   for (const auto& jid : cfg_.mucJids) {
     rooms_.push_back(Room{jid});
@@ -91,6 +90,13 @@ long MucClient::connectionFlags() const {
   if (cfg_.disableCertificateVerification) {
     flags |= XMPP_CONN_FLAG_TRUST_TLS;
   }
+  // No XEP-0198. Every connection is a new xmpp_conn_t, so a stream is never
+  // resumed; asking for resumption (libstrophe does when SM is on) only made
+  // Prosody keep a bridge that died, or lost its TCP connection, as a
+  // hibernating session (smacks_hibernation_time, 600 s) that stays in the
+  // brewery and swallows Jicofo's IQs. Without SM the server ends the session
+  // when the connection ends, and the bridge leaves the brewery at once.
+  flags |= XMPP_CONN_FLAG_DISABLE_SM;
   return flags;
 }
 
@@ -126,6 +132,8 @@ void MucClient::connect(Clock::time_point now) {
   LOG_INFO("xmpp", "[{}] connecting to {}:{} as {}", cfg_.id, cfg_.hostname, cfg_.port, jid);
   state_ = State::kConnecting;
   established_ = false;
+  connectStartedAt_ = now;
+  loginAbandoned_ = false;
   ctx_.clearFailureHints();
   // libstrophe resolves the name inside xmpp_connect_client() and tells
   // nothing of a failure; ask first, once, so that a DNS failure is named
@@ -396,6 +404,17 @@ void MucClient::tick(Clock::time_point now) {
   }
   if (state_ == State::kIdle && now >= nextConnectAt_) {
     connect(now);
+    return;
+  }
+  // A server that accepts TCP (or its kernel does, for a stopped process) and
+  // never answers would hold the attempt forever: libstrophe times out only
+  // the TCP connect. Give a login as long as a silent stream gets.
+  const auto loginLimit = timing_.pingInterval + timing_.pingTimeout;
+  if (state_ == State::kConnecting && !loginAbandoned_ && now - connectStartedAt_ > loginLimit) {
+    loginAbandoned_ = true;
+    LOG_WARN("xmpp", "[{}] no XMPP session {} ms after connecting to {}:{}: trying again", cfg_.id,
+             loginLimit.count(), cfg_.hostname, cfg_.port);
+    xmpp_disconnect(conn_.get());  // the disconnect event follows (at most 2 s later)
     return;
   }
   if (state_ == State::kConnected) {

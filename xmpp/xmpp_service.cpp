@@ -110,6 +110,8 @@ void XmppService::start() {
   MucClient::Timing timing;
   timing.presenceInterval = cfg_.presenceInterval;
   timing.presenceRefresh = cfg_.presenceKeepalive;
+  timing.pingInterval = cfg_.xmppPingInterval;
+  timing.pingTimeout = cfg_.xmppPingTimeout;
   for (const auto& c : cfg_.xmppClients) {
     // A context per connection: libstrophe tells TLS and SASL failures only
     // in its log, which is per context (connection_error.hpp).
