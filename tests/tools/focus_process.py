@@ -13,6 +13,7 @@ Requests (FocusProcess.call(method, *args, **kwargs)):
         a new Colibri2Focus (the old one, if any, is aborted): session, brewery join,
         and, with wait_bridge > 0, the bridge's presence with stats. Retries the session (bounded
         by `retry_s`) while the server is not up yet.
+    last_presence(nick): (arrival time, type, has stats) of the last presence of room/nick.
     wait_bridge_after(t, timeout): the first bridge presence with stats that arrived at
         time.monotonic() >= t (CLOCK_MONOTONIC is system-wide on Linux); returns its arrival time.
     retry_allocate(until_s, interval_s, *args, **kwargs): Colibri2Focus.allocate() again and
@@ -213,12 +214,20 @@ async def _child() -> None:
                 raise TimeoutError(f"no allocation within {until_s} s ({attempts} attempts: {errors})")
             await asyncio.sleep(interval_s)
 
-    special = {"connect": connect, "wait_bridge_after": wait_bridge_after, "retry_allocate": retry_allocate}
+    def last_presence(nick):
+        f = state["focus"]
+        occupant = f"{f.room}/{nick}"
+        mine = [p for p in f.presences if p.frm == occupant]
+        return (mine[-1].at, mine[-1].type, mine[-1].stats is not None) if mine else None
+
+    special = {"last_presence": last_presence, "connect": connect, "wait_bridge_after": wait_bridge_after, "retry_allocate": retry_allocate}
 
     async def handle(rid, method, args, kwargs):
         try:
             if method in special:
-                result = await special[method](*args, **kwargs)
+                result = special[method](*args, **kwargs)
+                if asyncio.iscoroutine(result):
+                    result = await result
             else:
                 fn = getattr(state["focus"], method)
                 result = fn(*args, **kwargs)
