@@ -1,6 +1,7 @@
 #include "xmpp/xmpp_service.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cmath>
 
@@ -13,6 +14,8 @@ namespace {
 
 constexpr std::chrono::milliseconds kTick{10};
 constexpr int kPassesPerTick = 8;
+// How long a connection removed at run time may take to leave its rooms.
+constexpr std::chrono::milliseconds kRemoveLimit{2000};
 
 // Java's toString for the values JVB puts in presence.
 std::string javaString(const nlohmann::json& v) {
@@ -106,25 +109,40 @@ XmppService::~XmppService() {
   timer_.cancel();
 }
 
-void XmppService::start() {
+std::unique_ptr<MucClient> XmppService::makeClient(Context& ctx, config::XmppClientConfig cfg) {
   MucClient::Timing timing;
   timing.presenceInterval = cfg_.presenceInterval;
   timing.presenceRefresh = cfg_.presenceKeepalive;
   timing.pingInterval = cfg_.xmppPingInterval;
   timing.pingTimeout = cfg_.xmppPingTimeout;
+  return std::make_unique<MucClient>(
+      ctx, std::move(cfg), iqs_, [this](xmpp_ctx_t* c) { return buildStatsElement(c, stats_()); },
+      timing);
+}
+
+void XmppService::start() {
   for (const auto& c : cfg_.xmppClients) {
     // A context per connection: libstrophe tells TLS and SASL failures only
     // in its log, which is per context (connection_error.hpp).
     contexts_.push_back(std::make_unique<Context>());
-    clients_.push_back(std::make_unique<MucClient>(
-        *contexts_.back(), c, iqs_,
-        [this](xmpp_ctx_t* ctx) { return buildStatsElement(ctx, stats_()); }, timing));
+    clients_.push_back(makeClient(*contexts_.back(), c));
   }
+  publishConfiguredCounts();
   if (clients_.empty()) {
     LOG_INFO("xmpp", "no xmpp-client configured: the bridge will not join a brewery");
     return;
   }
+  ticking_ = true;
   tick();
+}
+
+void XmppService::publishConfiguredCounts() {
+  int mucs = 0;
+  for (const auto& c : clients_) {
+    mucs += c->mucCount();
+  }
+  state_.mucClientsConfigured.store(static_cast<int>(clients_.size()));
+  state_.mucsConfigured.store(mucs);
 }
 
 void XmppService::tick() {
@@ -138,13 +156,16 @@ void XmppService::tick() {
     for (auto& ctx : contexts_) {
       xmpp_run_once(ctx->get(), 0);
     }
+    for (auto& r : retiring_) {
+      xmpp_run_once(r.context->get(), 0);
+    }
   }
   int connected = 0;
   int joined = 0;
   bool allStopped = true;
-  uint64_t in = 0;
-  uint64_t out = 0;
-  uint64_t lost = 0;
+  uint64_t in = retiredIn_;
+  uint64_t out = retiredOut_;
+  uint64_t lost = retiredLost_;
   for (auto& c : clients_) {
     c->tick(now);
     connected += c->connected() ? 1 : 0;
@@ -154,6 +175,24 @@ void XmppService::tick() {
     out += c->stanzasSent();
     lost += c->disconnects();
   }
+  // A removed connection is dropped once its stream is closed (or its time
+  // is up); its counts stay in the totals.
+  for (auto it = retiring_.begin(); it != retiring_.end();) {
+    it->client->tick(now);
+    if (it->client->stopped() || now >= it->deadline) {
+      retiredIn_ += it->client->stanzasReceived();
+      retiredOut_ += it->client->stanzasSent();
+      retiredLost_ += it->client->disconnects();
+      LOG_INFO("xmpp", "connection {} removed", it->client->id());
+      it->client.reset();
+      it = retiring_.erase(it);
+    } else {
+      in += it->client->stanzasReceived();
+      out += it->client->stanzasSent();
+      lost += it->client->disconnects();
+      ++it;
+    }
+  }
   state_.mucClientsConnected.store(connected);
   state_.mucsJoined.store(joined);
   state_.xmppStanzasReceived.store(in);
@@ -161,12 +200,17 @@ void XmppService::tick() {
   state_.xmppDisconnects.store(lost);
   if (stopping_ && (allStopped || now >= stopDeadline_)) {
     stopping_ = false;
+    ticking_ = false;
     if (onStopped_) {
       auto done = std::move(onStopped_);
       done();
     }
     return;
   }
+  scheduleTick();
+}
+
+void XmppService::scheduleTick() {
   timer_.expires_after(kTick);
   timer_.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) {
@@ -192,6 +236,66 @@ void XmppService::publishPresenceNow() {
   for (auto& c : clients_) {
     c->publishPresenceNow();
   }
+}
+
+XmppService::AddOutcome XmppService::addClient(config::XmppClientConfig cfg) {
+  AddOutcome outcome = AddOutcome::kAdded;
+  for (const auto& c : clients_) {
+    if (c->id() != cfg.id) {
+      continue;
+    }
+    // XmppConnection.kt's matches(): hostname, port, domain and username.
+    const auto& old = c->config();
+    if (old.hostname == cfg.hostname && old.port == cfg.port && old.domain == cfg.domain &&
+        old.username == cfg.username) {
+      LOG_INFO("xmpp", "muc-client add: connection {} exists with the same server and user, kept",
+               cfg.id);
+      return AddOutcome::kUnchanged;
+    }
+    LOG_WARN("xmpp", "muc-client add: connection {} changed server or user, replacing it", cfg.id);
+    removeClient(cfg.id);
+    outcome = AddOutcome::kReplaced;
+    break;
+  }
+  LOG_INFO("xmpp", "muc-client add: connection {} to {}:{} as {}@{}, rooms {}", cfg.id,
+           cfg.hostname, cfg.port, cfg.username, cfg.domain, fmt::join(cfg.mucJids, ","));
+  contexts_.push_back(std::make_unique<Context>());
+  clients_.push_back(makeClient(*contexts_.back(), std::move(cfg)));
+  publishConfiguredCounts();
+  if (stopping_) {
+    clients_.back()->stop();
+  }
+  if (!ticking_) {
+    ticking_ = true;
+    scheduleTick();
+  }
+  return outcome;
+}
+
+bool XmppService::removeClient(const std::string& id) {
+  for (size_t i = 0; i < clients_.size(); ++i) {
+    if (clients_[i]->id() != id) {
+      continue;
+    }
+    clients_[i]->stop();
+    retiring_.push_back(Retiring{std::move(contexts_[i]), std::move(clients_[i]),
+                                 std::chrono::steady_clock::now() + kRemoveLimit});
+    clients_.erase(clients_.begin() + static_cast<std::ptrdiff_t>(i));
+    contexts_.erase(contexts_.begin() + static_cast<std::ptrdiff_t>(i));
+    publishConfiguredCounts();
+    LOG_INFO("xmpp", "muc-client remove: connection {} leaving its rooms", id);
+    return true;
+  }
+  return false;
+}
+
+std::vector<std::string> XmppService::clientIds() const {
+  std::vector<std::string> ids;
+  ids.reserve(clients_.size());
+  for (const auto& c : clients_) {
+    ids.push_back(c->id());
+  }
+  return ids;
 }
 
 }  // namespace jvb::xmpp

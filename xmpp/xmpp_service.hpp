@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <string>
 #include <vector>
 
 #include "config/bridge_config.hpp"
@@ -56,8 +57,22 @@ class XmppService {
   void stop(std::chrono::milliseconds limit, std::function<void()> done);
   void publishPresenceNow();
 
+  // JVB's /colibri/muc-client REST (XmppConnection.kt): connections added and
+  // removed at run time. A new id connects at once; an id that exists with
+  // the same hostname, port, domain and username is left alone; with other
+  // values it is replaced (stopped, then connected anew).
+  enum class AddOutcome { kAdded, kUnchanged, kReplaced };
+  AddOutcome addClient(config::XmppClientConfig cfg);
+  // Leaves the rooms and closes the stream of that connection; false if no
+  // connection has that id.
+  bool removeClient(const std::string& id);
+  [[nodiscard]] std::vector<std::string> clientIds() const;
+
  private:
   void tick();
+  void scheduleTick();
+  void publishConfiguredCounts();
+  std::unique_ptr<MucClient> makeClient(Context& ctx, config::XmppClientConfig cfg);
 
   const config::BridgeConfig& cfg_;
   control::BridgeState& state_;
@@ -65,6 +80,18 @@ class XmppService {
   IqDispatcher iqs_;
   std::vector<std::unique_ptr<Context>> contexts_;  // one per client, declared first: outlives it
   std::vector<std::unique_ptr<MucClient>> clients_;
+  // Removed at run time, still closing their streams (each client before its
+  // context), and what removed clients had counted.
+  struct Retiring {
+    std::unique_ptr<Context> context;
+    std::unique_ptr<MucClient> client;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  std::vector<Retiring> retiring_;
+  uint64_t retiredIn_ = 0;
+  uint64_t retiredOut_ = 0;
+  uint64_t retiredLost_ = 0;
+  bool ticking_ = false;
   boost::asio::steady_timer timer_;
   bool stopping_ = false;
   std::chrono::steady_clock::time_point stopDeadline_{};
