@@ -273,6 +273,8 @@ class Loader {
         fail(*v, key, "at most 30 s: Jicofo's presence health check times a bridge out after 45 s");
       }
     }
+    readDuration("jvb-audio.xmpp.ping-interval", c.xmppPingInterval, true);
+    readDuration("jvb-audio.xmpp.ping-timeout", c.xmppPingTimeout, true);
     readXmppClients(c);
 
     readPort("videobridge.ice.udp.port", c.iceUdpPort, false);

@@ -171,6 +171,13 @@ struct BridgeConfig {
   // presence-based health check (health-checks.use-presence, 45 s) never
   // times out a healthy bridge. At most 30 s.
   Millis presenceKeepalive{25000};
+  // Not JVB keys (jvb-audio.xmpp.ping-interval / ping-timeout): the XEP-0199
+  // ping to the server and how long its answer may take before the stream is
+  // dropped and opened again. 30 s is jicoco's DEFAULT_PING_INTERVAL_SECONDS
+  // (MucClient.java); a stopped or wedged Prosody is noticed after
+  // interval + timeout at worst.
+  Millis xmppPingInterval{30000};
+  Millis xmppPingTimeout{15000};
 
   // Not a JVB key: set by --log-level, or jvb-audio.log-level in the file.
   log::Level logLevel = log::Level::kInfo;

@@ -101,7 +101,9 @@ std::string describeConnectionFailure(const ConnectionFacts& f) {
     } else if (f.streamCondition == "not-authorized") {
       out += fmt::format(" (authentication failed for {}: check USERNAME and PASSWORD)", f.jid);
     } else if (f.streamCondition == "conflict") {
-      out += " (another session took this resource)";
+      out +=
+          " (another session took this resource: a second bridge with the same USERNAME, "
+          "config id and MUC_NICKNAME?)";
     }
     if (!f.streamText.empty()) {
       out += fmt::format(": {}", f.streamText);

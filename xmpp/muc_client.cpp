@@ -4,12 +4,11 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
-#include <openssl/rand.h>
-
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <cstring>
+
+#include <fmt/format.h>
 
 #include "common/log.hpp"
 
@@ -17,15 +16,15 @@ namespace jvb::xmpp {
 
 namespace {
 
-std::string randomResource() {
-  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-  std::array<unsigned char, 10> raw{};
-  RAND_bytes(raw.data(), static_cast<int>(raw.size()));
-  std::string out = "jvb-audio-";
-  for (unsigned char c : raw) {
-    out.push_back(kAlphabet[c % (sizeof(kAlphabet) - 1)]);
-  }
-  return out;
+// The same resource on every connection and across restarts, distinct per
+// bridge (the MUC nickname must differ between bridges sharing an account
+// anyway): a new login then replaces whatever session the server still holds
+// for this bridge (Prosody's default conflict policy kicks the old one), instead
+// of joining the brewery as a second session of the same occupant while MUC
+// keeps routing IQs to the first, dead one (Prosody's occupant.lib.lua keeps
+// the first session as the occupant's primary JID). CTest xmpp.faults.
+std::string stableResource(const config::XmppClientConfig& cfg) {
+  return fmt::format("jvb-audio-{}-{}", cfg.id, cfg.mucNickname);
 }
 
 std::string errorCondition(xmpp_stanza_t* stanza) {
@@ -59,6 +58,13 @@ bool hasStatusCode(xmpp_stanza_t* presence, std::string_view code) {
   return false;
 }
 
+// Every MucClient alive (control thread only), for libstrophe's socket
+// callback, which names only the connection.
+std::vector<MucClient*>& liveClients() {
+  static std::vector<MucClient*> clients;
+  return clients;
+}
+
 }  // namespace
 
 MucClient::MucClient(Context& ctx, config::XmppClientConfig cfg, const IqDispatcher& iqs,
@@ -68,14 +74,17 @@ MucClient::MucClient(Context& ctx, config::XmppClientConfig cfg, const IqDispatc
       iqs_(iqs),
       stats_(std::move(stats)),
       timing_(timing),
-      resource_(randomResource()),
+      resource_(stableResource(cfg_)),
       backoff_(timing.backoffMin) {
   for (const auto& jid : cfg_.mucJids) {
     rooms_.push_back(Room{jid});
   }
+  liveClients().push_back(this);
 }
 
 MucClient::~MucClient() {
+  auto& live = liveClients();
+  live.erase(std::remove(live.begin(), live.end(), this), live.end());
   if (conn_ && !xmpp_conn_is_disconnected(conn_.get())) {
     xmpp_disconnect(conn_.get());
   }
@@ -91,6 +100,13 @@ long MucClient::connectionFlags() const {
   if (cfg_.disableCertificateVerification) {
     flags |= XMPP_CONN_FLAG_TRUST_TLS;
   }
+  // No XEP-0198. Every connection is a new xmpp_conn_t, so a stream is never
+  // resumed; asking for resumption (libstrophe does when SM is on) only made
+  // Prosody keep a bridge that died, or lost its TCP connection, as a
+  // hibernating session (smacks_hibernation_time, 600 s) that stays in the
+  // brewery and swallows Jicofo's IQs. Without SM the server ends the session
+  // when the connection ends, and the bridge leaves the brewery at once.
+  flags |= XMPP_CONN_FLAG_DISABLE_SM;
   return flags;
 }
 
@@ -101,6 +117,11 @@ long MucClient::connectionFlags() const {
 int MucClient::socketOptions(xmpp_conn_t* conn, void* sock) {
   const int rc = xmpp_sockopt_cb_keepalive(conn, sock);
   const int fd = *static_cast<int*>(sock);
+  for (MucClient* c : liveClients()) {
+    if (c->conn_.get() == conn) {
+      c->sockFd_ = fd;  // libstrophe closes it before the disconnect event, which forgets it
+    }
+  }
   const int one = 1;
   if (::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0) {
     return -1;
@@ -126,6 +147,7 @@ void MucClient::connect(Clock::time_point now) {
   LOG_INFO("xmpp", "[{}] connecting to {}:{} as {}", cfg_.id, cfg_.hostname, cfg_.port, jid);
   state_ = State::kConnecting;
   established_ = false;
+  aborted_ = false;
   ctx_.clearFailureHints();
   // libstrophe resolves the name inside xmpp_connect_client() and tells
   // nothing of a failure; ask first, once, so that a DNS failure is named
@@ -141,6 +163,7 @@ void MucClient::connect(Clock::time_point now) {
   const int rc = xmpp_connect_client(conn_.get(), cfg_.hostname.c_str(),
                                      static_cast<unsigned short>(cfg_.port), &onConnEvent, this);
   if (rc != XMPP_EOK) {
+    sockFd_ = -1;
     discardConn_ = true;
     ConnectionFacts f = facts();
     f.startFailed = true;
@@ -175,6 +198,7 @@ void MucClient::onConnEvent(xmpp_conn_t* conn, xmpp_conn_event_t event, int erro
   if (event == XMPP_CONN_RAW_CONNECT) {
     return;
   }
+  self->sockFd_ = -1;  // closed by libstrophe by now
   ConnectionFacts f = self->facts();
   const auto hints = self->ctx_.takeFailureHints();
   f.established = self->established_;
@@ -191,7 +215,10 @@ void MucClient::onConnEvent(xmpp_conn_t* conn, xmpp_conn_event_t event, int erro
       f.error = hints.connectError;  // the connect() errno, only logged by libstrophe
     }
   }
-  const std::string why = describeConnectionFailure(f);
+  const std::string why = self->aborted_
+                              ? std::string("stream dropped: the server stopped answering")
+                              : describeConnectionFailure(f);
+  self->aborted_ = false;
   // libstrophe must not release the connection from inside its own callback.
   self->discardConn_ = true;
   self->handleDisconnect(now, why);
@@ -306,7 +333,7 @@ void MucClient::maybePing(Clock::time_point now) {
       LOG_WARN("xmpp", "[{}] no answer to XEP-0199 ping for {} ms: reconnecting", cfg_.id,
                timing_.pingTimeout.count());
       pendingPingId_.clear();
-      xmpp_disconnect(conn_.get());
+      abortStream();
     }
     return;
   }
@@ -398,11 +425,33 @@ void MucClient::tick(Clock::time_point now) {
     connect(now);
     return;
   }
+  // No login timeout: libstrophe times out the TCP connect (5 s); a server
+  // that accepted the connection (or its kernel did: a stopped Prosody's
+  // backlog) and says nothing is wedged, and a new attempt would reach the
+  // same server. The pending login goes on the moment it answers again
+  // (CTest xmpp.faults: right after SIGCONT), and a server killed meanwhile
+  // resets the connection, which ends the attempt.
   if (state_ == State::kConnected) {
     joinRooms(now);
     maybePing(now);
     maybePublishPresence(now);
   }
+}
+
+// For a server that stopped answering (ping timeout). xmpp_disconnect() would send the
+// stream close, wait 2 s for the server's, and then libstrophe's tls_stop()
+// would block the control thread for up to 1 s (SSL_shutdown retried ten times,
+// 100 ms select() each, for a close_notify that never comes: health-check IQs
+// and /about/health wait behind it; CTest xmpp.faults measured 0.7 s). Shutting
+// the socket down makes the next xmpp_run_once() see the end at once, and TLS
+// is not shut down over a dead socket.
+void MucClient::abortStream() {
+  if (sockFd_ >= 0) {
+    aborted_ = true;
+    ::shutdown(sockFd_, SHUT_RDWR);
+    return;
+  }
+  xmpp_disconnect(conn_.get());
 }
 
 void MucClient::stop() {

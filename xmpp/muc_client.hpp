@@ -2,11 +2,14 @@
 // One XMPP client connection per videobridge.apis.xmpp-client.configs entry,
 // joined to every brewery room of its MUC_JIDS (jicoco's MucClient, in the
 // shape the seed's tech Prosody needs):
-//  - TCP to HOSTNAME:PORT, SASL as USERNAME@DOMAIN with its own resource (so
-//    several bridges can share one account), STARTTLS as SECURITY_MODE asks,
-//    certificate checks off with DISABLE_CERTIFICATE_VERIFICATION;
-//  - XEP-0198 stream management (libstrophe's), XEP-0199 pings every 30 s
-//    with a reconnect when one goes unanswered;
+//  - TCP to HOSTNAME:PORT, SASL as USERNAME@DOMAIN with its own resource
+//    "jvb-audio-<id>-<MUC_NICKNAME>" (so several bridges can share one account,
+//    and a restarted bridge replaces its old session), STARTTLS as
+//    SECURITY_MODE asks, certificate checks off with
+//    DISABLE_CERTIFICATE_VERIFICATION; no XEP-0198 (see connectionFlags());
+//  - XEP-0199 pings every jvb-audio.xmpp.ping-interval (30 s) with a reconnect
+//    when one goes unanswered for ping-timeout (15 s), the socket shut down
+//    at once rather than closed gracefully (see abortStream());
 //  - the join counts as done once sent, unless an error comes back: the
 //    seed's mod_firewall rule drops the join self-presence (its first status
 //    code is 100 or 201, not 110);
@@ -108,6 +111,7 @@ class MucClient {
   void sendPresence(Room& room, bool join);
   void maybePublishPresence(Clock::time_point now);
   void maybePing(Clock::time_point now);
+  void abortStream();
   long connectionFlags() const;
   [[nodiscard]] ConnectionFacts facts() const;
   static int socketOptions(xmpp_conn_t* conn, void* sock);
@@ -126,6 +130,8 @@ class MucClient {
   bool stopRequested_ = false;
   bool discardConn_ = false;
   bool established_ = false;  // this attempt reached XMPP_CONN_CONNECT
+  bool aborted_ = false;      // abortStream() ended this connection
+  int sockFd_ = -1;           // the connection's socket while libstrophe has it open
   std::vector<Room> rooms_;
   std::chrono::milliseconds backoff_;
   Clock::time_point nextConnectAt_{};

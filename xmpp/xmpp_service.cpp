@@ -113,6 +113,8 @@ std::unique_ptr<MucClient> XmppService::makeClient(Context& ctx, config::XmppCli
   MucClient::Timing timing;
   timing.presenceInterval = cfg_.presenceInterval;
   timing.presenceRefresh = cfg_.presenceKeepalive;
+  timing.pingInterval = cfg_.xmppPingInterval;
+  timing.pingTimeout = cfg_.xmppPingTimeout;
   return std::make_unique<MucClient>(
       ctx, std::move(cfg), iqs_, [this](xmpp_ctx_t* c) { return buildStatsElement(c, stats_()); },
       timing);

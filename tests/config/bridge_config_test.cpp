@@ -146,6 +146,8 @@ TEST(BridgeConfig, DefaultsWhenKeysAreAbsent) {
   EXPECT_TRUE(c.sctpEnabled);
   // Under Jicofo's 45 s presence health-check timeout, with margin.
   EXPECT_EQ(c.presenceKeepalive, Millis(25000));
+  EXPECT_EQ(c.xmppPingInterval, Millis(30000));
+  EXPECT_EQ(c.xmppPingTimeout, Millis(15000));
   EXPECT_EQ(c.stunRefreshInterval, Millis(30000));
   EXPECT_EQ(c.logLevel, log::Level::kInfo);
   EXPECT_EQ(c.sourceFile, "empty.conf");
@@ -498,6 +500,13 @@ TEST(BridgeConfig, SctpSwitchAndPresenceKeepalive) {
       "videobridge.sctp.enabled = false\njvb-audio.xmpp.presence-keepalive = 30 s\n", "jvb.conf");
   EXPECT_FALSE(c.sctpEnabled);
   EXPECT_EQ(c.presenceKeepalive, Millis(30000));
+}
+
+TEST(BridgeConfig, XmppPingTiming) {
+  const BridgeConfig c =
+      loadString("jvb-audio.xmpp { ping-interval = 4 s, ping-timeout = 3 s }\n", "jvb.conf");
+  EXPECT_EQ(c.xmppPingInterval, Millis(4000));
+  EXPECT_EQ(c.xmppPingTimeout, Millis(3000));
 }
 
 TEST(BridgeConfig, StunServersAndRefresh) {
