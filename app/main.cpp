@@ -109,7 +109,8 @@ http::Handlers makeHandlers(const config::BridgeConfig& cfg, media::MediaLoop& m
                             control::BridgeState& state, control::StatsCollector& stats,
                             control::ShutdownManager& shutdown, app::SystemdNotifier& notifier,
                             control::BridgeMetrics& metrics,
-                            const control::ConferenceRegistry& conferences) {
+                            const control::ConferenceRegistry& conferences,
+                            xmpp::XmppService& xmppService) {
   http::Handlers h;
   h.health = [&cfg, &media, &state, &metrics] {
     const auto started = std::chrono::steady_clock::now();
@@ -154,6 +155,42 @@ http::Handlers makeHandlers(const config::BridgeConfig& cfg, media::MediaLoop& m
     graceful ? shutdown.beginGraceful() : shutdown.beginShuttingDown();
     return true;
   };
+  // JVB's POST /colibri/muc-client/add: {"id": ..., "hostname": ..., ...},
+  // MucClientConfiguration's property names in any case. JVB passes textual
+  // values only; numbers and booleans are taken as their text here too.
+  h.mucClientAdd = [&xmppService](const nlohmann::json& body) -> http::Handlers::MucClientResult {
+    const auto id = body.find("id");
+    if (id == body.end() || !id->is_string() || id->get<std::string>().empty()) {
+      return {false, "\"id\" must be a non-empty string"};
+    }
+    std::vector<std::pair<std::string, std::string>> props;
+    for (const auto& [key, value] : body.items()) {
+      if (key == "id") {
+        continue;
+      }
+      if (value.is_string()) {
+        props.emplace_back(key, value.get<std::string>());
+      } else if (value.is_number() || value.is_boolean()) {
+        props.emplace_back(key, value.dump());
+      } else {
+        return {false, fmt::format("\"{}\" must be a string", key)};
+      }
+    }
+    try {
+      auto client =
+          config::xmppClientFromProperties(id->get<std::string>(), props, "muc-client request");
+      xmppService.addClient(std::move(client));
+      return {true, {}};
+    } catch (const config::ConfigError& e) {
+      auto reason = fmt::format("{}: {}", e.key(), e.message());
+      LOG_WARN("main", "muc-client add refused: {}", reason);
+      return {false, std::move(reason)};
+    }
+  };
+  h.mucClientRemove = [&xmppService](const std::string& id) {
+    return xmppService.removeClient(id);
+  };
+  h.mucClientList = [&xmppService] { return xmppService.clientIds(); };
   return h;
 }
 
@@ -225,12 +262,6 @@ int run(const config::BridgeConfig& cfg) {
   }
 
   control::BridgeState state(cfg.initialDrainMode);
-  state.mucClientsConfigured.store(static_cast<int>(cfg.xmppClients.size()));
-  int mucs = 0;
-  for (const auto& c : cfg.xmppClients) {
-    mucs += static_cast<int>(c.mucJids.size());
-  }
-  state.mucsConfigured.store(mucs);
 
   // The DTLS identity: signalled in every Colibri2 transport, used by every
   // DTLS session.
@@ -481,7 +512,8 @@ int run(const config::BridgeConfig& cfg) {
 
   const http::RestOptions rest = http::restOptionsFrom(cfg);
   auto router = std::make_shared<const http::Router>(
-      rest, makeHandlers(cfg, media, state, stats, shutdown, notifier, metrics, conferences));
+      rest, makeHandlers(cfg, media, state, stats, shutdown, notifier, metrics, conferences,
+                         xmppService));
   if (cfg.httpPrivate.port > 0) {
     privateHttp =
         std::make_unique<http::HttpServer>(control.context(), cfg.httpPrivate.host,

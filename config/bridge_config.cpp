@@ -693,4 +693,45 @@ BridgeConfig loadString(const std::string& text, const std::string& name,
   return loadTree(*root, name);
 }
 
+XmppClientConfig xmppClientFromProperties(
+    const std::string& id, const std::vector<std::pair<std::string, std::string>>& properties,
+    const std::string& source) {
+  // The properties become the jvb.conf block they stand for, read by the same
+  // code as the file: one set of rules and messages for both.
+  const auto quoted = [](std::string_view text) {
+    std::string out = "\"";
+    for (char c : text) {
+      const auto u = static_cast<unsigned char>(c);
+      if (c == '"' || c == '\\') {
+        out += '\\';
+        out += c;
+      } else if (u < 0x20 || u == 0x7f) {
+        out += fmt::format("\\u{:04x}", static_cast<unsigned>(u));
+      } else {
+        out += c;
+      }
+    }
+    out += '"';
+    return out;
+  };
+  std::string text = "videobridge.apis.xmpp-client.configs {\n  ";
+  text += quoted(id);
+  text += " {\n";
+  for (const auto& [name, value] : properties) {
+    text += "    ";
+    text += quoted(name);
+    text += " = ";
+    text += quoted(value);
+    text += "\n";
+  }
+  text += "  }\n}\n";
+  LoadOptions options;
+  options.useEnvironment = false;
+  BridgeConfig cfg = loadString(text, source, options);
+  if (cfg.xmppClients.size() != 1) {
+    throw ConfigError(source, 1, "id", "expected one connection");
+  }
+  return std::move(cfg.xmppClients.front());
+}
+
 }  // namespace jvb::config

@@ -205,6 +205,15 @@ BridgeConfig loadString(const std::string& text, const std::string& name);
 BridgeConfig loadString(const std::string& text, const std::string& name,
                         const LoadOptions& options);
 
+// One xmpp-client connection from MucClientConfiguration-style properties,
+// as JVB's POST /colibri/muc-client/add sends them ("hostname", "muc_jids",
+// ...; names are case-insensitive, a later one wins). Validated exactly as the
+// block of that id in jvb.conf would be: throws ConfigError naming the
+// property. `source` names the request in the error.
+XmppClientConfig xmppClientFromProperties(
+    const std::string& id, const std::vector<std::pair<std::string, std::string>>& properties,
+    const std::string& source);
+
 // Command line ------------------------------------------------------------------
 struct CommandLine {
   std::optional<std::string> configFile;  // --config FILE (or --config=FILE)

@@ -278,6 +278,20 @@ MetricsSnapshot BridgeMetrics::collect(const Health& health) const {
             load(c.videoDropped));
   b.counter(kOwn, "srtp_failures", "SRTP/SRTCP authentication or replay failures.",
             load(c.srtpFailed));
+  // RFC 2198 RED (Opus RED): the figures of /colibri/stats' "red" object.
+  b.counter(kOwn, "red_packets_received", "RED packets received from senders.",
+            load(c.redReceived));
+  b.counter(kOwn, "red_packets_malformed", "RED packets whose block headers did not parse.",
+            load(c.redMalformed));
+  b.counter(kOwn, "red_packets_decapsulated",
+            "RED packets stripped to their primary Opus block for a receiver without RED.",
+            load(c.redDecapsulated));
+  b.counter(kOwn, "red_packets_forwarded", "RED packets forwarded as RED.", load(c.redForwarded));
+  b.counter(kOwn, "red_packets_invalid_dropped", "RED packets dropped as invalid.",
+            load(c.redInvalidDropped));
+  b.counter(kOwn, "red_padding_only_packets",
+            "Packets under the RED payload type that carried only padding (bandwidth probes).",
+            load(c.redPaddingOnly));
   double unknown = 0;
   for (const auto& d : c.droppedUnknownSource) {
     unknown += load(d);

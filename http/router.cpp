@@ -97,6 +97,11 @@ Router::Router(RestOptions options, Handlers handlers)
     routes_.push_back({"/colibri/drain/enable", "POST", &Router::enableDrain});
     routes_.push_back({"/colibri/drain/disable", "POST", &Router::disableDrain});
   }
+  if (options_.apiEnabled) {
+    routes_.push_back({"/colibri/muc-client/add", "POST", &Router::mucClientAdd});
+    routes_.push_back({"/colibri/muc-client/remove", "POST", &Router::mucClientRemove});
+    routes_.push_back({"/colibri/muc-client/list", "GET", &Router::mucClientList});
+  }
   if (options_.apiEnabled && options_.shutdownEnabled) {
     routes_.push_back({"/colibri/shutdown", "POST", &Router::shutdown});
   }
@@ -255,15 +260,57 @@ Response Router::disableDrain(const Request&) const {
   return emptyOk();
 }
 
-Response Router::shutdown(const Request& request) const {
-  nlohmann::json body;
+namespace {
+
+// The JSON object of a POST body, or the 400 that says why not.
+std::optional<Response> parseObject(const Request& request, nlohmann::json& body) {
   try {
     body = nlohmann::json::parse(request.body);
   } catch (const nlohmann::json::parse_error& e) {
-    return textResponse(400, std::string("malformed JSON body: ") + e.what());
+    std::string text = "malformed JSON body: ";
+    text += e.what();
+    return textResponse(400, text);
   }
   if (!body.is_object()) {
     return textResponse(400, "the body must be a JSON object");
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Response Router::mucClientAdd(const Request& request) const {
+  nlohmann::json body;
+  if (auto bad = parseObject(request, body)) {
+    return *bad;
+  }
+  const auto result = handlers_.mucClientAdd(body);
+  return result.ok ? emptyOk() : textResponse(400, result.reason);
+}
+
+Response Router::mucClientRemove(const Request& request) const {
+  nlohmann::json body;
+  if (auto bad = parseObject(request, body)) {
+    return *bad;
+  }
+  const auto id = body.find("id");
+  if (id == body.end() || !id->is_string()) {
+    return textResponse(400, "\"id\" must be a string");
+  }
+  if (!handlers_.mucClientRemove(id->get<std::string>())) {
+    return textResponse(400, "no muc-client with that id");
+  }
+  return emptyOk();
+}
+
+Response Router::mucClientList(const Request&) const {
+  return jsonResponse(200, handlers_.mucClientList());
+}
+
+Response Router::shutdown(const Request& request) const {
+  nlohmann::json body;
+  if (auto bad = parseObject(request, body)) {
+    return *bad;
   }
   const auto it = body.find("graceful-shutdown");
   bool graceful = false;

@@ -40,12 +40,24 @@ struct Handlers {
   std::function<std::optional<nlohmann::json>(const std::string& conferenceId,
                                               const std::string& endpointId, bool full)>
       debug;
+  // JVB's /colibri/muc-client (MucClient.java): add takes the request's JSON
+  // object and answers 200 or 400 with the reason; remove takes its "id" and
+  // answers whether a connection was removed; list gives the ids.
+  struct MucClientResult {
+    bool ok = false;
+    std::string reason;  // why not, for the 400 body
+  };
+  std::function<MucClientResult(const nlohmann::json&)> mucClientAdd;
+  std::function<bool(const std::string& id)> mucClientRemove;
+  std::function<std::vector<std::string>()> mucClientList;
 };
 
 // Which routes exist (JVB's RestConfig). A disabled route answers 404, as in
 // JVB where it is not registered.
 struct RestOptions {
-  bool apiEnabled = false;  // videobridge.apis.rest.enabled: /colibri/stats, /colibri/shutdown
+  // videobridge.apis.rest.enabled: /colibri/stats, /colibri/shutdown,
+  // /colibri/muc-client/{add,remove,list}
+  bool apiEnabled = false;
   bool healthEnabled = true;
   bool versionEnabled = true;
   bool drainEnabled = true;
@@ -121,6 +133,9 @@ class Router {
   Response shutdown(const Request&) const;
   Response metrics(const Request&) const;
   Response debug(const Request&) const;
+  Response mucClientAdd(const Request&) const;
+  Response mucClientRemove(const Request&) const;
+  Response mucClientList(const Request&) const;
 
   RestOptions options_;
   Handlers handlers_;

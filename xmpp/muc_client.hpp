@@ -78,6 +78,8 @@ class MucClient {
   [[nodiscard]] uint64_t stanzasSent() const { return stanzasOut_; }
   [[nodiscard]] uint64_t disconnects() const { return disconnects_; }
   [[nodiscard]] const std::string& id() const { return cfg_.id; }
+  [[nodiscard]] const config::XmppClientConfig& config() const { return cfg_; }
+  [[nodiscard]] int mucCount() const { return static_cast<int>(cfg_.mucJids.size()); }
   [[nodiscard]] bool stopped() const { return stopRequested_ && state_ == State::kIdle; }
 
  private:

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -48,6 +49,8 @@ uint32_t micros(std::chrono::steady_clock::duration d) {
   const auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
   return static_cast<uint32_t>(std::clamp<int64_t>(us, 0, UINT32_MAX));
 }
+// How long a connection removed at run time may take to leave its rooms.
+constexpr std::chrono::milliseconds kRemoveLimit{2000};
 
 // Java's toString for the values JVB puts in presence.
 std::string javaString(const nlohmann::json& v) {
@@ -140,45 +143,66 @@ XmppService::XmppService(boost::asio::io_context& control, const config::BridgeC
 
 XmppService::~XmppService() {
   timer_.cancel();
-  for (size_t i = 0; i < watches_.size(); ++i) {
-    closeWatch(i);
+  for (auto& [client, w] : watches_) {
+    closeWatch(w);
   }
 }
 
-void XmppService::start() {
+std::unique_ptr<MucClient> XmppService::makeClient(Context& ctx, config::XmppClientConfig cfg) {
   MucClient::Timing timing;
   timing.presenceInterval = cfg_.presenceInterval;
   timing.presenceRefresh = cfg_.presenceKeepalive;
+  return std::make_unique<MucClient>(
+      ctx, std::move(cfg), iqs_, [this](xmpp_ctx_t* c) { return buildStatsElement(c, stats_()); },
+      timing);
+}
+
+void XmppService::start() {
   for (const auto& c : cfg_.xmppClients) {
     // A context per connection: libstrophe tells TLS and SASL failures only
     // in its log, which is per context (connection_error.hpp).
     contexts_.push_back(std::make_unique<Context>());
-    clients_.push_back(std::make_unique<MucClient>(
-        *contexts_.back(), c, iqs_,
-        [this](xmpp_ctx_t* ctx) { return buildStatsElement(ctx, stats_()); }, timing));
+    clients_.push_back(makeClient(*contexts_.back(), c));
   }
-  watches_.resize(clients_.size());
+  publishConfiguredCounts();
   report_.since = std::chrono::steady_clock::now();
   if (clients_.empty()) {
     LOG_INFO("xmpp", "no xmpp-client configured: the bridge will not join a brewery");
     return;
   }
+  ticking_ = true;
   tick();
+}
+
+void XmppService::publishConfiguredCounts() {
+  int mucs = 0;
+  for (const auto& c : clients_) {
+    mucs += c->mucCount();
+  }
+  state_.mucClientsConfigured.store(static_cast<int>(clients_.size()));
+  state_.mucsConfigured.store(mucs);
+}
+
+void XmppService::drainAll() {
+  for (size_t i = 0; i < clients_.size(); ++i) {
+    drain(*contexts_[i], *clients_[i], kMaxPassesPerTurn);
+  }
+  for (auto& r : retiring_) {
+    drain(*r.context, *r.client, kMaxPassesPerTurn);
+  }
 }
 
 void XmppService::tick() {
   const auto now = std::chrono::steady_clock::now();
   // libstrophe's timers, a connection being set up (not watched yet), and
   // whatever the readiness path left; then the watches follow the sockets.
-  for (size_t i = 0; i < contexts_.size(); ++i) {
-    drain(i, kMaxPassesPerTurn);
-  }
+  drainAll();
   int connected = 0;
   int joined = 0;
   bool allStopped = true;
-  uint64_t in = 0;
-  uint64_t out = 0;
-  uint64_t lost = 0;
+  uint64_t in = retiredIn_;
+  uint64_t out = retiredOut_;
+  uint64_t lost = retiredLost_;
   for (auto& c : clients_) {
     c->tick(now);
     connected += c->connected() ? 1 : 0;
@@ -188,17 +212,35 @@ void XmppService::tick() {
     out += c->stanzasSent();
     lost += c->disconnects();
   }
+  // A removed connection is dropped once its stream is closed (or its time
+  // is up); its counts stay in the totals.
+  for (auto it = retiring_.begin(); it != retiring_.end();) {
+    it->client->tick(now);
+    if (it->client->stopped() || now >= it->deadline) {
+      retiredIn_ += it->client->stanzasReceived();
+      retiredOut_ += it->client->stanzasSent();
+      retiredLost_ += it->client->disconnects();
+      LOG_INFO("xmpp", "connection {} removed", it->client->id());
+      dropDeferred(*it->context);
+      it->client.reset();
+      it = retiring_.erase(it);
+    } else {
+      in += it->client->stanzasReceived();
+      out += it->client->stanzasSent();
+      lost += it->client->disconnects();
+      ++it;
+    }
+  }
   state_.mucClientsConnected.store(connected);
   state_.mucsJoined.store(joined);
   state_.xmppStanzasReceived.store(in);
   state_.xmppStanzasSent.store(out);
   state_.xmppDisconnects.store(lost);
-  for (size_t i = 0; i < watches_.size(); ++i) {
-    syncWatch(i);
-  }
+  syncWatches();
   report(now);
   if (stopping_ && (allStopped || now >= stopDeadline_)) {
     stopping_ = false;
+    ticking_ = false;
     deferred_.clear();  // their connections are closed
     if (onStopped_) {
       auto done = std::move(onStopped_);
@@ -206,6 +248,10 @@ void XmppService::tick() {
     }
     return;
   }
+  scheduleTick();
+}
+
+void XmppService::scheduleTick() {
   timer_.expires_after(kTick);
   timer_.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) {
@@ -214,9 +260,7 @@ void XmppService::tick() {
   });
 }
 
-bool XmppService::drain(size_t i, int maxPasses) {
-  Context& ctx = *contexts_[i];
-  const MucClient& client = *clients_[i];
+bool XmppService::drain(Context& ctx, const MucClient& client, int maxPasses) {
   uint64_t seen = client.stanzasReceived();
   int idle = 0;
   for (int pass = 0; pass < maxPasses; ++pass) {
@@ -235,14 +279,30 @@ bool XmppService::drain(size_t i, int maxPasses) {
   return false;
 }
 
+void XmppService::syncWatches() {
+  for (auto it = watches_.begin(); it != watches_.end();) {
+    const bool live = std::any_of(clients_.begin(), clients_.end(),
+                                  [&](const auto& c) { return c.get() == it->first; });
+    if (live) {
+      ++it;
+    } else {
+      closeWatch(it->second);  // removed at run time: retiring, driven by the tick
+      it = watches_.erase(it);
+    }
+  }
+  for (size_t i = 0; i < clients_.size(); ++i) {
+    syncWatch(clients_[i].get(), *contexts_[i]);
+  }
+}
+
 // The watch follows the client: attached while it is connected, to the
 // socket libstrophe made last; detached (and the dup closed) otherwise.
-void XmppService::syncWatch(size_t i) {
-  Watch& w = watches_[i];
-  const Context& ctx = *contexts_[i];
-  const bool want = clients_[i]->connected() && ctx.socketFd() >= 0;
+void XmppService::syncWatch(const MucClient* client, Context& ctx) {
+  Watch& w = watches_[client];
+  w.context = &ctx;
+  const bool want = client->connected() && ctx.socketFd() >= 0;
   if (w.fd && (!want || w.generation != ctx.socketGeneration())) {
-    closeWatch(i);
+    closeWatch(w);
   }
   if (!want || w.fd) {
     return;
@@ -260,58 +320,54 @@ void XmppService::syncWatch(size_t i) {
     return;
   }
   w.generation = ctx.socketGeneration();
-  ++w.serial;
-  armWatch(i);
+  w.serial = ++serials_;
+  armWatch(client, w);
 }
 
-void XmppService::closeWatch(size_t i) {
-  Watch& w = watches_[i];
+void XmppService::closeWatch(Watch& w) {
   if (w.fd) {
     boost::system::error_code ec;
     w.fd->close(ec);  // our dup only: libstrophe's descriptor stays open
     w.fd.reset();
   }
-  ++w.serial;
+  w.serial = ++serials_;
 }
 
-void XmppService::armWatch(size_t i) {
-  Watch& w = watches_[i];
+void XmppService::armWatch(const MucClient* client, Watch& w) {
   if (!w.fd) {
     return;
   }
   std::weak_ptr<int> life = life_;
   w.fd->async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                   [this, life, i, serial = w.serial](const boost::system::error_code& ec) {
+                   [this, life, client, serial = w.serial](const boost::system::error_code& ec) {
                      if (!ec && !life.expired()) {
-                       onReadable(i, serial);
+                       pump(client, serial);
                      }
                    });
 }
 
-void XmppService::onReadable(size_t i, uint64_t serial) {
-  if (serial != watches_[i].serial) {
+void XmppService::pump(const MucClient* client, uint64_t serial) {
+  const auto it = watches_.find(client);
+  if (it == watches_.end() || it->second.serial != serial) {
+    return;  // a completion for a watch since closed or replaced
+  }
+  Watch& w = it->second;
+  Context& ctx = *w.context;
+  if (!w.fd || !client->connected() || w.generation != ctx.socketGeneration()) {
+    closeWatch(w);  // the tick attaches it again to the new socket
     return;
   }
-  pump(i);
-}
-
-void XmppService::pump(size_t i) {
-  Watch& w = watches_[i];
-  if (!w.fd || !clients_[i]->connected() || w.generation != contexts_[i]->socketGeneration()) {
-    closeWatch(i);  // the tick attaches it again to the new socket
-    return;
-  }
-  if (drain(i, kMaxPassesPerTurn)) {
+  if (drain(ctx, *client, kMaxPassesPerTurn)) {
     // Drained in this handler: whatever arrives from now on is a new edge
     // the reactor reports to this wait.
-    armWatch(i);
+    armWatch(client, w);
     return;
   }
   // More than a turn's worth: let the other handlers run, then go on.
   std::weak_ptr<int> life = life_;
-  boost::asio::post(io_, [this, life, i, serial = w.serial] {
-    if (!life.expired() && serial == watches_[i].serial) {
-      pump(i);
+  boost::asio::post(io_, [this, life, client, serial = w.serial] {
+    if (!life.expired()) {
+      pump(client, serial);
     }
   });
 }
@@ -324,6 +380,13 @@ bool XmppService::acceptDeferred(IqDispatcher::Deferred& d) {
   report_.maxDepth = std::max(report_.maxDepth, deferred_.size());
   scheduleDeferred();
   return true;
+}
+
+void XmppService::dropDeferred(const Context& ctx) {
+  deferred_.erase(
+      std::remove_if(deferred_.begin(), deferred_.end(),
+                     [&ctx](const IqDispatcher::Deferred& d) { return d.ctx == ctx.get(); }),
+      deferred_.end());
 }
 
 void XmppService::scheduleDeferred() {
@@ -359,9 +422,7 @@ void XmppService::runDeferred() {
     ++done;
   }
   // The replies go out now (a pass writes first), not at the next tick.
-  for (size_t i = 0; i < contexts_.size(); ++i) {
-    drain(i, kMaxPassesPerTurn);
-  }
+  drainAll();
   scheduleDeferred();
 }
 
@@ -404,6 +465,71 @@ void XmppService::publishPresenceNow() {
   for (auto& c : clients_) {
     c->publishPresenceNow();
   }
+}
+
+XmppService::AddOutcome XmppService::addClient(config::XmppClientConfig cfg) {
+  AddOutcome outcome = AddOutcome::kAdded;
+  for (const auto& c : clients_) {
+    if (c->id() != cfg.id) {
+      continue;
+    }
+    // XmppConnection.kt's matches(): hostname, port, domain and username.
+    const auto& old = c->config();
+    if (old.hostname == cfg.hostname && old.port == cfg.port && old.domain == cfg.domain &&
+        old.username == cfg.username) {
+      LOG_INFO("xmpp", "muc-client add: connection {} exists with the same server and user, kept",
+               cfg.id);
+      return AddOutcome::kUnchanged;
+    }
+    LOG_WARN("xmpp", "muc-client add: connection {} changed server or user, replacing it", cfg.id);
+    removeClient(cfg.id);
+    outcome = AddOutcome::kReplaced;
+    break;
+  }
+  LOG_INFO("xmpp", "muc-client add: connection {} to {}:{} as {}@{}, rooms {}", cfg.id,
+           cfg.hostname, cfg.port, cfg.username, cfg.domain, fmt::join(cfg.mucJids, ","));
+  contexts_.push_back(std::make_unique<Context>());
+  clients_.push_back(makeClient(*contexts_.back(), std::move(cfg)));
+  publishConfiguredCounts();
+  if (stopping_) {
+    clients_.back()->stop();
+  }
+  if (!ticking_) {
+    ticking_ = true;
+    scheduleTick();
+  }
+  return outcome;
+}
+
+bool XmppService::removeClient(const std::string& id) {
+  for (size_t i = 0; i < clients_.size(); ++i) {
+    if (clients_[i]->id() != id) {
+      continue;
+    }
+    if (const auto w = watches_.find(clients_[i].get()); w != watches_.end()) {
+      closeWatch(w->second);  // the tick drives it while it leaves
+      watches_.erase(w);
+    }
+    dropDeferred(*contexts_[i]);  // its requests are not answered: it is going away
+    clients_[i]->stop();
+    retiring_.push_back(Retiring{std::move(contexts_[i]), std::move(clients_[i]),
+                                 std::chrono::steady_clock::now() + kRemoveLimit});
+    clients_.erase(clients_.begin() + static_cast<std::ptrdiff_t>(i));
+    contexts_.erase(contexts_.begin() + static_cast<std::ptrdiff_t>(i));
+    publishConfiguredCounts();
+    LOG_INFO("xmpp", "muc-client remove: connection {} leaving its rooms", id);
+    return true;
+  }
+  return false;
+}
+
+std::vector<std::string> XmppService::clientIds() const {
+  std::vector<std::string> ids;
+  ids.reserve(clients_.size());
+  for (const auto& c : clients_) {
+    ids.push_back(c->id());
+  }
+  return ids;
 }
 
 }  // namespace jvb::xmpp

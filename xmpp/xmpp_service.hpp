@@ -21,8 +21,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <string>
 #include <vector>
 
 #include "config/bridge_config.hpp"
@@ -69,6 +71,17 @@ class XmppService {
   void stop(std::chrono::milliseconds limit, std::function<void()> done);
   void publishPresenceNow();
 
+  // JVB's /colibri/muc-client REST (XmppConnection.kt): connections added and
+  // removed at run time. A new id connects at once; an id that exists with
+  // the same hostname, port, domain and username is left alone; with other
+  // values it is replaced (stopped, then connected anew).
+  enum class AddOutcome { kAdded, kUnchanged, kReplaced };
+  AddOutcome addClient(config::XmppClientConfig cfg);
+  // Leaves the rooms and closes the stream of that connection; false if no
+  // connection has that id.
+  bool removeClient(const std::string& id);
+  [[nodiscard]] std::vector<std::string> clientIds() const;
+
   // Colibri2 requests queued at most (more: resource-constraint errors).
   static constexpr size_t kMaxDeferred = 4096;
   // Per batch (one loop turn): at most this many requests, or this long.
@@ -79,9 +92,10 @@ class XmppService {
   // Asio readiness on one client's socket (a dup, so that libstrophe closing
   // its descriptor never leaves Asio holding a reused number).
   struct Watch {
+    Context* context = nullptr;
     std::unique_ptr<boost::asio::posix::stream_descriptor> fd;
     uint64_t generation = 0;  // Context::socketGeneration() it was made for
-    uint64_t serial = 0;      // per attach: stale completions are ignored
+    uint64_t serial = 0;      // per attach or close (serials_): stale completions are ignored
   };
   // What the Colibri2 queue did, logged every kReportEvery when it was used.
   struct QueueReport {
@@ -92,15 +106,23 @@ class XmppService {
   };
 
   void tick();
-  void syncWatch(size_t i);
-  void closeWatch(size_t i);
-  void armWatch(size_t i);
-  void onReadable(size_t i, uint64_t serial);
-  void pump(size_t i);
-  // Runs libstrophe passes for context i until its socket is drained (true)
-  // or `maxPasses` ran (false).
-  bool drain(size_t i, int maxPasses);
+  void scheduleTick();
+  void publishConfiguredCounts();
+  std::unique_ptr<MucClient> makeClient(Context& ctx, config::XmppClientConfig cfg);
+  // Watches, by client: attached to its current socket while it is
+  // connected, dropped when it is removed.
+  void syncWatches();
+  void syncWatch(const MucClient* client, Context& ctx);
+  void closeWatch(Watch& w);
+  void armWatch(const MucClient* client, Watch& w);
+  void pump(const MucClient* client, uint64_t serial);
+  // Runs libstrophe passes for one connection until its socket is drained
+  // (true) or `maxPasses` ran (false).
+  static bool drain(Context& ctx, const MucClient& client, int maxPasses);
+  void drainAll();
   bool acceptDeferred(IqDispatcher::Deferred& d);
+  // Drops the queued requests of a connection that goes away.
+  void dropDeferred(const Context& ctx);
   void scheduleDeferred();
   void runDeferred();
   void report(std::chrono::steady_clock::time_point now);
@@ -113,7 +135,22 @@ class XmppService {
   IqDispatcher iqs_;
   std::vector<std::unique_ptr<Context>> contexts_;  // one per client, declared first: outlives it
   std::vector<std::unique_ptr<MucClient>> clients_;
-  std::vector<Watch> watches_;  // one per client
+  // Removed at run time, still closing their streams (each client before its
+  // context), and what removed clients had counted.
+  struct Retiring {
+    std::unique_ptr<Context> context;
+    std::unique_ptr<MucClient> client;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  std::vector<Retiring> retiring_;
+  uint64_t retiredIn_ = 0;
+  uint64_t retiredOut_ = 0;
+  uint64_t retiredLost_ = 0;
+  bool ticking_ = false;
+  std::map<const MucClient*, Watch> watches_;
+  uint64_t serials_ = 0;
+  // After the clients: destroyed first (a queued request's reply refers to
+  // its client).
   std::deque<IqDispatcher::Deferred> deferred_;
   bool deferredPosted_ = false;
   QueueReport report_;

@@ -193,6 +193,65 @@ TEST(BridgeConfig, SeedDeploymentFile) {
   EXPECT_EQ(logs.count("known JVB key"), 6);  // 5 cc keys + stats.transports
 }
 
+// JVB's REST muc-client/add body, as MucClientConfiguration reads it.
+TEST(BridgeConfig, XmppClientFromRestProperties) {
+  const XmppClientConfig x = xmppClientFromProperties(
+      "new-client-connection",
+      {{"domain", "xmpp.example.com"},
+       {"hostname", "10.0.0.1"},
+       {"username", "xmpp-username"},
+       {"password", "pa\"ss\\word\n"},
+       {"muc_jids", "JvbBrewery@conference.xmpp.example.com, second@conference.xmpp.example.com"},
+       {"muc_nickname", "unique-resource"},
+       {"disable_certificate_verification", "false"},
+       {"PORT", "15222"},
+       {"port", "15223"}},
+      "muc-client request");
+  EXPECT_EQ(x.id, "new-client-connection");
+  EXPECT_EQ(x.hostname, "10.0.0.1");
+  EXPECT_EQ(x.domain, "xmpp.example.com");
+  EXPECT_EQ(x.username, "xmpp-username");
+  EXPECT_EQ(x.password, "pa\"ss\\word\n");  // any text survives
+  EXPECT_EQ(x.mucJids, (std::vector<std::string>{"JvbBrewery@conference.xmpp.example.com",
+                                                 "second@conference.xmpp.example.com"}));
+  EXPECT_EQ(x.mucNickname, "unique-resource");
+  EXPECT_FALSE(x.disableCertificateVerification);
+  EXPECT_EQ(x.port, 15223);  // a later spelling wins, as in jvb.conf
+  EXPECT_EQ(x.securityMode, "required");
+}
+
+TEST(BridgeConfig, XmppClientFromRestPropertiesRefusesWhatTheFileWould) {
+  const std::vector<std::pair<std::string, std::string>> base = {{"hostname", "localhost"},
+                                                                 {"username", "jvb"},
+                                                                 {"password", "p"},
+                                                                 {"muc_jids", "b@muc.x"},
+                                                                 {"muc_nickname", "n"}};
+  EXPECT_EQ(xmppClientFromProperties("ok", base, "req").securityMode, "ifpossible");
+  const auto refused = [&](std::vector<std::pair<std::string, std::string>> props,
+                           const std::string& drop, const std::string& expect) {
+    SCOPED_TRACE(expect);
+    std::erase_if(props, [&](const auto& p) { return p.first == drop; });
+    try {
+      (void)xmppClientFromProperties("x\"y", props, "req");
+      ADD_FAILURE() << "accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(expect), std::string::npos) << e.what();
+      EXPECT_EQ(e.file(), "req");
+    }
+  };
+  refused(base, "hostname", "missing required key HOSTNAME");
+  refused(base, "muc_jids", "missing required key MUC_JIDS");
+  auto bad = base;
+  bad.emplace_back("port", "70000");
+  refused(bad, "", ".port: expected a port number");
+  bad = base;
+  bad.emplace_back("muc_jids", "no-at-sign");
+  refused(bad, "", "invalid MUC JID");
+  bad = base;
+  bad.emplace_back("security_mode", "sometimes");
+  refused(bad, "", "expected required, ifpossible or disabled");
+}
+
 TEST(BridgeConfig, DebianPostinstStyleFile) {
   const BridgeConfig c = loadFile(fixture("debian-jvb.conf"));
   ASSERT_EQ(c.xmppClients.size(), 1u);

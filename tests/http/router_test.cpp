@@ -6,6 +6,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "common/version_info.hpp"
 
@@ -49,6 +50,15 @@ class RouterTest : public ::testing::Test {
       ++shutdownCalls;
       return acceptShutdown;
     };
+    h.mucClientAdd = [this](const json& body) {
+      added.push_back(body);
+      return Handlers::MucClientResult{acceptAdd, acceptAdd ? "" : "missing required key HOSTNAME"};
+    };
+    h.mucClientRemove = [this](const std::string& id) {
+      removed.push_back(id);
+      return id == "known";
+    };
+    h.mucClientList = [] { return std::vector<std::string>{"tech", "extra"}; };
     return h;
   }
 
@@ -65,6 +75,9 @@ class RouterTest : public ::testing::Test {
   bool acceptShutdown = true;
   std::optional<bool> lastGraceful;
   int shutdownCalls = 0;
+  bool acceptAdd = true;
+  std::vector<json> added;
+  std::vector<std::string> removed;
 };
 
 TEST_F(RouterTest, HealthyAnswers200WithDetails) {
@@ -204,6 +217,49 @@ TEST_F(RouterTest, ShutdownNeedsBothFlags) {
   o.apiEnabled = false;
   EXPECT_EQ(call("POST", "/colibri/shutdown", R"({"graceful-shutdown": true})", o).status, 404U);
   EXPECT_EQ(shutdownCalls, 0);
+}
+
+TEST_F(RouterTest, MucClientAddRemoveList) {
+  const std::string add = R"({"id":"extra","hostname":"10.0.0.1","muc_jids":"b@muc.x"})";
+  EXPECT_EQ(call("POST", "/colibri/muc-client/add", add).status, 200U);
+  ASSERT_EQ(added.size(), 1U);
+  EXPECT_EQ(added[0].value("hostname", ""), "10.0.0.1");
+  acceptAdd = false;
+  const Response refused = call("POST", "/colibri/muc-client/add", add);
+  EXPECT_EQ(refused.status, 400U);
+  EXPECT_NE(refused.body.find("HOSTNAME"), std::string::npos);
+
+  EXPECT_EQ(call("POST", "/colibri/muc-client/remove", R"({"id":"known"})").status, 200U);
+  EXPECT_EQ(call("POST", "/colibri/muc-client/remove", R"({"id":"other"})").status, 400U);
+  EXPECT_EQ(removed, (std::vector<std::string>{"known", "other"}));
+
+  const Response list = call("GET", "/colibri/muc-client/list");
+  EXPECT_EQ(list.status, 200U);
+  EXPECT_EQ(json::parse(list.body), json::parse(R"(["tech","extra"])"));
+}
+
+TEST_F(RouterTest, MucClientBadBodiesAre400AndReachNoHandler) {
+  for (const char* body : {"", "{", "[1]", "\"id\""}) {
+    SCOPED_TRACE(body);
+    EXPECT_EQ(call("POST", "/colibri/muc-client/add", body).status, 400U);
+    EXPECT_EQ(call("POST", "/colibri/muc-client/remove", body).status, 400U);
+  }
+  for (const char* body : {"{}", R"({"id":3})", R"({"id":null})"}) {
+    SCOPED_TRACE(body);
+    EXPECT_EQ(call("POST", "/colibri/muc-client/remove", body).status, 400U);
+  }
+  EXPECT_TRUE(added.empty());
+  EXPECT_TRUE(removed.empty());
+}
+
+TEST_F(RouterTest, MucClientNeedsTheRestApi) {
+  RestOptions o = allEnabled();
+  o.apiEnabled = false;
+  EXPECT_EQ(call("POST", "/colibri/muc-client/add", R"({"id":"x"})", o).status, 404U);
+  EXPECT_EQ(call("POST", "/colibri/muc-client/remove", R"({"id":"x"})", o).status, 404U);
+  EXPECT_EQ(call("GET", "/colibri/muc-client/list", "", o).status, 404U);
+  EXPECT_EQ(call("GET", "/colibri/muc-client/add").status, 405U);
+  EXPECT_TRUE(added.empty());
 }
 
 TEST_F(RouterTest, QueryAndFragmentAreIgnored) {

@@ -653,6 +653,24 @@ def inner(binary):
                   and red.get("packets_malformed") == 0)
             check(ok, f"media: /colibri/stats red: {red} (chromium sent RED; stripped for aiortc, as sent "
                       f"to the RED receiver; padding-only probes apart)")
+            # The same figures on /metrics, through prometheus_client's own text parser.
+            from prometheus_client.parser import text_string_to_metric_families
+            status, text = rig.http_get(bridge.http_port, "/metrics")
+            prom = {}
+            if status == 200 and isinstance(text, str):
+                for fam in text_string_to_metric_families(text):
+                    for sample in fam.samples:
+                        prom[sample.name] = sample.value
+            want = {"jvb_audio_red_packets_received_total": red.get("packets_received"),
+                    "jvb_audio_red_packets_decapsulated_total": red.get("red_packets_decapsulated"),
+                    "jvb_audio_red_packets_forwarded_total": red.get("red_packets_forwarded"),
+                    "jvb_audio_red_packets_invalid_dropped_total": 0,
+                    "jvb_audio_red_packets_malformed_total": 0}
+            # Counters read a moment after /colibri/stats: never below it.
+            ok = status == 200 and all(k in prom and prom[k] >= (v or 0) and (v != 0 or prom[k] == 0)
+                                       for k, v in want.items())
+            check(ok, f"media: /metrics RED counters {({k: prom.get(k) for k in want})} against "
+                      f"/colibri/stats {red}")
             rtp_counts = {k: v["packets"] for k, v in report["rtp_in"].items()}
             print(f"  aiortc wire: RTCP in {report['rtcp_in']} from SSRCs {report.get('rtcp_in_sender_ssrcs')}; "
                   f"RTP packets in per SSRC {rtp_counts}", flush=True)

@@ -55,6 +55,18 @@ def http_get(port: int, path: str, method: str = "GET", timeout: float = 5.0):
         conn.close()
 
 
+def http_post_json(port: int, path: str, body, timeout: float = 5.0):
+    """POST `body` (JSON-encoded unless already a str); returns (status, body text)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        data = body if isinstance(body, str) else json.dumps(body)
+        conn.request("POST", path, body=data, headers={"Content-Type": "application/json"})
+        r = conn.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        conn.close()
+
+
 class ProsodyInstance:
     """scripts/prosody.sh start/stop on a free port in a temporary directory."""
 

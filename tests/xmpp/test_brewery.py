@@ -15,11 +15,14 @@ Jicofo does. Checks, through the real binary:
     stays healthy;
  5. Prosody goes away: the bridge stays healthy over HTTP, reconnects with
     backoff when Prosody is back, re-joins, and the focus sees it again;
- 6. SIGTERM: the bridge leaves the brewery (unavailable presence) and exits 0.
+ 6. SIGTERM: the bridge leaves the brewery (unavailable presence) and exits 0;
+ 7. (on jvb2, during 4) JVB's /colibri/muc-client/add|list|remove REST: a connection added at
+    run time joins the brewery, one removed leaves it, bad requests get 400 and change nothing.
 
 Usage: test_brewery.py <jvb-audio binary>
 """
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -159,6 +162,7 @@ async def scenario(prosody, work):
         status, _ = await asyncio.to_thread(rig.http_get, dup.http_port, "/about/health")
         check(status == 200, "the conflicting bridge stays healthy (XMPP never fails health)")
         check(dup.stop() == 0, "conflicting bridge exits 0 on SIGTERM")
+        await muc_client_rest(prosody, focus, b2, password)
         check(b2.stop() == 0, "jvb2 exits 0 on SIGTERM")
 
         # 5. Prosody outage and return
@@ -204,6 +208,64 @@ async def scenario(prosody, work):
             for b in (b1, b2, dup):
                 rc = b.proc.returncode if b.proc else None
                 print(f"----- {b.name} log (exit code {rc}) -----\n{b.log()[-4000:]}")
+
+
+async def muc_client_rest(prosody, focus, bridge, password):
+    """JVB's /colibri/muc-client REST (doc/rest-muc-client.md): a connection added at run time
+    joins the brewery as its own occupant, is listed, is left alone when added again unchanged,
+    and leaves the brewery when removed; bad requests are refused and change nothing."""
+    port = bridge.http_port
+    extra = {"id": "extra", "hostname": "127.0.0.1", "port": str(prosody.port), "domain": prosody.domain,
+             "username": "jvb", "password": password, "muc_jids": prosody.brewery,
+             "muc_nickname": "jvb2-extra", "disable_certificate_verification": "true"}
+    mark = len(focus.presences)
+    status, body = await asyncio.to_thread(rig.http_post_json, port, "/colibri/muc-client/add", extra)
+    check(status == 200, f"muc-client/add: {status} {body!r}")
+    try:
+        p = await focus.wait_bridge("jvb2-extra", timeout=15, start=mark)
+        check(p.stats is not None and "stress_level" in p.stats,
+              "the added connection joins the brewery with the colibri stats")
+        await focus.healthcheck(f"{prosody.brewery}/jvb2-extra", timeout=5)
+        check(True, "healthcheck via the added occupant: result")
+    except PeerError as e:
+        check(False, f"added connection: {e}")
+    status, ids = await asyncio.to_thread(rig.http_get, port, "/colibri/muc-client/list")
+    ids = json.loads(ids) if isinstance(ids, str) else ids
+    check(status == 200 and ids == ["tech", "extra"], f"muc-client/list: {status} {ids!r}")
+    status, health = await asyncio.to_thread(rig.http_get, port, "/about/health")
+    check(status == 200 and health["xmpp"]["muc_clients_configured"] == 2
+          and health["xmpp"]["mucs_joined"] == 2, f"/about/health counts both connections: {health.get('xmpp')}")
+    # The same id with the same server and user: nothing changes (no rejoin).
+    mark = len(focus.presences)
+    status, _ = await asyncio.to_thread(rig.http_post_json, port, "/colibri/muc-client/add", extra)
+    await asyncio.sleep(0.7)
+    gone = [x for x in focus.presences[mark:] if x.frm.endswith("/jvb2-extra") and x.type == "unavailable"]
+    check(status == 200 and not gone, f"adding it again unchanged: {status}, no rejoin ({len(gone)} leaves)")
+    # Bad requests: 400 with a reason, nothing added.
+    for body, want in (("{", "malformed JSON"), ({"hostname": "x"}, "id"),
+                       ({**extra, "id": "bad", "muc_jids": "no-at-sign"}, "invalid MUC JID"),
+                       ({k: v for k, v in extra.items() if k != "hostname"} | {"id": "bad"}, "HOSTNAME"),
+                       ({**extra, "id": "bad", "port": ["1"]}, "port")):
+        status, text = await asyncio.to_thread(rig.http_post_json, port, "/colibri/muc-client/add", body)
+        check(status == 400 and want in text, f"muc-client/add {str(body)[:40]!r}: {status} {text.strip()!r}")
+    status, text = await asyncio.to_thread(rig.http_post_json, port, "/colibri/muc-client/remove", {"id": "nope"})
+    check(status == 400, f"muc-client/remove of an unknown id: {status} {text.strip()!r}")
+    status, ids = await asyncio.to_thread(rig.http_get, port, "/colibri/muc-client/list")
+    ids = json.loads(ids) if isinstance(ids, str) else ids
+    check(ids == ["tech", "extra"], f"bad requests changed nothing: {ids}")
+    # Remove: the occupant leaves the brewery; the configured one stays.
+    mark = len(focus.presences)
+    status, _ = await asyncio.to_thread(rig.http_post_json, port, "/colibri/muc-client/remove", {"id": "extra"})
+    check(status == 200, f"muc-client/remove: {status}")
+    try:
+        await focus.wait_presence(lambda x: x.frm == f"{prosody.brewery}/jvb2-extra" and x.type == "unavailable",
+                                  "jvb2-extra unavailable", timeout=5, start=mark)
+        check(True, "the removed connection left the brewery")
+    except PeerError as e:
+        check(False, str(e))
+    status, health = await asyncio.to_thread(rig.http_get, port, "/about/health")
+    check(status == 200 and health["xmpp"]["muc_clients_configured"] == 1
+          and health["xmpp"]["muc_clients_connected"] == 1, f"after remove: {health.get('xmpp')}")
 
 
 def main():

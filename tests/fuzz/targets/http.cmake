@@ -6,5 +6,7 @@ jvb_fuzz_target(http_fuzz
                 SOURCES ${PROJECT_SOURCE_DIR}/tests/http/http_fuzz.cpp
                         ${PROJECT_SOURCE_DIR}/http/router.cpp
                         ${PROJECT_SOURCE_DIR}/http/http_wire.cpp
-                LIBS jvb_common jvb_config jvb_asio nlohmann_json::nlohmann_json)
+                        ${PROJECT_SOURCE_DIR}/http/metrics_format.cpp
+                LIBS jvb_common jvb_config jvb_asio nlohmann_json::nlohmann_json
+                     prometheus-cpp::core)
 jvb_warnings(http_fuzz)
