@@ -617,10 +617,23 @@ ModifyResult ConferenceRegistry::apply(const ConferenceModify& req, bool refuseN
     return failed(std::move(*e));
   }
 
-  // Stage: work on a copy, commit only when the whole request succeeded.
+  // Stage: work on a copy, commit only when the whole request succeeded. The
+  // copy holds the conference's own fields and only the endpoints the request
+  // names (applyEndpoint touches no other): copying every endpoint made each
+  // request cost O(conference size), 1.6 ms at 1 000 endpoints, which a room
+  // joining at 200/s cannot afford on the control thread.
   Conference staged;
   if (existed) {
-    staged = existing->second;
+    Conference& live = existing->second;
+    auto all = std::move(live.endpoints);
+    live.endpoints.clear();
+    staged = live;
+    live.endpoints = std::move(all);
+    for (const auto& er : req.endpoints) {
+      if (const auto it = live.endpoints.find(er.id); it != live.endpoints.end()) {
+        staged.endpoints.try_emplace(it->first, it->second);
+      }
+    }
   } else {
     staged.meetingId = req.meetingId;
     staged.name = name;
@@ -674,18 +687,36 @@ ModifyResult ConferenceRegistry::apply(const ConferenceModify& req, bool refuseN
   if (req.expire) {
     LOG_INFO("colibri2", "conference {}: expire requested", req.meetingId);
   }
-  reply.conferenceExpired = req.expire || (!req.create && staged.endpoints.empty());
+  // The endpoints of the conference once committed: those the request did
+  // not name, and the named ones still staged.
+  size_t remaining = staged.endpoints.size();
+  if (existed) {
+    remaining += existing->second.endpoints.size();
+    std::set<std::string> named;
+    for (const auto& er : req.endpoints) {
+      if (named.insert(er.id).second && existing->second.endpoints.count(er.id) != 0) {
+        --remaining;  // counted in staged if it is still there
+      }
+    }
+  }
+  reply.conferenceExpired = req.expire || (!req.create && remaining == 0);
 
   const bool connectsChanged =
       existed ? existing->second.connects != staged.connects : !staged.connects.empty();
 
   std::vector<std::string> gone;
-  if (existed) {
+  if (existed && reply.conferenceExpired) {
     for (const auto& [id, ep] : existing->second.endpoints) {
-      if (reply.conferenceExpired || staged.endpoints.count(id) == 0) {
-        gone.push_back(id);
+      gone.push_back(id);
+    }
+  } else if (existed) {
+    std::set<std::string> named;  // sorted, as the whole-map walk gave them
+    for (const auto& er : req.endpoints) {
+      if (existing->second.endpoints.count(er.id) != 0 && staged.endpoints.count(er.id) == 0) {
+        named.insert(er.id);
       }
     }
+    gone.assign(named.begin(), named.end());
   }
   totalParticipants_ += created.size();
   for (const auto& r : reply.endpoints) {
@@ -726,6 +757,16 @@ ModifyResult ConferenceRegistry::apply(const ConferenceModify& req, bool refuseN
     }
     LOG_INFO("colibri2", "conference {} expired", meetingId);
   } else if (existed) {
+    // Commit: the staged fields, the named endpoints as staged (or gone),
+    // every other endpoint untouched.
+    auto all = std::move(existing->second.endpoints);
+    for (const auto& er : req.endpoints) {
+      all.erase(er.id);
+    }
+    for (auto& [id, ep] : staged.endpoints) {
+      all.insert_or_assign(id, std::move(ep));
+    }
+    staged.endpoints = std::move(all);
     existing->second = std::move(staged);
     committed = &existing->second;
   } else {

@@ -28,6 +28,8 @@
 #   JVB_LOAD_NO_BUILD  1: do not build, use what JVB_BUILD_DIR holds
 #   JVB_LOAD_KEEP      1: keep the temporary directory (Prosody, jvb.conf, bridge.log)
 #   JVB_BRIDGE_WRAPPER a command to run the bridge under (heaptrack, perf record ...)
+#   JVB_PROSODY_CPUS   CPU list Prosody is pinned to once started (taskset -a -pc)
+#   JVB_TOOL_WRAPPER   a command to run jvb-audio-load under (e.g. "taskset -c 0")
 # The bridge runs with LD_PRELOAD=<build>/bench/load/libjvb_alloc_preload.so (added
 # to any LD_PRELOAD already set; through the environment, so it reaches the bridge
 # under a wrapper too) and JVB_ALLOC_COUNT_FILE, which the tool reads for the
@@ -172,6 +174,12 @@ for attempt in 1 2 3 4 5; do
   "$root/scripts/prosody.sh" stop --dir "$prosody_dir" >/dev/null 2>&1 || true
   [ "$attempt" -lt 5 ] || { cat "$tmp/prosody-start.log" >&2; die "could not start Prosody"; }
 done
+# JVB_PROSODY_CPUS (e.g. 0): Prosody's CPUs (taskset), so that it has a core of its own.
+if [ -n "${JVB_PROSODY_CPUS:-}" ]; then
+  taskset -a -pc "$JVB_PROSODY_CPUS" "$(tr -dc '0-9' <"$prosody_dir/prosody.pid")" >/dev/null ||
+    die "taskset of Prosody to CPUs $JVB_PROSODY_CPUS failed"
+  echo "load.sh: Prosody pinned to CPUs $JVB_PROSODY_CPUS" >&2
+fi
 secret() { sed -n "s/^$1=//p" "$prosody_dir/secrets.env"; }
 jvb_password=$(secret JVB_PASSWORD)
 focus_password=$(secret FOCUS_PASSWORD)
@@ -272,10 +280,12 @@ echo "load.sh: Prosody 127.0.0.1:$xmpp_port, bridge pid $bridge_pid (UDP 127.0.0
 
 # --- Load -----------------------------------------------------------------------
 # The password goes through the environment, not the command line.
-JVB_LOAD_PASSWORD="$focus_password" setsid "$tool_bin" --xmpp-host 127.0.0.1 \
+# shellcheck disable=SC2086
+JVB_LOAD_PASSWORD="$focus_password" setsid ${JVB_TOOL_WRAPPER:-} "$tool_bin" --xmpp-host 127.0.0.1 \
   --xmpp-port "$xmpp_port" --domain "$domain" --user focus --brewery "jvbbrewery@muc.$domain" \
   --bridge-nick "$nick" --bridge-pid "$bridge_pid" \
-  --stats-url "http://127.0.0.1:$http_port/colibri/stats" "${tool_args[@]}" &
+  --stats-url "http://127.0.0.1:$http_port/colibri/stats" \
+  --health-url "http://127.0.0.1:$http_port/about/health" "${tool_args[@]}" &
 tool_pid=$!
 rc=0
 # `wait` returns early when a trapped signal arrives; wait again for the exit.

@@ -5,7 +5,12 @@
 namespace jvb::xmpp {
 
 void IqDispatcher::add(const std::string& element, const std::string& ns, IqHandler handler) {
-  handlers_[{element, ns}] = std::move(handler);
+  handlers_[{element, ns}] = Entry{std::move(handler), false};
+}
+
+void IqDispatcher::addDeferred(const std::string& element, const std::string& ns,
+                               IqHandler handler) {
+  handlers_[{element, ns}] = Entry{std::move(handler), true};
 }
 
 namespace {
@@ -87,7 +92,7 @@ StanzaPtr IqDispatcher::handle(xmpp_ctx_t* ctx, xmpp_stanza_t* iq) const {
                            {"cancel", "service-unavailable", "Unsupported IQ request", {}});
   }
   try {
-    IqOutcome outcome = it->second(ctx, iq, payload);
+    IqOutcome outcome = it->second.fn(ctx, iq, payload);
     if (auto* err = std::get_if<IqError>(&outcome)) {
       return buildErrorReply(ctx, iq, std::move(*err));
     }
@@ -96,6 +101,55 @@ StanzaPtr IqDispatcher::handle(xmpp_ctx_t* ctx, xmpp_stanza_t* iq) const {
     LOG_ERROR("xmpp", "iq handler for {{{}}}{} failed: {}", ns, name, e.what());
     return buildErrorReply(ctx, iq, {"wait", "internal-server-error", e.what(), {}});
   }
+}
+
+bool IqDispatcher::isDeferred(xmpp_stanza_t* iq) const {
+  const std::string type = attr(iq, "type");
+  if ((type != "get" && type != "set") || !optionalAttr(iq, "id")) {
+    return false;  // answered (or ignored) inline, as handle() does
+  }
+  xmpp_stanza_t* payload = nullptr;
+  for (xmpp_stanza_t* c = xmpp_stanza_get_children(iq); c != nullptr; c = xmpp_stanza_get_next(c)) {
+    if (xmpp_stanza_is_tag(c)) {
+      if (payload != nullptr) {
+        return false;  // two payloads: handle()'s bad-request, inline
+      }
+      payload = c;
+    }
+  }
+  if (payload == nullptr) {
+    return false;
+  }
+  const char* name = xmpp_stanza_get_name(payload);
+  const char* ns = xmpp_stanza_get_ns(payload);
+  const auto it = handlers_.find({name != nullptr ? name : "", ns != nullptr ? ns : ""});
+  return it != handlers_.end() && it->second.deferred;
+}
+
+bool IqDispatcher::dispatch(xmpp_ctx_t* ctx, xmpp_stanza_t* iq, const IqReplyFn& reply,
+                            std::chrono::steady_clock::time_point arrived) const {
+  if (deferrable(iq)) {
+    Deferred d;
+    d.ctx = ctx;
+    d.iq = StanzaPtr(xmpp_stanza_clone(iq));  // one more reference: outlives the parser's
+    d.reply = reply;
+    d.arrived = arrived;
+    if (sink_(d)) {
+      return true;
+    }
+    if (refused_++ % 1000 == 0) {  // the first, then one line per thousand
+      LOG_WARN("xmpp",
+               "too many requests queued: refusing {} from {} (resource-constraint; {} so far)",
+               attr(iq, "id"), attr(iq, "from"), refused_);
+    }
+    reply(buildErrorReply(ctx, iq,
+                          {"wait", "resource-constraint", "too many requests queued; retry", {}}));
+    return false;
+  }
+  if (StanzaPtr r = handle(ctx, iq)) {
+    reply(std::move(r));
+  }
+  return false;
 }
 
 }  // namespace jvb::xmpp

@@ -6,6 +6,7 @@
 // Per RFC 6120 section 8.2.3 every get/set gets exactly one reply: a handler's
 // payload (result) or an error; a request nobody handles gets
 // service-unavailable, as JVB answers "Unsupported IQ request".
+#include <chrono>
 #include <functional>
 #include <map>
 #include <string>
@@ -32,16 +33,57 @@ using IqOutcome = std::variant<StanzaPtr, IqError>;
 using IqHandler =
     std::function<IqOutcome(xmpp_ctx_t* ctx, xmpp_stanza_t* iq, xmpp_stanza_t* payload)>;
 
+// Sends a reply on the connection the request came from (it may be gone by
+// then: the function checks).
+using IqReplyFn = std::function<void(StanzaPtr reply)>;
+
 class IqDispatcher {
  public:
+  // A request handled later, off the read path (see addDeferred).
+  struct Deferred {
+    xmpp_ctx_t* ctx = nullptr;
+    StanzaPtr iq;  // our own reference to the request
+    IqReplyFn reply;
+    std::chrono::steady_clock::time_point arrived{};
+  };
+  // Takes the request (moving from it) and returns true, or returns false
+  // when its queue is full.
+  using DeferralSink = std::function<bool(Deferred&)>;
+
   void add(const std::string& element, const std::string& ns, IqHandler handler);
+  // A handler whose requests go to the deferral sink instead of running on
+  // the read path (Colibri2: heavy, and many at once when a room joins), so
+  // that cheap requests read behind them (health checks) are answered first.
+  // Without a sink it runs inline like any other.
+  void addDeferred(const std::string& element, const std::string& ns, IqHandler handler);
+  void setDeferralSink(DeferralSink sink) { sink_ = std::move(sink); }
 
   // The reply to `iq`, or null when `iq` needs none (type result or error).
   // Never throws: a handler that throws yields internal-server-error.
+  // Deferred handlers run inline here.
   StanzaPtr handle(xmpp_ctx_t* ctx, xmpp_stanza_t* iq) const;
 
+  // The read path: answers `iq` through `reply` now, or queues it on the
+  // sink when its handler is deferred (a full queue: an error reply now,
+  // resource-constraint, type wait). `arrived` is when its bytes were read.
+  // Returns true when it was queued.
+  bool dispatch(xmpp_ctx_t* ctx, xmpp_stanza_t* iq, const IqReplyFn& reply,
+                std::chrono::steady_clock::time_point arrived) const;
+  // Whether dispatch() would queue `iq` (a deferred handler and a sink).
+  [[nodiscard]] bool deferrable(xmpp_stanza_t* iq) const { return sink_ && isDeferred(iq); }
+  // Requests refused because the deferral queue was full.
+  [[nodiscard]] uint64_t refused() const { return refused_; }
+
  private:
-  std::map<std::pair<std::string, std::string>, IqHandler> handlers_;
+  struct Entry {
+    IqHandler fn;
+    bool deferred = false;
+  };
+  [[nodiscard]] bool isDeferred(xmpp_stanza_t* iq) const;
+
+  std::map<std::pair<std::string, std::string>, Entry> handlers_;
+  DeferralSink sink_;
+  mutable uint64_t refused_ = 0;
 };
 
 StanzaPtr buildErrorReply(xmpp_ctx_t* ctx, xmpp_stanza_t* iq, IqError error);

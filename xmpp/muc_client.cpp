@@ -122,6 +122,10 @@ int MucClient::socketOptions(xmpp_conn_t* conn, void* sock) {
       c->sockFd_ = fd;  // libstrophe closes it before the disconnect event, which forgets it
     }
   }
+  // XmppService waits for this socket to be readable (xmpp_service.hpp).
+  if (Context* c = Context::of(xmpp_conn_get_context(conn))) {
+    c->noteSocket(fd);
+  }
   const int one = 1;
   if (::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0) {
     return -1;
@@ -138,6 +142,7 @@ int MucClient::roomsJoined() const {
 }
 
 void MucClient::connect(Clock::time_point now) {
+  ++connectEpoch_;
   conn_.reset(xmpp_conn_new(ctx_.get()));
   xmpp_conn_set_flags(conn_.get(), connectionFlags());
   xmpp_conn_set_sockopt_callback(conn_.get(), &MucClient::socketOptions);
@@ -360,10 +365,23 @@ int MucClient::onPingReply(xmpp_conn_t*, xmpp_stanza_t* stanza, void* selfPtr) {
 
 int MucClient::onIq(xmpp_conn_t* conn, xmpp_stanza_t* stanza, void* selfPtr) {
   auto* self = static_cast<MucClient*>(selfPtr);
-  StanzaPtr reply = self->iqs_.handle(self->ctx_.get(), stanza);
-  if (reply) {
-    self->send(conn, reply.get());
+  if (!self->iqs_.deferrable(stanza)) {
+    if (StanzaPtr reply = self->iqs_.handle(self->ctx_.get(), stanza)) {
+      self->send(conn, reply.get());
+    }
+    return 1;
   }
+  // Answered later (Colibri2, see IqDispatcher::addDeferred): on this
+  // connection only if it is still the one the request came on.
+  const uint64_t epoch = self->connectEpoch_;
+  self->iqs_.dispatch(
+      self->ctx_.get(), stanza,
+      [self, epoch](StanzaPtr reply) {
+        if (self->connectEpoch_ == epoch && self->conn_ && self->state_ == State::kConnected) {
+          self->send(self->conn_.get(), reply.get());
+        }
+      },
+      Clock::now());
   return 1;
 }
 

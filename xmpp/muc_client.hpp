@@ -143,6 +143,7 @@ class MucClient {
   std::string pendingPingId_;
   Clock::time_point lastPingSent_{};
   uint64_t pingCounter_ = 0;
+  uint64_t connectEpoch_ = 0;  // per connect(): a deferred reply goes out on its own connection
 };
 
 }  // namespace jvb::xmpp

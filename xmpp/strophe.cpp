@@ -1,6 +1,9 @@
 #include "xmpp/strophe.hpp"
 
+#include <algorithm>
 #include <cstdlib>
+#include <mutex>
+#include <vector>
 
 #include "common/log.hpp"
 #include "common/redact.hpp"
@@ -31,7 +34,27 @@ void logBridge(void* self, xmpp_log_level_t level, const char* area, const char*
   }
 }
 
+// Every live Context, for Context::of (a handful per process).
+std::mutex& registryMutex() {
+  static std::mutex m;
+  return m;
+}
+std::vector<Context*>& registry() {
+  static std::vector<Context*> r;
+  return r;
+}
+
 }  // namespace
+
+Context* Context::of(xmpp_ctx_t* ctx) {
+  const std::lock_guard<std::mutex> lock(registryMutex());
+  for (Context* c : registry()) {
+    if (c->get() == ctx) {
+      return c;
+    }
+  }
+  return nullptr;
+}
 
 void Context::noteLog(xmpp_log_level_t, const char* /*area*/, const char* msg) {
   const std::string_view m(msg);
@@ -65,9 +88,16 @@ Context::Context() {
   if (ctx_ == nullptr) {
     throw std::bad_alloc();
   }
+  const std::lock_guard<std::mutex> lock(registryMutex());
+  registry().push_back(this);
 }
 
 Context::~Context() {
+  {
+    const std::lock_guard<std::mutex> lock(registryMutex());
+    auto& r = registry();
+    r.erase(std::remove(r.begin(), r.end(), this), r.end());
+  }
   xmpp_ctx_free(ctx_);
 }
 

@@ -4,6 +4,7 @@
 // the control thread.
 #include <strophe.h>
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -60,7 +61,22 @@ class Context {
   FailureHints takeFailureHints() { return std::exchange(hints_, {}); }
   void noteLog(xmpp_log_level_t level, const char* area, const char* msg);
 
+  // The socket libstrophe created last for this context's connection (noted
+  // by MucClient's socket-options callback), so that XmppService can wait
+  // for it to be readable; the generation changes with every new socket.
+  void noteSocket(int fd) {
+    socketFd_ = fd;
+    ++socketGeneration_;
+  }
+  [[nodiscard]] int socketFd() const { return socketFd_; }
+  [[nodiscard]] uint64_t socketGeneration() const { return socketGeneration_; }
+  // The Context that wraps `ctx` (null if none): libstrophe's callbacks get
+  // only the xmpp_ctx_t.
+  static Context* of(xmpp_ctx_t* ctx);
+
  private:
+  int socketFd_ = -1;
+  uint64_t socketGeneration_ = 0;
   FailureHints hints_;
   xmpp_log_t log_{};
   xmpp_ctx_t* ctx_ = nullptr;

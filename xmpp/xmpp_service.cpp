@@ -1,8 +1,13 @@
 #include "xmpp/xmpp_service.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <boost/asio/post.hpp>
 #include <cmath>
 
 #include "common/log.hpp"
@@ -13,7 +18,37 @@ namespace jvb::xmpp {
 namespace {
 
 constexpr std::chrono::milliseconds kTick{10};
-constexpr int kPassesPerTick = 8;
+// One pass reads at most 4 KiB (libstrophe's buffer, event.c): 64 passes are
+// 256 KiB, a few hundred Colibri2 requests, before other handlers run.
+constexpr int kMaxPassesPerTurn = 64;
+// Passes with nothing new before a socket counts as drained: TLS can hold up
+// to one record (16 KiB, 4 passes) already read from the socket, and the
+// replies of the last pass go out at the start of the next one.
+constexpr int kIdlePasses = 4;
+constexpr std::chrono::seconds kReportEvery{10};
+
+// Bytes waiting in the socket's receive queue (0 when unknown).
+int bytesWaiting(int fd) {
+  int n = 0;
+  if (fd < 0 || ::ioctl(fd, FIONREAD, &n) != 0) {
+    return 0;
+  }
+  return n;
+}
+
+double percentileMs(std::vector<uint32_t>& v, double q) {
+  if (v.empty()) {
+    return 0.0;
+  }
+  const auto k = static_cast<size_t>(q * static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+  return static_cast<double>(v[k]) / 1000.0;
+}
+
+uint32_t micros(std::chrono::steady_clock::duration d) {
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+  return static_cast<uint32_t>(std::clamp<int64_t>(us, 0, UINT32_MAX));
+}
 // How long a connection removed at run time may take to leave its rooms.
 constexpr std::chrono::milliseconds kRemoveLimit{2000};
 
@@ -101,12 +136,16 @@ void registerBaseHandlers(IqDispatcher& iqs, std::function<control::Health()> he
 
 XmppService::XmppService(boost::asio::io_context& control, const config::BridgeConfig& cfg,
                          control::BridgeState& state, StatsFn stats, HealthFn health)
-    : cfg_(cfg), state_(state), stats_(std::move(stats)), timer_(control) {
+    : io_(control), cfg_(cfg), state_(state), stats_(std::move(stats)), timer_(control) {
   registerBaseHandlers(iqs_, std::move(health));
+  iqs_.setDeferralSink([this](IqDispatcher::Deferred& d) { return acceptDeferred(d); });
 }
 
 XmppService::~XmppService() {
   timer_.cancel();
+  for (auto& [client, w] : watches_) {
+    closeWatch(w);
+  }
 }
 
 std::unique_ptr<MucClient> XmppService::makeClient(Context& ctx, config::XmppClientConfig cfg) {
@@ -128,6 +167,7 @@ void XmppService::start() {
     clients_.push_back(makeClient(*contexts_.back(), c));
   }
   publishConfiguredCounts();
+  report_.since = std::chrono::steady_clock::now();
   if (clients_.empty()) {
     LOG_INFO("xmpp", "no xmpp-client configured: the bridge will not join a brewery");
     return;
@@ -145,21 +185,20 @@ void XmppService::publishConfiguredCounts() {
   state_.mucsConfigured.store(mucs);
 }
 
+void XmppService::drainAll() {
+  for (size_t i = 0; i < clients_.size(); ++i) {
+    drain(*contexts_[i], *clients_[i], kMaxPassesPerTurn);
+  }
+  for (auto& r : retiring_) {
+    drain(*r.context, *r.client, kMaxPassesPerTurn);
+  }
+}
+
 void XmppService::tick() {
   const auto now = std::chrono::steady_clock::now();
-  // Non-blocking: each pass reads what arrived (one read per connection),
-  // sends what is queued (the replies of the pass before) and runs
-  // libstrophe's timers. Several passes per tick, so that a burst of IQs
-  // (Colibri2 joins, health checks) is answered in this tick rather than at
-  // one TLS record per 10 ms.
-  for (int pass = 0; pass < kPassesPerTick; ++pass) {
-    for (auto& ctx : contexts_) {
-      xmpp_run_once(ctx->get(), 0);
-    }
-    for (auto& r : retiring_) {
-      xmpp_run_once(r.context->get(), 0);
-    }
-  }
+  // libstrophe's timers, a connection being set up (not watched yet), and
+  // whatever the readiness path left; then the watches follow the sockets.
+  drainAll();
   int connected = 0;
   int joined = 0;
   bool allStopped = true;
@@ -184,6 +223,7 @@ void XmppService::tick() {
       retiredOut_ += it->client->stanzasSent();
       retiredLost_ += it->client->disconnects();
       LOG_INFO("xmpp", "connection {} removed", it->client->id());
+      dropDeferred(*it->context);
       it->client.reset();
       it = retiring_.erase(it);
     } else {
@@ -198,9 +238,12 @@ void XmppService::tick() {
   state_.xmppStanzasReceived.store(in);
   state_.xmppStanzasSent.store(out);
   state_.xmppDisconnects.store(lost);
+  syncWatches();
+  report(now);
   if (stopping_ && (allStopped || now >= stopDeadline_)) {
     stopping_ = false;
     ticking_ = false;
+    deferred_.clear();  // their connections are closed
     if (onStopped_) {
       auto done = std::move(onStopped_);
       done();
@@ -217,6 +260,194 @@ void XmppService::scheduleTick() {
       tick();
     }
   });
+}
+
+bool XmppService::drain(Context& ctx, const MucClient& client, int maxPasses) {
+  uint64_t seen = client.stanzasReceived();
+  int idle = 0;
+  for (int pass = 0; pass < maxPasses; ++pass) {
+    // Non-blocking: sends what is queued (the replies of the pass before),
+    // reads at most 4 KiB, dispatches the stanzas completed, runs timers.
+    const bool bytes = bytesWaiting(ctx.socketFd()) > 0;
+    xmpp_run_once(ctx.get(), 0);
+    const uint64_t now = client.stanzasReceived();
+    if (bytes || now != seen) {
+      idle = 0;
+    } else if (++idle >= kIdlePasses) {
+      return true;
+    }
+    seen = now;
+  }
+  return false;
+}
+
+void XmppService::syncWatches() {
+  for (auto it = watches_.begin(); it != watches_.end();) {
+    const bool live = std::any_of(clients_.begin(), clients_.end(),
+                                  [&](const auto& c) { return c.get() == it->first; });
+    if (live) {
+      ++it;
+    } else {
+      closeWatch(it->second);  // removed at run time: retiring, driven by the tick
+      it = watches_.erase(it);
+    }
+  }
+  for (size_t i = 0; i < clients_.size(); ++i) {
+    syncWatch(clients_[i].get(), *contexts_[i]);
+  }
+}
+
+// The watch follows the client: attached while it is connected, to the
+// socket libstrophe made last; detached (and the dup closed) otherwise.
+void XmppService::syncWatch(const MucClient* client, Context& ctx) {
+  Watch& w = watches_[client];
+  w.context = &ctx;
+  const bool want = client->connected() && ctx.socketFd() >= 0;
+  if (w.fd && (!want || w.generation != ctx.socketGeneration())) {
+    closeWatch(w);
+  }
+  if (!want || w.fd) {
+    return;
+  }
+  const int dup = ::fcntl(ctx.socketFd(), F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) {
+    return;  // the 10 ms tick still drives it; try again next tick
+  }
+  boost::system::error_code ec;
+  w.fd = std::make_unique<boost::asio::posix::stream_descriptor>(io_);
+  w.fd->assign(dup, ec);
+  if (ec) {
+    ::close(dup);
+    w.fd.reset();
+    return;
+  }
+  w.generation = ctx.socketGeneration();
+  w.serial = ++serials_;
+  armWatch(client, w);
+}
+
+void XmppService::closeWatch(Watch& w) {
+  if (w.fd) {
+    boost::system::error_code ec;
+    w.fd->close(ec);  // our dup only: libstrophe's descriptor stays open
+    w.fd.reset();
+  }
+  w.serial = ++serials_;
+}
+
+void XmppService::armWatch(const MucClient* client, Watch& w) {
+  if (!w.fd) {
+    return;
+  }
+  std::weak_ptr<int> life = life_;
+  w.fd->async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                   [this, life, client, serial = w.serial](const boost::system::error_code& ec) {
+                     if (!ec && !life.expired()) {
+                       pump(client, serial);
+                     }
+                   });
+}
+
+void XmppService::pump(const MucClient* client, uint64_t serial) {
+  const auto it = watches_.find(client);
+  if (it == watches_.end() || it->second.serial != serial) {
+    return;  // a completion for a watch since closed or replaced
+  }
+  Watch& w = it->second;
+  Context& ctx = *w.context;
+  if (!w.fd || !client->connected() || w.generation != ctx.socketGeneration()) {
+    closeWatch(w);  // the tick attaches it again to the new socket
+    return;
+  }
+  if (drain(ctx, *client, kMaxPassesPerTurn)) {
+    // Drained in this handler: whatever arrives from now on is a new edge
+    // the reactor reports to this wait.
+    armWatch(client, w);
+    return;
+  }
+  // More than a turn's worth: let the other handlers run, then go on.
+  std::weak_ptr<int> life = life_;
+  boost::asio::post(io_, [this, life, client, serial = w.serial] {
+    if (!life.expired()) {
+      pump(client, serial);
+    }
+  });
+}
+
+bool XmppService::acceptDeferred(IqDispatcher::Deferred& d) {
+  if (deferred_.size() >= kMaxDeferred || stopping_) {
+    return false;
+  }
+  deferred_.push_back(std::move(d));
+  report_.maxDepth = std::max(report_.maxDepth, deferred_.size());
+  scheduleDeferred();
+  return true;
+}
+
+void XmppService::dropDeferred(const Context& ctx) {
+  deferred_.erase(
+      std::remove_if(deferred_.begin(), deferred_.end(),
+                     [&ctx](const IqDispatcher::Deferred& d) { return d.ctx == ctx.get(); }),
+      deferred_.end());
+}
+
+void XmppService::scheduleDeferred() {
+  if (deferredPosted_ || deferred_.empty()) {
+    return;
+  }
+  deferredPosted_ = true;
+  std::weak_ptr<int> life = life_;
+  boost::asio::post(io_, [this, life] {
+    if (!life.expired()) {
+      runDeferred();
+    }
+  });
+}
+
+void XmppService::runDeferred() {
+  deferredPosted_ = false;
+  const auto start = std::chrono::steady_clock::now();
+  int done = 0;
+  while (!deferred_.empty() && done < kDeferredBatch &&
+         std::chrono::steady_clock::now() - start < kDeferredBudget) {
+    IqDispatcher::Deferred d = std::move(deferred_.front());
+    deferred_.pop_front();
+    const auto began = std::chrono::steady_clock::now();
+    if (StanzaPtr reply = iqs_.handle(d.ctx, d.iq.get())) {
+      d.reply(std::move(reply));
+    }
+    const auto ended = std::chrono::steady_clock::now();
+    if (report_.waitUs.size() < 100000) {
+      report_.waitUs.push_back(micros(began - d.arrived));
+      report_.handleUs.push_back(micros(ended - began));
+    }
+    ++done;
+  }
+  // The replies go out now (a pass writes first), not at the next tick.
+  drainAll();
+  scheduleDeferred();
+}
+
+void XmppService::report(std::chrono::steady_clock::time_point now) {
+  if (now - report_.since < kReportEvery) {
+    return;
+  }
+  if (!report_.waitUs.empty()) {
+    LOG_INFO("xmpp",
+             "colibri2: {} requests in {} s, queue wait p50 {:.1f} / p99 {:.1f} / max {:.1f} ms, "
+             "handling p50 {:.2f} / p99 {:.2f} / max {:.2f} ms, queue depth max {}, {} refused "
+             "so far",
+             report_.waitUs.size(),
+             std::chrono::duration_cast<std::chrono::seconds>(now - report_.since).count(),
+             percentileMs(report_.waitUs, 0.5), percentileMs(report_.waitUs, 0.99),
+             percentileMs(report_.waitUs, 1.0), percentileMs(report_.handleUs, 0.5),
+             percentileMs(report_.handleUs, 0.99), percentileMs(report_.handleUs, 1.0),
+             report_.maxDepth, iqs_.refused());
+  }
+  report_.waitUs.clear();
+  report_.handleUs.clear();
+  report_.maxDepth = deferred_.size();
+  report_.since = now;
 }
 
 void XmppService::stop(std::chrono::milliseconds limit, std::function<void()> done) {
@@ -277,6 +508,11 @@ bool XmppService::removeClient(const std::string& id) {
     if (clients_[i]->id() != id) {
       continue;
     }
+    if (const auto w = watches_.find(clients_[i].get()); w != watches_.end()) {
+      closeWatch(w->second);  // the tick drives it while it leaves
+      watches_.erase(w);
+    }
+    dropDeferred(*contexts_[i]);  // its requests are not answered: it is going away
     clients_[i]->stop();
     retiring_.push_back(Retiring{std::move(contexts_[i]), std::move(clients_[i]),
                                  std::chrono::steady_clock::now() + kRemoveLimit});

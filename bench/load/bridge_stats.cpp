@@ -18,8 +18,8 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using asio::ip::tcp;
 
-std::optional<nlohmann::json> fetchJson(const std::string& url, std::chrono::milliseconds timeout,
-                                        std::string& why) {
+std::optional<HttpReply> httpGet(const std::string& url, std::chrono::milliseconds timeout,
+                                 std::string& why) {
   constexpr std::string_view kScheme = "http://";
   const std::string_view u(url);
   if (u.substr(0, kScheme.size()) != kScheme) {
@@ -80,17 +80,73 @@ std::optional<nlohmann::json> fetchJson(const std::string& url, std::chrono::mil
     why = fmt::format("GET {}: {}", url, failure.empty() ? "no answer" : failure);
     return std::nullopt;
   }
-  const auto& res = parser.get();
-  if (res.result() != bhttp::status::ok) {
-    why = fmt::format("GET {}: HTTP {}", url, res.result_int());
+  auto& res = parser.get();
+  return HttpReply{static_cast<int>(res.result_int()), std::move(res.body())};
+}
+
+std::optional<nlohmann::json> fetchJson(const std::string& url, std::chrono::milliseconds timeout,
+                                        std::string& why) {
+  const auto res = httpGet(url, timeout, why);
+  if (!res) {
     return std::nullopt;
   }
-  auto j = nlohmann::json::parse(res.body(), nullptr, /*allow_exceptions=*/false);
+  if (res->status != 200) {
+    why = fmt::format("GET {}: HTTP {}", url, res->status);
+    return std::nullopt;
+  }
+  auto j = nlohmann::json::parse(res->body, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object()) {
     why = fmt::format("GET {}: not a JSON object", url);
     return std::nullopt;
   }
   return j;
+}
+
+HttpProbe::HttpProbe(std::string url, std::chrono::milliseconds interval,
+                     std::chrono::milliseconds timeout)
+    : url_(std::move(url)), interval_(interval), timeout_(timeout), thread_([this] { loop(); }) {}
+
+HttpProbe::~HttpProbe() {
+  stop_.store(true);
+  thread_.join();
+}
+
+HttpProbe::Results HttpProbe::results() const {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  return results_;
+}
+
+void HttpProbe::loop() {
+  using Clock = std::chrono::steady_clock;
+  auto next = Clock::now();
+  while (!stop_.load()) {
+    const auto now = Clock::now();
+    if (now < next) {
+      // Short sleeps: the destructor does not wait a whole interval.
+      std::this_thread::sleep_for(
+          std::min<Clock::duration>(next - now, std::chrono::milliseconds(20)));
+      continue;
+    }
+    next = now + interval_;
+    const int phase = phase_.load();
+    if (phase == 0) {
+      continue;
+    }
+    std::string why;
+    const auto started = Clock::now();
+    const auto res = httpGet(url_, timeout_, why);
+    const auto rtt = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started);
+    const std::lock_guard<std::mutex> lock(mutex_);
+    ++results_.sent;
+    if (res && res->status == 200) {
+      (phase == 1 ? results_.join : results_.run).add(static_cast<uint64_t>(rtt.count()));
+    } else {
+      ++results_.failures;
+      if (results_.firstFailure.empty()) {
+        results_.firstFailure = res ? fmt::format("HTTP {}", res->status) : why;
+      }
+    }
+  }
 }
 
 nlohmann::json statsDelta(const std::optional<nlohmann::json>& before,

@@ -346,6 +346,11 @@ void Focus::joinBrewery(std::chrono::milliseconds timeout) {
 
 void Focus::sendToBridge(const char* type, const std::string& body,
                          std::chrono::milliseconds timeout, ReplyFn fn) {
+  sendTo(bridgeJid(), type, body, timeout, std::move(fn));
+}
+
+void Focus::sendTo(const std::string& to, const char* type, const std::string& body,
+                   std::chrono::milliseconds timeout, ReplyFn fn) {
   const std::string id = fmt::format("load-{}", ++nextId_);
   if (!connected_) {
     IqOutcome out;
@@ -353,8 +358,7 @@ void Focus::sendToBridge(const char* type, const std::string& body,
     fn(out);
     return;
   }
-  const std::string xml =
-      fmt::format("<iq type='{}' id='{}' to='{}'>{}</iq>", type, id, bridgeJid(), body);
+  const std::string xml = fmt::format("<iq type='{}' id='{}' to='{}'>{}</iq>", type, id, to, body);
   xmpp::StanzaPtr iq = xmpp::parse(ctx_.get(), xml);
   if (!iq) {
     throw LoadError("internal error: could not build the IQ " + xml.substr(0, 200));

@@ -66,6 +66,11 @@ class Focus {
   // (reply, timeout or disconnect), from runOnce() or disconnect().
   void sendToBridge(const char* type, const std::string& body, std::chrono::milliseconds timeout,
                     ReplyFn fn);
+  // The same to any JID (the server's domain: a XEP-0199 ping Prosody answers
+  // itself, the share of a round trip that is Prosody's and the tool's).
+  void sendTo(const std::string& to, const char* type, const std::string& body,
+              std::chrono::milliseconds timeout, ReplyFn fn);
+  [[nodiscard]] const std::string& domain() const { return cfg_.domain; }
   // Runs libstrophe for up to `timeoutMs` and fires IQ timeouts.
   void runOnce(unsigned long timeoutMs);
 

@@ -72,6 +72,11 @@ struct State {
   uint64_t healthSent = 0;
   uint64_t healthTimeouts = 0;
   uint64_t healthErrors = 0;
+  int pingInFlight = 0;
+  Histogram* pingTarget = nullptr;
+  Histogram pingJoin;
+  Histogram pingRun;
+  uint64_t pingTimeouts = 0;
   bool expireAnswered = false;
   bool expired = false;
   std::string expireError;
@@ -124,6 +129,7 @@ RunResult runLoad(const Options& o, int n, Focus& focus, const dtls::Context& dt
   r.meetingId = st->meetingId;
   st->allocSentNs.assign(static_cast<size_t>(n), 0);
   st->healthTarget = &st->healthJoin;
+  st->pingTarget = &st->pingJoin;
   try {
     st->engine = std::make_shared<MediaEngine>(cfg, dtls);
   } catch (const std::exception& e) {
@@ -146,6 +152,19 @@ RunResult runLoad(const Options& o, int n, Focus& focus, const dtls::Context& dt
     nextHealth = now + healthEvery;
     ++st->healthInFlight;
     ++st->healthSent;
+    if (st->pingInFlight < kMaxHealthInFlight) {
+      ++st->pingInFlight;
+      Histogram* pt = st->pingTarget;
+      focus.sendTo(focus.domain(), "get", "<ping xmlns='urn:xmpp:ping'/>", healthTimeout,
+                   [st, pt](const IqOutcome& out) {
+                     --st->pingInFlight;
+                     if (out.kind == IqOutcome::Kind::kResult) {
+                       pt->add(static_cast<uint64_t>(out.rtt.count()));
+                     } else if (out.kind == IqOutcome::Kind::kTimeout) {
+                       ++st->pingTimeouts;
+                     }
+                   });
+    }
     Histogram* target = st->healthTarget;
     focus.sendToBridge("get", healthCheckXml(), healthTimeout, [st, target](const IqOutcome& out) {
       --st->healthInFlight;
@@ -270,7 +289,8 @@ RunResult runLoad(const Options& o, int n, Focus& focus, const dtls::Context& dt
     }
     // Let outstanding health checks land (bounded), then detach the callbacks.
     const auto deadline = Clock::now() + milliseconds(1000);
-    while (st->healthInFlight > 0 && focus.connected() && Clock::now() < deadline) {
+    while ((st->healthInFlight > 0 || st->pingInFlight > 0) && focus.connected() &&
+           Clock::now() < deadline) {
       focus.runOnce(5);
     }
     st->closed = true;
@@ -301,6 +321,20 @@ RunResult runLoad(const Options& o, int n, Focus& focus, const dtls::Context& dt
     }
   }
 
+  std::optional<HttpProbe> httpProbe;
+  if (!o.healthUrl.empty()) {
+    httpProbe.emplace(o.healthUrl, milliseconds(static_cast<int64_t>(o.healthIntervalMs)),
+                      healthTimeout);
+    httpProbe->setPhase(1);
+  }
+  Histogram focusTurns;
+  auto lastTurn = Clock::now();
+  const auto turn = [&](Clock::time_point now) {
+    focusTurns.add(
+        static_cast<uint64_t>(std::chrono::duration_cast<nanoseconds>(now - lastTurn).count()));
+    lastTurn = now;
+  };
+
   // --- Join -----------------------------------------------------------------
   const auto joinStart = Clock::now();
   const int64_t joinStartNs = nowNs();
@@ -315,15 +349,18 @@ RunResult runLoad(const Options& o, int n, Focus& focus, const dtls::Context& dt
   int nextToSend = 0;
   sendAllocate(nextToSend++);
   std::optional<std::string> failure;
+  lastTurn = Clock::now();
   while (true) {
     focus.runOnce(1);
     const auto now = Clock::now();
+    turn(now);
     if ((failure = hardFailure())) {
       break;
     }
     maybeHealth(now);
     if (st->conferenceCreated) {
-      const int colibriInFlight = static_cast<int>(focus.inFlight()) - st->healthInFlight;
+      const int colibriInFlight =
+          static_cast<int>(focus.inFlight()) - st->healthInFlight - st->pingInFlight;
       int burst = 0;  // bounded per turn
       while (nextToSend < n && burst < 64 && colibriInFlight + burst < o.maxInFlight &&
              now >= joinStart + nanoseconds(static_cast<int64_t>(nextToSend / joinRate * 1e9))) {
@@ -363,6 +400,14 @@ RunResult runLoad(const Options& o, int n, Focus& focus, const dtls::Context& dt
     r.healthSent = st->healthSent;
     r.healthTimeouts = st->healthTimeouts;
     r.healthErrors = st->healthErrors;
+    r.pingJoinNs = st->pingJoin;
+    r.pingRunNs = st->pingRun;
+    r.pingTimeouts = st->pingTimeouts;
+    r.focusTurnNs = focusTurns;
+    if (httpProbe) {
+      r.httpHealthMeasured = true;
+      r.httpHealth = httpProbe->results();
+    }
     r.media = engine.results(o.routing == Routing::kLoudest);
     int64_t lastConnected = joinStartNs;
     for (int i = 0; i < n; ++i) {
@@ -384,6 +429,9 @@ RunResult runLoad(const Options& o, int n, Focus& focus, const dtls::Context& dt
   if (failure) {
     r.failure = *failure;
     finish();
+    if (httpProbe) {
+      httpProbe->setPhase(0);
+    }
     collect();
     return r;
   }
@@ -417,6 +465,10 @@ RunResult runLoad(const Options& o, int n, Focus& focus, const dtls::Context& dt
   // --- Audio ----------------------------------------------------------------
   const auto frames = static_cast<uint32_t>(std::max(1.0, std::round(o.durationS * 50)));
   st->healthTarget = &st->healthRun;
+  st->pingTarget = &st->pingRun;
+  if (httpProbe) {
+    httpProbe->setPhase(2);
+  }
   nextHealth = Clock::now();
   const double toolCpuStart = selfCpuSeconds();
   const auto sendAt = Clock::now() + milliseconds(20);
@@ -425,9 +477,11 @@ RunResult runLoad(const Options& o, int n, Focus& focus, const dtls::Context& dt
   auto lastRxAt = Clock::now();
   double rxRate = 0;
   const auto sendEndAt = sendAt + milliseconds(frames * 20LL);
+  lastTurn = Clock::now();
   while (true) {
     focus.runOnce(1);
     const auto now = Clock::now();
+    turn(now);
     if (engine.sendingDone() && now >= sendEndAt) {
       break;
     }
@@ -462,6 +516,9 @@ RunResult runLoad(const Options& o, int n, Focus& focus, const dtls::Context& dt
   const std::optional<AllocSample> allocEnd = allocFile.sample();
   // In-flight packets land; no more health checks.
   healthOn = false;
+  if (httpProbe) {
+    httpProbe->setPhase(0);
+  }
   const auto drainEnd = Clock::now() + kDrain;
   while (Clock::now() < drainEnd) {
     focus.runOnce(5);
@@ -597,8 +654,11 @@ RunResult runLoad(const Options& o, int n, Focus& focus, const dtls::Context& dt
   if (r.healthSent > 0 && r.healthRunNs.count() + r.healthJoinNs.count() == 0) {
     r.problems.push_back("no health-check IQ was answered");
   }
+  const bool httpHealthOk =
+      !r.httpHealthMeasured ||
+      (r.httpHealth.failures == 0 && ms(r.httpHealth.run.percentile(0.99)) < o.maxHealthP99Ms);
   const bool healthOk = r.healthRunNs.count() > 0 && r.healthTimeouts == 0 && r.healthErrors == 0 &&
-                        ms(r.healthRunNs.percentile(0.99)) < o.maxHealthP99Ms;
+                        ms(r.healthRunNs.percentile(0.99)) < o.maxHealthP99Ms && httpHealthOk;
   r.held = r.problems.empty() && r.joined == n && r.lost == 0 && m.sendErrors == 0 &&
            (r.sentPackets == 0 || ms(m.latencyNs.percentile(0.99)) < o.maxLatencyP99Ms) && healthOk;
   return r;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "bridge_stats.hpp"
 #include "dtls/context.hpp"
 #include "focus.hpp"
 #include "histogram.hpp"
@@ -53,6 +54,17 @@ struct RunResult {
   uint64_t healthErrors = 0;
   Histogram healthJoinNs;  // while endpoints joined
   Histogram healthRunNs;   // while audio flowed
+  // XEP-0199 pings to the server (Prosody answers): the part of an IQ round
+  // trip that is Prosody's and the tool's, sent with every health check.
+  uint64_t pingTimeouts = 0;
+  Histogram pingJoinNs;
+  Histogram pingRunNs;
+  // GET /about/health (--health-url) from a thread of its own.
+  bool httpHealthMeasured = false;
+  HttpProbe::Results httpHealth;
+  // The focus loop's turns (join and audio): a turn much longer than its
+  // 1 ms wait is the tool's own thread held up (its CPU is shared).
+  Histogram focusTurnNs;
 
   // Processes.
   bool bridgeSampled = false;

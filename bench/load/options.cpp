@@ -33,7 +33,9 @@ Load:
                            loudest: the bridge may leave packets out (route-loudest-only)
       --connect-timeout S  ICE + DTLS must complete this long after the last
                            allocation (default 20)
-      --health-interval MS health-check IQ period (default 200)
+      --health-interval MS health-check IQ period (default 200); a XEP-0199 ping to the
+                           server (Prosody's share of a round trip) and a GET of --health-url
+                           go at the same period
 SSRC rewriting:
       --rewriting          every endpoint is created with <capability name='ssrc-rewriting'/>
                            and opens the colibri-ws of its Colibri2 transport (the bridge needs
@@ -57,6 +59,9 @@ Observation and output:
       --bridge-pid PID     sample the bridge's CPU and RSS from /proc
       --stats-url URL      the bridge's http://<private host:port>/colibri/stats: read before
                            and after the audio for its ssrc_rewriting counters
+      --health-url URL     the bridge's http://<private host:port>/about/health: GET every
+                           health interval from a thread of its own (round trips while
+                           joining and while the audio flows; counted in "held")
       --alloc-count-file F the counter file of the bridge run with LD_PRELOAD=
                            libjvb_alloc_preload.so and JVB_ALLOC_COUNT_FILE=F (scripts/load.sh
                            sets both up): its heap allocations over the audio (in total, per
@@ -191,6 +196,7 @@ Options parseOptions(int argc, char** argv) {
       {"--bridge-nick", [&](auto v) { o.bridgeNick = std::string(v); }},
       {"--bridge-pid", [&](auto v) { o.bridgePid = number<int>("--bridge-pid", v); }},
       {"--stats-url", [&](auto v) { o.statsUrl = std::string(v); }},
+      {"--health-url", [&](auto v) { o.healthUrl = std::string(v); }},
       {"--alloc-count-file", [&](auto v) { o.allocCountFile = std::string(v); }},
       {"--new-ssrc-delay",
        [&](auto v) { o.newSsrcDelayMs = number<double>("--new-ssrc-delay", v); }},
@@ -300,6 +306,9 @@ Options parseOptions(int argc, char** argv) {
   }
   if (o.newSsrcDelayMs < 0 || o.newSsrcDelayMs > 10000) {
     usageError("--new-ssrc-delay must be 0..10000 ms");
+  }
+  if (!o.healthUrl.empty() && o.healthUrl.rfind("http://", 0) != 0) {
+    usageError("--health-url must be an http:// URL");
   }
   if (!o.statsUrl.empty() && o.statsUrl.rfind("http://", 0) != 0) {
     usageError("--stats-url must be an http:// URL");

@@ -42,6 +42,7 @@ struct Options {
 
   // Observation and output.
   int bridgePid = 0;
+  std::string healthUrl;       // the bridge's /about/health, sampled every health interval
   std::string statsUrl;        // the bridge's /colibri/stats, read before and after the audio
   std::string allocCountFile;  // the bridge's JVB_ALLOC_COUNT_FILE (alloc_preload.cpp)
   std::string jsonPath;

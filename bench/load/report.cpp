@@ -128,6 +128,23 @@ void printSummary(std::FILE* out, const Options& o, const RunResult& r) {
              "errors\n",
              r.healthSent, histText(r.healthRunNs), histText(r.healthJoinNs), r.healthTimeouts,
              r.healthErrors);
+  fmt::print(
+      out,
+      "            server ping (Prosody and the tool alone): {} while audio flowed; {} while "
+      "joining; {} timeouts\n",
+      histText(r.pingRunNs), histText(r.pingJoinNs), r.pingTimeouts);
+  if (r.httpHealthMeasured) {
+    fmt::print(out,
+               "            GET /about/health: {} while audio flowed; {} while joining; {} of {} "
+               "failed{}\n",
+               histText(r.httpHealth.run), histText(r.httpHealth.join), r.httpHealth.failures,
+               r.httpHealth.sent,
+               r.httpHealth.firstFailure.empty()
+                   ? std::string()
+                   : fmt::format(" (first: {})", r.httpHealth.firstFailure));
+  }
+  fmt::print(out, "            the tool's focus loop turns (1 ms wait): {}\n",
+             histText(r.focusTurnNs));
   if (r.bridgeSampled) {
     fmt::print(out,
                "  bridge    pid {}: CPU {:.1f}% of one core (join phase {:.1f}%), RSS {:.1f} MiB "
@@ -294,7 +311,18 @@ nlohmann::json toJson(const Options& o, const RunResult& r) {
         {"errors", r.healthErrors},
         {"interval_ms", o.healthIntervalMs},
         {"run", histJson(r.healthRunNs)},
-        {"join", histJson(r.healthJoinNs)}}},
+        {"join", histJson(r.healthJoinNs)},
+        {"server_ping",
+         {{"timeouts", r.pingTimeouts},
+          {"run", histJson(r.pingRunNs)},
+          {"join", histJson(r.pingJoinNs)}}},
+        {"http", r.httpHealthMeasured ? nlohmann::json{{"sent", r.httpHealth.sent},
+                                                       {"failures", r.httpHealth.failures},
+                                                       {"first_failure", r.httpHealth.firstFailure},
+                                                       {"run", histJson(r.httpHealth.run)},
+                                                       {"join", histJson(r.httpHealth.join)}}
+                                      : nlohmann::json(nullptr)},
+        {"focus_loop_turn", histJson(r.focusTurnNs)}}},
       {"tool", {{"cpu_pct", r.toolCpuPct}}},
       {"per_sender", senders},
   };

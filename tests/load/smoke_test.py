@@ -77,6 +77,11 @@ check(j["checks"]["corrupt"] == 0, "every payload matched its SSRC")
 check(j["latency"]["count"] > 0 and j["latency"]["max_ms"] > 0, "forwarding latency measured")
 check(j["health"]["run"]["count"] > 0, f"health-check RTTs measured ({j['health']['run']['count']})")
 check(j["health"]["errors"] == 0, "no health-check error")
+http = j["health"].get("http") or {}
+check(http.get("run", {}).get("count", 0) > 0 and http.get("failures") == 0,
+      f"GET /about/health sampled from its own thread ({http.get('run', {}).get('count')} while audio "
+      f"flowed, {http.get('failures')} failed: {http.get('first_failure')})")
+check(j["health"]["server_ping"]["run"]["count"] > 0, "server pings (Prosody's share) measured")
 check(j["bridge"] is not None and j["bridge"]["rss_end_kib"] > 0, "bridge CPU/RSS sampled")
 check(any(s["deliveries"] > 0 for s in j["per_sender"]), "at least one speaker was heard")
 # scripts/load.sh preloads the allocation counter whenever the build has it (not sanitizer builds).

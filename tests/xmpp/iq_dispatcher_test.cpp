@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
+#include <vector>
 
 #include "xmpp/iq_dispatcher.hpp"
 #include "xmpp/xmpp_service.hpp"
@@ -118,6 +120,74 @@ TEST_F(IqTest, PingIsAnsweredWithAnEmptyResult) {
   ASSERT_TRUE(reply);
   EXPECT_EQ(attr(reply.get(), "type"), "result");
   EXPECT_EQ(xmpp_stanza_get_children(reply.get()), nullptr);
+}
+
+// Colibri2's handler is deferred (XmppService answers the queue in batches): on
+// the read path a deferred request is only queued, a cheap one behind it is
+// answered at once, and the queued one is answered later by handle().
+TEST_F(IqTest, DeferredRequestsAreQueuedAndCheapOnesBehindThemAnsweredFirst) {
+  int ran = 0;
+  iqs_.addDeferred("heavy", "urn:test", [&ran](xmpp_ctx_t*, xmpp_stanza_t*, xmpp_stanza_t*) {
+    ++ran;
+    return IqOutcome{StanzaPtr{}};
+  });
+  std::vector<IqDispatcher::Deferred> queue;
+  iqs_.setDeferralSink([&queue](IqDispatcher::Deferred& d) {
+    if (queue.size() >= 2) {
+      return false;
+    }
+    queue.push_back(std::move(d));
+    return true;
+  });
+  std::vector<std::string> sent;  // reply ids in the order they went out
+  const IqReplyFn reply = [&sent](StanzaPtr r) { sent.push_back(attr(r.get(), "id")); };
+  const auto now = std::chrono::steady_clock::now();
+  auto dispatch = [&](const std::string& xml) {
+    auto iq = parse(ctx_.get(), xml);
+    EXPECT_TRUE(iq) << xml;
+    return iqs_.dispatch(ctx_.get(), iq.get(), reply, now);
+  };
+  EXPECT_TRUE(dispatch("<iq type='get' id='c1' from='a@b/c'><heavy xmlns='urn:test'/></iq>"));
+  EXPECT_TRUE(dispatch("<iq type='set' id='c2' from='a@b/c'><heavy xmlns='urn:test'/></iq>"));
+  EXPECT_FALSE(
+      dispatch("<iq type='get' id='h1' from='a@b/c'><healthcheck "
+               "xmlns='http://jitsi.org/protocol/healthcheck'/></iq>"));
+  // A full queue: refused now with resource-constraint (type wait), counted.
+  auto full =
+      parse(ctx_.get(), "<iq type='get' id='c3' from='a@b/c'><heavy xmlns='urn:test'/></iq>");
+  StanzaPtr refusal;
+  EXPECT_FALSE(iqs_.dispatch(
+      ctx_.get(), full.get(), [&refusal](StanzaPtr r) { refusal = std::move(r); }, now));
+  ASSERT_TRUE(refusal);
+  EXPECT_EQ(condition(refusal.get()), "resource-constraint");
+  EXPECT_EQ(attr(xmpp_stanza_get_child_by_name(refusal.get(), "error"), "type"), "wait");
+  EXPECT_EQ(iqs_.refused(), 1U);
+  // Result/error IQs and malformed requests never go to the queue.
+  EXPECT_FALSE(dispatch("<iq type='result' id='r1' from='a@b/c'><heavy xmlns='urn:test'/></iq>"));
+  EXPECT_FALSE(dispatch("<iq type='get' from='a@b/c'><heavy xmlns='urn:test'/></iq>"));
+  EXPECT_EQ(ran, 0);
+  EXPECT_EQ(sent,
+            (std::vector<std::string>{"h1", ""}));  // health now; the id-less one: bad-request
+  // The queue, in order, after the health check was answered.
+  for (auto& d : queue) {
+    d.reply(iqs_.handle(d.ctx, d.iq.get()));
+  }
+  EXPECT_EQ(ran, 2);
+  EXPECT_EQ(sent, (std::vector<std::string>{"h1", "", "c1", "c2"}));
+}
+
+TEST_F(IqTest, WithoutASinkADeferredHandlerRunsInline) {
+  iqs_.addDeferred("heavy", "urn:test", [](xmpp_ctx_t*, xmpp_stanza_t*, xmpp_stanza_t*) {
+    return IqOutcome{StanzaPtr{}};
+  });
+  auto iq = parse(ctx_.get(), "<iq type='get' id='c1' from='a@b/c'><heavy xmlns='urn:test'/></iq>");
+  EXPECT_FALSE(iqs_.deferrable(iq.get()));
+  StanzaPtr got;
+  EXPECT_FALSE(iqs_.dispatch(
+      ctx_.get(), iq.get(), [&got](StanzaPtr r) { got = std::move(r); },
+      std::chrono::steady_clock::now()));
+  ASSERT_TRUE(got);
+  EXPECT_EQ(attr(got.get(), "type"), "result");
 }
 
 TEST(StatsPresence, CarriesWhatJicofoReadsInJavaFormAndNothingVolatile) {
