@@ -428,7 +428,14 @@ void MediaRouter::onDatagram(std::span<uint8_t> datagram, const UdpEndpoint& fro
     return;
   }
   Media& ep = *it->second;
-  if (rateInterval_.count() != 0 && !admit(ep.rateTat, now, rateInterval_, rateTolerance_)) {
+  // RTP under a payload type the endpoint did not signal for audio (video:
+  // accepted, never forwarded) is dropped by routeOf before decryption at
+  // the cost of this check, so it does not take the cap's budget: a client
+  // that also sends video must not lose its audio to the cap.
+  const bool nonAudioRtp = kind == rtp::PacketKind::kRtp && datagram.size() >= 2 &&
+                           !ep.spec.payloadTypes.contains(datagram[1] & 0x7f);
+  if (rateInterval_.count() != 0 && !nonAudioRtp &&
+      !admit(ep.rateTat, now, rateInterval_, rateTolerance_)) {
     // Before any decryption: a flood costs a hash lookup and this.
     misbehaved(ep, Misbehaviour::kRateLimited, counters_.rateLimited,
                "datagrams over the per-endpoint packet-rate cap (packets/s)",

@@ -386,4 +386,36 @@ TEST_F(FloodTest, AFloodIsCappedPerEndpointAndTheRoomIsUntouched) {
   roomStillTalks(100, 10);
 }
 
+// Video (a payload type not signalled for audio) is dropped before
+// decryption like before and does not use up the cap: a client that sends
+// 400 video packets a second alongside its audio loses none of the audio.
+TEST_F(FloodTest, VideoDoesNotTakeTheCapFromTheSendersAudio) {
+  connectThree();
+  const auto& k = media_->counters();
+  constexpr int kRounds = 50;
+  constexpr int kVideoPerRound = 8;  // 400 a second, 4x the cap
+  const size_t aAtB = countFrom(*b_, 1111);
+  const size_t aAtC = countFrom(*c_, 1111);
+  const uint64_t videoBefore = k.videoDropped.load();
+  uint16_t vSeq = 1;
+  for (int round = 0; round < kRounds; ++round) {
+    a_->sendRtp(1111, 111, static_cast<uint16_t>(round + 1), "a speaks");
+    for (int i = 0; i < kVideoPerRound; ++i) {
+      a_->sendRtp(1112, 100, vSeq++, "a's video");
+    }
+    pump(
+        all(), [] { return false; }, 20);
+  }
+  EXPECT_TRUE(pump(all(),
+                   [&] {
+                     return countFrom(*b_, 1111) == aAtB + kRounds &&
+                            countFrom(*c_, 1111) == aAtC + kRounds;
+                   }))
+      << "a's audio lost: " << countFrom(*b_, 1111) - aAtB << " and " << countFrom(*c_, 1111) - aAtC
+      << " of " << kRounds;
+  EXPECT_EQ(k.videoDropped.load() - videoBefore, uint64_t{kRounds} * kVideoPerRound);
+  EXPECT_EQ(k.rateLimited.load(), 0u);
+  EXPECT_EQ(k.misbehavingEndpoints.load(), 0u);
+}
+
 }  // namespace
