@@ -45,7 +45,9 @@ Candidate cand(const char* ip, uint16_t port, const char* type = "host",
   c.type = type;
   c.priority = priority;
   c.protocol = protocol;
-  c.foundation = "1";
+  // assign(ptr, len), not operator=(const char*): GCC 12 at -O3 raises a
+  // false -Wrestrict on the latter here (GCC bug 105651).
+  c.foundation.assign("1", 1);
   return c;
 }
 
