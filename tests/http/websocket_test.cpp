@@ -802,7 +802,6 @@ TEST_F(WebSocketTest, SilentClientIsClosedAfterIdleTimeout) {
   EXPECT_TRUE(eventually([this] { return server->connectionCount() == 0; }));
 }
 
-
 // A client that floods (README "Misbehaving peers"): past the per-socket
 // message-rate cap its messages are dropped and counted, not passed to the
 // service; its socket stays open, and another socket is served as before.
