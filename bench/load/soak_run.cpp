@@ -186,7 +186,10 @@ int runSoak(const Options& o, Focus& focus, const dtls::Context& dtls, Progress&
       updatable.push_back(i);
     }
   }
-  std::vector<bool> extraSource(static_cast<size_t>(n), false);
+  // Source updates come in pairs on one endpoint (a fresh extra SSRC added,
+  // then removed), then the next: what the bridge holds for them stays
+  // constant, so that their state does not pass for growth.
+  uint64_t updatesSent = 0;
 
   auto st = std::make_shared<State>();
   st->slots.resize(static_cast<size_t>(n));
@@ -428,7 +431,6 @@ int runSoak(const Options& o, Focus& focus, const dtls::Context& dtls, Progress&
   const auto sampleEvery = nanoseconds(static_cast<int64_t>(o.sampleIntervalS * 1e9));
   int nextChurn = stable;
   int nextReconnect = 0;
-  size_t nextUpdate = 0;
   Clock::time_point sendEndAt{};
   if (!failure) {
     audioStart = Clock::now() + milliseconds(20);
@@ -510,15 +512,15 @@ int runSoak(const Options& o, Focus& focus, const dtls::Context& dtls, Progress&
       }
       if (churning && now >= updateAt) {
         updateAt += updateEvery;
-        const int i = updatable[nextUpdate];
-        nextUpdate = (nextUpdate + 1) % updatable.size();
-        const auto idx = static_cast<size_t>(i);
-        extraSource[idx] = !extraSource[idx];
+        const int i = updatable[(updatesSent / 2) % updatable.size()];
+        const bool add = updatesSent % 2 == 0;
         const auto& loc = engine->local(i);
         std::vector<uint32_t> ssrcs{loc.ssrc};
-        if (extraSource[idx]) {
-          ssrcs.push_back(cfg.ssrcBase - 1 - static_cast<uint32_t>(i));  // below every endpoint's
+        if (add) {
+          // Below every endpoint's SSRC (media_engine.cpp), a new one each time.
+          ssrcs.push_back(cfg.ssrcBase - 1 - static_cast<uint32_t>(updatesSent / 2 % 0x40000000));
         }
+        ++updatesSent;
         focus.sendToBridge("get", sourcesXml(meetingId, loc.id, ssrcs), iqTimeout,
                            [st, id = loc.id, colibriFailed](const IqOutcome& out) {
                              if (st->closed) {
@@ -561,7 +563,8 @@ int runSoak(const Options& o, Focus& focus, const dtls::Context& dtls, Progress&
   }
   // Drain: in-flight packets land, the last frames become final.
   healthOn = false;
-  const auto drainEnd = Clock::now() + milliseconds(500);
+  // (2 s: the packets a contended host still holds in the bridge's or our queues.)
+  const auto drainEnd = Clock::now() + milliseconds(2000);
   while (Clock::now() < drainEnd) {
     focus.runOnce(5);
   }
