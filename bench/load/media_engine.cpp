@@ -70,6 +70,7 @@ struct MediaEngine::Peer {
   std::string wsUrl;
   int64_t channelAtNs = 0;    // ServerHello received
   bool reconnecting = false;  // soak: a new colibri-ws awaits its ServerHello
+  uint32_t rxDropped = 0;     // SO_RXQ_OVFL: datagrams the kernel dropped here
   struct RxSsrc {
     bool announced = false;
     bool awaitingFirst = false;  // announced, no packet of that owner since
@@ -143,6 +144,13 @@ std::unique_ptr<MediaEngine::Peer> MediaEngine::makePeer(int i, uint32_t generat
   p->socket.non_blocking(true);
   const int on = 1;
   setsockopt(p->socket.native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
+  // Datagrams the kernel dropped at this socket (receive buffer full: this
+  // thread starved by the host), so that such loss is told apart from the
+  // bridge's; and 2 MiB of buffer (about 10 s of a receiver's audio), as a
+  // loaded host can hold this single thread off for seconds.
+  setsockopt(p->socket.native_handle(), SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof(on));
+  const int rcvbuf = 2 * 1024 * 1024;
+  setsockopt(p->socket.native_handle(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
   if (generation == 0) {
     p->local.id = fmt::format("{:04x}{:04x}", runTag, i);
     p->local.ssrc = cfg_.ssrcBase + static_cast<uint32_t>(i);
@@ -480,7 +488,8 @@ void MediaEngine::onReadable(Peer& p) {
     // recvmsg for the kernel's receive time (SO_TIMESTAMPNS, CLOCK_REALTIME):
     // latency then excludes the time a packet waited in our own socket queue.
     iovec iov{p.buf.data(), p.buf.size()};
-    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(timespec))> control{};
+    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(timespec)) + CMSG_SPACE(sizeof(uint32_t))>
+        control{};
     msghdr msg{};
     msg.msg_name = from.data();
     msg.msg_namelen = static_cast<socklen_t>(from.capacity());
@@ -499,6 +508,16 @@ void MediaEngine::onReadable(Peer& p) {
         timespec ts{};
         std::memcpy(&ts, CMSG_DATA(c), sizeof(ts));
         kernelNs = int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+      } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+        uint32_t dropped = 0;  // the socket's total so far
+        std::memcpy(&dropped, CMSG_DATA(c), sizeof(dropped));
+        if (dropped > p.rxDropped) {
+          acc_.socketDrops += dropped - p.rxDropped;
+          if (p.stable) {
+            acc_.stableSocketDrops += dropped - p.rxDropped;
+          }
+          p.rxDropped = dropped;
+        }
       }
     }
     const std::span<uint8_t> d(p.buf.data(), static_cast<size_t>(n));

@@ -178,6 +178,10 @@ struct EngineResults {
   uint64_t seqGaps = 0;        // per (receiver, sender): sequence numbers skipped
   uint64_t reordered = 0;      // per (receiver, sender): older than the last one
   uint64_t outsideWindow = 0;  // frames beyond the run's (not counted)
+  // Datagrams the kernel dropped at our sockets (SO_RXQ_OVFL: receive buffer
+  // full, this thread starved), all and at stable receivers.
+  uint64_t socketDrops = 0;
+  uint64_t stableSocketDrops = 0;
   std::vector<SenderResult> senders;
   std::vector<int64_t> connectedAtNs;  // per endpoint; 0 = never
   std::vector<int64_t> channelAtNs;    // rewriting: per endpoint, ServerHello received; 0 = never

@@ -178,7 +178,7 @@ int runSoak(const Options& o, Focus& focus, const dtls::Context& dtls, Progress&
   cfg.withheldWindowFrames =
       o.rewriting ? static_cast<uint32_t>(std::ceil((o.newSsrcDelayMs + kWithheldSlackMs) / 20))
                   : 0;
-  cfg.finalizeLagFrames = 100;  // 2 s: a frame's packets have landed
+  cfg.finalizeLagFrames = 250;  // 5 s: a frame's packets have landed, even on a loaded host
   // Muted stable endpoints take the source updates.
   std::vector<int> updatable;
   for (int i = 0; i < stable; ++i) {
@@ -692,9 +692,11 @@ int runSoak(const Options& o, Focus& focus, const dtls::Context& dtls, Progress&
     expected += s.deliveries + s.lost;
   }
   if (!failure) {
-    if (lost > 0 || totals.lost > 0) {
-      problems.push_back(
-          fmt::format("{} of {} deliveries between stable endpoints lost", lost, expected));
+    if (lost > 0) {  // late is not lost: the final count decides
+      problems.push_back(fmt::format(
+          "{} of {} deliveries between stable endpoints lost ({} lost or later than 5 s in the "
+          "series; {} datagrams dropped by our own full receive buffers, a starved host)",
+          lost, expected, totals.lost, media.stableSocketDrops));
     }
     if (expected == 0) {
       problems.push_back("no audio between stable endpoints");
@@ -792,11 +794,13 @@ int runSoak(const Options& o, Focus& focus, const dtls::Context& dtls, Progress&
       static_cast<long long>(after.rssKiB));
   std::printf(
       "stable endpoints: %llu deliveries, %llu lost, %llu withheld as new SSRCs'; latency p50 "
-      "%.2f ms p99 %.2f ms max %.2f ms; churn slots received %llu packets; health p99 %.1f ms\n",
+      "%.2f ms p99 %.2f ms max %.2f ms; churn slots received %llu packets; health p99 %.1f ms; "
+      "dropped by our receive buffers %llu\n",
       static_cast<unsigned long long>(expected - lost), static_cast<unsigned long long>(lost),
       static_cast<unsigned long long>(media.rw.withheld), ms(media.latencyNs.percentile(0.5)),
       ms(media.latencyNs.percentile(0.99)), ms(media.latencyNs.max()),
-      static_cast<unsigned long long>(media.rtpReceived), ms(st->health.percentile(0.99)));
+      static_cast<unsigned long long>(media.rtpReceived), ms(st->health.percentile(0.99)),
+      static_cast<unsigned long long>(media.socketDrops));
   for (const auto& p : problems) {
     std::printf("FAIL: %s\n", p.c_str());
   }
@@ -824,6 +828,9 @@ int runSoak(const Options& o, Focus& focus, const dtls::Context& dtls, Progress&
     j["stable_deliveries"] = expected - lost;
     j["stable_lost"] = lost;
     j["withheld"] = media.rw.withheld;
+    j["socket_drops"] = media.socketDrops;
+    j["stable_socket_drops"] = media.stableSocketDrops;
+    j["stable_lost_finalized"] = totals.lost;
     j["rss_slope_kib_s"] = rssSlope;
     j["heap_slope_kib_s"] = heapSlope;
     j["live_allocs_slope_s"] = liveSlope;
