@@ -6,6 +6,7 @@
 #                     unit tests, so that an optimiser-only warning or a
 #                     behaviour that differs at -O3 cannot land
 #   3. build-asan/    the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#                     (not label soak: RSS under ASan says nothing about leaks)
 #   4. build-fuzz/    clang + libFuzzer: every parser's fuzzer over its committed
 #                     corpus plus JVB_FUZZ_SECONDS (default 20) of fresh inputs
 # JVB_TEST_QUICK=1 runs only the first configuration.
@@ -37,7 +38,7 @@ step "build (ASan + UBSan)"
   -DJVB_BUILD_BENCH=OFF
 step "ctest (ASan + UBSan)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir "$root/build-asan" --output-on-failure -j"$jobs" --timeout 600 -LE deploy
+  ctest --test-dir "$root/build-asan" --output-on-failure -j"$jobs" --timeout 600 -LE 'deploy|soak'
 
 step "build (libFuzzer, clang)"
 CC=clang CXX=clang++ "$root/scripts/build.sh" "$root/build-fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo \

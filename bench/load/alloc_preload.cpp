@@ -283,11 +283,16 @@ JVB_EXPORT void* calloc(size_t count, size_t size) noexcept {
 }
 
 JVB_EXPORT void* realloc(void* p, size_t n) noexcept {
-  // realloc(p, 0) frees (glibc); any other call may allocate.
+  // realloc(p, 0) frees (glibc); any other call may allocate, and one with a
+  // block gives that block back (one allocation and one free: allocations -
+  // frees stays the number of live blocks, which the soak follows).
   if (p != nullptr && n == 0) {
     countFree();
   } else {
     countAlloc(n);
+    if (p != nullptr) {
+      countFree();
+    }
   }
   if (p != nullptr && inArena(p)) {
     void* q = nullptr;

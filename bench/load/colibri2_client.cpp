@@ -132,6 +132,28 @@ std::string expireConferenceXml(const std::string& meetingId) {
                      xmlEscape(meetingId));
 }
 
+std::string expireEndpointXml(const std::string& meetingId, const std::string& endpointId) {
+  return fmt::format(
+      "<conference-modify xmlns='jitsi:colibri2' meeting-id='{}'><endpoint id='{}' "
+      "expire='true'/></conference-modify>",
+      xmlEscape(meetingId), xmlEscape(endpointId));
+}
+
+std::string sourcesXml(const std::string& meetingId, const std::string& endpointId,
+                       const std::vector<uint32_t>& ssrcs) {
+  std::string sources;
+  for (uint32_t ssrc : ssrcs) {
+    sources +=
+        fmt::format("<source xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' ssrc='{}' name='{}-a0'/>",
+                    ssrc, xmlEscape(endpointId));
+  }
+  return fmt::format(
+      "<conference-modify xmlns='jitsi:colibri2' meeting-id='{0}'><endpoint id='{1}'>"
+      "<sources><media-source type='audio' id='{1}-a0'>{2}</media-source></sources>"
+      "</endpoint></conference-modify>",
+      xmlEscape(meetingId), xmlEscape(endpointId), sources);
+}
+
 std::string healthCheckXml() {
   return "<healthcheck xmlns='http://jitsi.org/protocol/healthcheck'/>";
 }

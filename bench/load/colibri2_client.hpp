@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "media_engine.hpp"
 
@@ -28,6 +29,12 @@ std::string transportXml(const std::string& meetingId, const std::string& endpoi
                          const std::string& ufrag, const std::string& pwd,
                          const std::string& fingerprint, uint16_t port);
 std::string expireConferenceXml(const std::string& meetingId);
+// One endpoint leaves (Jicofo's expire of a participant that left).
+std::string expireEndpointXml(const std::string& meetingId, const std::string& endpointId);
+// A source update (Jicofo's conference-modify with the endpoint's <sources>
+// as they are now): its audio source `<id>-a0` with these SSRCs.
+std::string sourcesXml(const std::string& meetingId, const std::string& endpointId,
+                       const std::vector<uint32_t>& ssrcs);
 std::string healthCheckXml();
 
 // The bridge's transport for `endpointId` in a <conference-modified/> result

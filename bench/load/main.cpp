@@ -21,6 +21,7 @@
 #include "options.hpp"
 #include "progress.hpp"
 #include "report.hpp"
+#include "soak_run.hpp"
 #include "srtp/library.hpp"
 #include "xmpp/strophe.hpp"
 
@@ -43,6 +44,7 @@ bool raiseFdLimit(int endpoints, bool rewriting, std::string& why) {
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
     return true;
   }
+  // (+ 256: Prosody, stats, and a soak's replaced endpoints, kept 2 s.)
   const rlim_t need = static_cast<rlim_t>(endpoints) * (rewriting ? 2 : 1) + 256;
   if (rl.rlim_cur >= need) {
     return true;
@@ -112,7 +114,9 @@ int run(const Options& o) {
                       : ""));
 
   int rc = 0;
-  if (o.sweep.empty()) {
+  if (o.soak) {
+    rc = runSoak(o, focus, dtls, progress, gInterrupted);
+  } else if (o.sweep.empty()) {
     const RunResult r = runLoad(o, o.endpoints, focus, dtls, progress, gInterrupted);
     printSummary(stdout, o, r);
     std::fflush(stdout);

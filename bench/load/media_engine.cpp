@@ -51,6 +51,8 @@ enum FrameFlag : uint8_t { kSent = 1, kLoudest = 2, kSilent = 4 };
 struct MediaEngine::Peer {
   Peer(asio::io_context& io, int i) : index(i), socket(io) {}
   int index;
+  uint32_t generation = 0;
+  bool stable = true;  // counted as a receiver (soak: not a churn slot)
   Local local;
   udp::socket socket;
   udp::endpoint bridge;
@@ -65,7 +67,10 @@ struct MediaEngine::Peer {
   int64_t connectedAtNs = 0;
   // Rewriting.
   std::unique_ptr<ColibriWsClient> channel;
-  int64_t channelAtNs = 0;  // ServerHello received
+  std::string wsUrl;
+  int64_t channelAtNs = 0;    // ServerHello received
+  bool reconnecting = false;  // soak: a new colibri-ws awaits its ServerHello
+  uint32_t rxDropped = 0;     // SO_RXQ_OVFL: datagrams the kernel dropped here
   struct RxSsrc {
     bool announced = false;
     bool awaitingFirst = false;  // announced, no packet of that owner since
@@ -97,21 +102,14 @@ MediaEngine::MediaEngine(EngineConfig cfg, const dtls::Context& dtls)
       dtls_(dtls),
       tick_(io_),
       sendTimer_(io_) {
-  const auto loopback = asio::ip::make_address_v4("127.0.0.1");
+  stable_ = cfg_.stable < 0 ? cfg_.endpoints : std::min(cfg_.stable, cfg_.endpoints);
   peers_.reserve(static_cast<size_t>(cfg_.endpoints));
-  const uint32_t runTag = cfg_.ssrcBase & 0xFFFF;
+  readyTag_ = std::make_unique<std::atomic<uint32_t>[]>(static_cast<size_t>(cfg_.endpoints));
   for (int i = 0; i < cfg_.endpoints; ++i) {
-    auto p = std::make_unique<Peer>(io_, i);
-    p->socket.open(udp::v4());
-    p->socket.bind(udp::endpoint(loopback, 0));
-    p->socket.non_blocking(true);
-    const int on = 1;
-    setsockopt(p->socket.native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
-    p->local.id = fmt::format("{:04x}{:04x}", runTag, i);
-    p->local.ssrc = cfg_.ssrcBase + static_cast<uint32_t>(i);
-    p->local.ice = ice::generateCredentials();
-    p->local.port = p->socket.local_endpoint().port();
+    auto p = makePeer(i, 0);
     endpointIndex_.emplace(p->local.id, i);
+    locals_.push_back(p->local);
+    generations_.push_back(0);
     peers_.push_back(std::move(p));
   }
   const size_t senders = cfg_.senderEndpoint.size();
@@ -135,8 +133,88 @@ MediaEngine::~MediaEngine() {
   stop();
 }
 
+std::unique_ptr<MediaEngine::Peer> MediaEngine::makePeer(int i, uint32_t generation) {
+  const auto loopback = asio::ip::make_address_v4("127.0.0.1");
+  const uint32_t runTag = cfg_.ssrcBase & 0xFFFF;
+  auto p = std::make_unique<Peer>(io_, i);
+  p->generation = generation;
+  p->stable = i < stable_;
+  p->socket.open(udp::v4());
+  p->socket.bind(udp::endpoint(loopback, 0));
+  p->socket.non_blocking(true);
+  const int on = 1;
+  setsockopt(p->socket.native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
+  // Datagrams the kernel dropped at this socket (receive buffer full: this
+  // thread starved by the host), so that such loss is told apart from the
+  // bridge's; and 2 MiB of buffer (about 10 s of a receiver's audio), as a
+  // loaded host can hold this single thread off for seconds.
+  setsockopt(p->socket.native_handle(), SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof(on));
+  const int rcvbuf = 2 * 1024 * 1024;
+  setsockopt(p->socket.native_handle(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  if (generation == 0) {
+    p->local.id = fmt::format("{:04x}{:04x}", runTag, i);
+    p->local.ssrc = cfg_.ssrcBase + static_cast<uint32_t>(i);
+  } else {
+    // A new participant: a new id and a new SSRC (after every endpoint's, never 0).
+    p->local.id = fmt::format("{:04x}{:04x}r{}", runTag, i, generation);
+    static_assert(sizeof(uint32_t) == 4);
+    uint32_t ssrc = cfg_.ssrcBase + static_cast<uint32_t>(cfg_.endpoints) +
+                    static_cast<uint32_t>(i) * 65536U + generation;
+    p->local.ssrc = ssrc == 0 ? 1 : ssrc;
+  }
+  p->local.ice = ice::generateCredentials();
+  p->local.port = p->socket.local_endpoint().port();
+  return p;
+}
+
 const MediaEngine::Local& MediaEngine::local(int endpoint) const {
-  return peers_.at(static_cast<size_t>(endpoint))->local;
+  return locals_.at(static_cast<size_t>(endpoint));
+}
+
+uint32_t MediaEngine::recycle(int endpoint) {
+  const auto i = static_cast<size_t>(endpoint);
+  const uint32_t gen = ++generations_.at(i);
+  std::unique_ptr<Peer> fresh = makePeer(endpoint, gen);
+  locals_[i] = fresh->local;
+  asio::post(io_, [this, i, fresh = std::move(fresh)]() mutable {
+    auto& slot = peers_[i];
+    Peer& old = *slot;
+    old.dead = true;  // counts no more, fails no more
+    boost::system::error_code ignored;
+    old.socket.close(ignored);
+    if (old.channel) {
+      old.channel->stop();
+    }
+    endpointIndex_.erase(old.local.id);
+    endpointIndex_.emplace(fresh->local.id, static_cast<int>(i));
+    retiredPeers_.emplace_back(Clock::now(), std::move(slot));
+    slot = std::move(fresh);
+  });
+  return gen;
+}
+
+bool MediaEngine::ready(int endpoint, uint32_t generation) const {
+  return readyTag_[static_cast<size_t>(endpoint)].load(std::memory_order_acquire) == generation + 1;
+}
+
+void MediaEngine::markReady(Peer& p) {
+  if (p.done && (!cfg_.rewriting || p.channelAtNs != 0)) {
+    readyTag_[static_cast<size_t>(p.index)].store(p.generation + 1, std::memory_order_release);
+  }
+}
+
+void MediaEngine::reconnectChannel(int endpoint) {
+  asio::post(io_, [this, endpoint] {
+    Peer& p = *peers_.at(static_cast<size_t>(endpoint));
+    if (p.dead || !p.channel || p.wsUrl.empty() || p.reconnecting) {
+      return;
+    }
+    p.channel->stop();
+    retiredChannels_.emplace_back(Clock::now(), std::move(p.channel));
+    p.reconnecting = true;
+    reconnectsStarted_.fetch_add(1, std::memory_order_relaxed);
+    openChannel(p, p.wsUrl);
+  });
 }
 
 void MediaEngine::start() {
@@ -174,10 +252,10 @@ void MediaEngine::fail(Peer& p, const std::string& why) {
   }
 }
 
-void MediaEngine::connect(int endpoint, BridgeTransport t) {
-  asio::post(io_, [this, endpoint, t = std::move(t)]() mutable {
+void MediaEngine::connect(int endpoint, BridgeTransport t, uint32_t generation) {
+  asio::post(io_, [this, endpoint, generation, t = std::move(t)]() mutable {
     Peer& p = *peers_.at(static_cast<size_t>(endpoint));
-    if (p.agent) {
+    if (p.agent || p.generation != generation || p.dead) {
       return;
     }
     // Loopback only: the first 127.0.0.1-style UDP candidate, else ::1.
@@ -250,6 +328,7 @@ void MediaEngine::openChannel(Peer& p, const std::string& url) {
     fail(p, why);
     return;
   }
+  p.wsUrl = url;
   Peer* raw = &p;
   ColibriWsClient::Callbacks cb;
   cb.onOpen = [this] { ++acc_.rw.channelsOpen; };
@@ -273,6 +352,11 @@ void MediaEngine::onChannelMessage(Peer& p, std::string_view text) {
     if (p.channelAtNs == 0) {
       p.channelAtNs = nowNs();
       channelsReady_.fetch_add(1, std::memory_order_relaxed);
+      markReady(p);
+    }
+    if (p.reconnecting) {
+      p.reconnecting = false;
+      reconnectsDone_.fetch_add(1, std::memory_order_relaxed);
     }
     return;
   }
@@ -404,7 +488,8 @@ void MediaEngine::onReadable(Peer& p) {
     // recvmsg for the kernel's receive time (SO_TIMESTAMPNS, CLOCK_REALTIME):
     // latency then excludes the time a packet waited in our own socket queue.
     iovec iov{p.buf.data(), p.buf.size()};
-    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(timespec))> control{};
+    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(timespec)) + CMSG_SPACE(sizeof(uint32_t))>
+        control{};
     msghdr msg{};
     msg.msg_name = from.data();
     msg.msg_namelen = static_cast<socklen_t>(from.capacity());
@@ -423,6 +508,16 @@ void MediaEngine::onReadable(Peer& p) {
         timespec ts{};
         std::memcpy(&ts, CMSG_DATA(c), sizeof(ts));
         kernelNs = int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+      } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+        uint32_t dropped = 0;  // the socket's total so far
+        std::memcpy(&dropped, CMSG_DATA(c), sizeof(dropped));
+        if (dropped > p.rxDropped) {
+          acc_.socketDrops += dropped - p.rxDropped;
+          if (p.stable) {
+            acc_.stableSocketDrops += dropped - p.rxDropped;
+          }
+          p.rxDropped = dropped;
+        }
       }
     }
     const std::span<uint8_t> d(p.buf.data(), static_cast<size_t>(n));
@@ -518,6 +613,13 @@ void MediaEngine::handleRtp(Peer& p, std::span<uint8_t> d, int64_t kernelNs) {
     ++acc_.ownAudio;
     return;
   }
+  if (!p.stable) {
+    // A churn slot's endpoint: it may get media before its colibri-ws opened
+    // (its maps are then dropped by the bridge, and all sent on open), and it
+    // does not stay: counted, not checked for delivery.
+    churnRx_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   const auto sender = static_cast<size_t>(cfg_.senderOf[idx]);
   if (!cfg_.rewriting &&
       (payload.size() < kStampSize || std::memcmp(payload.data(), kMagic.data(), 4) != 0 ||
@@ -600,6 +702,7 @@ void MediaEngine::updateState(Peer& p, Clock::time_point now) {
     p.done = true;
     p.connectedAtNs = nowNs();
     connected_.fetch_add(1, std::memory_order_relaxed);
+    markReady(p);
   }
 }
 
@@ -632,6 +735,20 @@ void MediaEngine::onTick() {
       }
       p.nextRtcp = now + kRtcpInterval / 2 +
                    std::chrono::milliseconds(static_cast<int64_t>(p.index * 37) % 1000);
+    }
+  }
+  // Replaced peers and channels: their handlers have run after 2 s.
+  const auto retire = [now](auto& list) {
+    while (!list.empty() && now - list.front().first > std::chrono::seconds(2)) {
+      list.erase(list.begin());
+    }
+  };
+  retire(retiredPeers_);
+  retire(retiredChannels_);
+  if (!deliveries_.empty()) {
+    const auto due = static_cast<uint32_t>(std::min<uint64_t>(sendTick_ / kSlots, frames_));
+    if (due > cfg_.finalizeLagFrames) {
+      finalizeUpTo(due - cfg_.finalizeLagFrames);
     }
   }
   armTick();
@@ -759,9 +876,75 @@ void MediaEngine::sendFrame(int sender, uint32_t frame) {
   tx_.fetch_add(1, std::memory_order_relaxed);
 }
 
+StableTotals MediaEngine::finalized() const {
+  StableTotals t;
+  t.frames = totals_.frames.load(std::memory_order_relaxed);
+  t.sent = totals_.sent.load(std::memory_order_relaxed);
+  t.expected = totals_.expected.load(std::memory_order_relaxed);
+  t.delivered = totals_.delivered.load(std::memory_order_relaxed);
+  t.lost = totals_.lost.load(std::memory_order_relaxed);
+  t.withheld = totals_.withheld.load(std::memory_order_relaxed);
+  return t;
+}
+
+void MediaEngine::finalizeAll() {
+  asio::post(io_, [this] { finalizeUpTo(frames_); });
+}
+
+// The stable receivers' deliveries of frames [finalizedFrames_, frame), as
+// results() counts them with routing "all" (a frame no stable receiver got is
+// lost unless silent).
+void MediaEngine::finalizeUpTo(uint32_t frame) {
+  frame = std::min(frame, frames_);
+  if (deliveries_.empty() || frame <= finalizedFrames_) {
+    return;
+  }
+  const size_t nSenders = senders_.size();
+  const uint64_t receivers = static_cast<uint64_t>(std::max(stable_ - 1, 0));
+  StableTotals d;
+  for (uint32_t f = finalizedFrames_; f < frame; ++f) {
+    for (size_t s = 0; s < nSenders; ++s) {
+      ++d.frames;
+      const uint8_t flags = senders_[s].flags[f];
+      if ((flags & kSent) == 0) {
+        continue;
+      }
+      const int ep = cfg_.senderEndpoint[s];
+      uint64_t withheld = 0;
+      if (cfg_.rewriting) {
+        for (int rcv = 0; rcv < stable_; ++rcv) {
+          const uint32_t first = firstFrame_[static_cast<size_t>(rcv) * nSenders + s];
+          if (rcv != ep && first != kNoFrame && first > f &&
+              first - f <= cfg_.withheldWindowFrames) {
+            ++withheld;
+          }
+        }
+      }
+      const uint64_t expected = ep < stable_ ? receivers - withheld : 0;
+      const uint64_t c = deliveries_[s][f];
+      ++d.sent;
+      d.expected += expected;
+      d.delivered += std::min<uint64_t>(c, expected);
+      d.withheld += withheld;
+      if (c == 0 && (flags & kSilent) != 0) {
+        d.expected -= expected;  // silence may go unrouted
+      } else if (c < expected) {
+        d.lost += expected - c;
+      }
+    }
+  }
+  finalizedFrames_ = frame;
+  totals_.frames.fetch_add(d.frames, std::memory_order_relaxed);
+  totals_.sent.fetch_add(d.sent, std::memory_order_relaxed);
+  totals_.expected.fetch_add(d.expected, std::memory_order_relaxed);
+  totals_.delivered.fetch_add(d.delivered, std::memory_order_relaxed);
+  totals_.lost.fetch_add(d.lost, std::memory_order_relaxed);
+  totals_.withheld.fetch_add(d.withheld, std::memory_order_relaxed);
+}
+
 EngineResults MediaEngine::results(bool routedOnly) const {
   EngineResults out = acc_;
-  const uint64_t receivers = static_cast<uint64_t>(cfg_.endpoints - 1);
+  const uint64_t receivers = static_cast<uint64_t>(stable_ - 1);
   const size_t nSenders = senders_.size();
   for (size_t s = 0; s < nSenders; ++s) {
     SenderResult r;
@@ -774,7 +957,7 @@ EngineResults MediaEngine::results(bool routedOnly) const {
     std::vector<int32_t> withheldDelta;
     if (cfg_.rewriting && !flags.empty()) {
       withheldDelta.assign(flags.size() + 1, 0);
-      for (int rcv = 0; rcv < cfg_.endpoints; ++rcv) {
+      for (int rcv = 0; rcv < stable_; ++rcv) {
         const uint32_t first = firstFrame_[static_cast<size_t>(rcv) * nSenders + s];
         if (rcv == r.endpoint || first == kNoFrame || first >= flags.size()) {
           continue;

@@ -90,6 +90,24 @@ struct EngineConfig {
   // the bridge may hold back as a new SSRC's delay (new-ssrc-delay + slack);
   // missing there, they are "withheld", not loss.
   uint32_t withheldWindowFrames = 0;
+  // Soak (churn): only endpoints 0..stable-1 count as receivers for delivery
+  // and loss; the others (churn slots, muted) are replaced while the run goes
+  // on and their packets are only counted. -1: every endpoint.
+  int stable = -1;
+  // Soak: a frame's deliveries are final (finalized(), below) this many
+  // frames after it was due.
+  uint32_t finalizeLagFrames = 100;
+};
+
+// Soak: delivery to the stable receivers, summed over the frames finalized so
+// far (every stable sender's frames older than finalizeLagFrames).
+struct StableTotals {
+  uint64_t frames = 0;  // finalized frames (all senders)
+  uint64_t sent = 0;    // of those, sent
+  uint64_t expected = 0;
+  uint64_t delivered = 0;
+  uint64_t lost = 0;
+  uint64_t withheld = 0;
 };
 
 // Per sender, after the run.
@@ -160,6 +178,10 @@ struct EngineResults {
   uint64_t seqGaps = 0;        // per (receiver, sender): sequence numbers skipped
   uint64_t reordered = 0;      // per (receiver, sender): older than the last one
   uint64_t outsideWindow = 0;  // frames beyond the run's (not counted)
+  // Datagrams the kernel dropped at our sockets (SO_RXQ_OVFL: receive buffer
+  // full, this thread starved), all and at stable receivers.
+  uint64_t socketDrops = 0;
+  uint64_t stableSocketDrops = 0;
   std::vector<SenderResult> senders;
   std::vector<int64_t> connectedAtNs;  // per endpoint; 0 = never
   std::vector<int64_t> channelAtNs;    // rewriting: per endpoint, ServerHello received; 0 = never
@@ -186,7 +208,36 @@ class MediaEngine {
 
   // Any thread. Starts ICE (towards the first loopback IPv4 candidate) and,
   // once it connects, the DTLS handshake; with rewriting, also the colibri-ws.
-  void connect(int endpoint, BridgeTransport transport);
+  // `generation`: the endpoint's (recycle()); a transport for an older one is
+  // ignored.
+  void connect(int endpoint, BridgeTransport transport, uint32_t generation = 0);
+
+  // Soak, owner thread, after start(): endpoint slot `endpoint` (a muted churn
+  // slot) gets a new endpoint: a new id, ICE credentials and UDP socket (its
+  // local(), at once); on the media thread the old one is closed (socket,
+  // colibri-ws; kept 2 s for its pending handlers) and counts no more. Returns
+  // the new generation.
+  uint32_t recycle(int endpoint);
+  // Whether `endpoint`'s generation `generation` is up: ICE, DTLS, SRTP and,
+  // with rewriting, its colibri-ws with ServerHello. Any thread.
+  [[nodiscard]] bool ready(int endpoint, uint32_t generation) const;
+  // Soak, any thread: closes `endpoint`'s colibri-ws and opens a new one on
+  // the same URL (as lib-jitsi-meet reconnects its bridge channel). Done when
+  // its ServerHello comes (channelReconnects()); a failure fails the endpoint.
+  void reconnectChannel(int endpoint);
+  [[nodiscard]] uint64_t channelReconnectsStarted() const {
+    return reconnectsStarted_.load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] uint64_t channelReconnects() const {
+    return reconnectsDone_.load(std::memory_order_relaxed);
+  }
+  // Soak: packets received by the churn slots' endpoints (not checked for loss).
+  [[nodiscard]] uint64_t churnReceived() const { return churnRx_.load(std::memory_order_relaxed); }
+  // Soak: delivery to the stable receivers over the finalized frames. Any thread.
+  [[nodiscard]] StableTotals finalized() const;
+  // Any thread: finalizes every frame (after the sending ended and in-flight
+  // packets landed).
+  void finalizeAll();
   // Any thread. Senders send frames 0..frames-1, frame f at `at` + f * 20 ms
   // (senders spread over the 20 ms).
   void startSending(Clock::time_point at, uint32_t frames);
@@ -223,6 +274,9 @@ class MediaEngine {
   void applyMapping(Peer& p, const MappedSource& m, int64_t now);
   void updateState(Peer& p, Clock::time_point now);
   void fail(Peer& p, const std::string& why);
+  void markReady(Peer& p);
+  std::unique_ptr<Peer> makePeer(int index, uint32_t generation);
+  void finalizeUpTo(uint32_t frame);
   void armTick();
   void onTick();
   void armSend();
@@ -234,6 +288,14 @@ class MediaEngine {
   std::string fingerprint_;
   const dtls::Context& dtls_;
   std::vector<std::unique_ptr<Peer>> peers_;
+  std::vector<Local> locals_;          // owner thread's copy (recycle() replaces one)
+  std::vector<uint32_t> generations_;  // owner thread
+  // Per endpoint: generation + 1 once that generation is up (0: none).
+  std::unique_ptr<std::atomic<uint32_t>[]> readyTag_;
+  // Replaced peers and colibri-ws clients, kept until their handlers ran.
+  std::vector<std::pair<Clock::time_point, std::unique_ptr<Peer>>> retiredPeers_;
+  std::vector<std::pair<Clock::time_point, std::unique_ptr<ColibriWsClient>>> retiredChannels_;
+  int stable_ = 0;  // endpoints counted as receivers
   boost::asio::steady_timer tick_;
   boost::asio::steady_timer sendTimer_;
   std::thread thread_;
@@ -266,6 +328,14 @@ class MediaEngine {
   std::atomic<uint64_t> rx_{0};
   std::atomic<uint64_t> tx_{0};
   std::atomic<bool> sendingDone_{false};
+  std::atomic<uint64_t> reconnectsStarted_{0};
+  std::atomic<uint64_t> reconnectsDone_{0};
+  std::atomic<uint64_t> churnRx_{0};
+  // Finalized frames (media thread writes, any thread reads).
+  uint32_t finalizedFrames_ = 0;
+  struct AtomicTotals {
+    std::atomic<uint64_t> frames{0}, sent{0}, expected{0}, delivered{0}, lost{0}, withheld{0};
+  } totals_;
   mutable std::mutex failureMutex_;
   std::string firstFailure_;
 };

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -71,6 +72,22 @@ Observation and output:
       --json FILE          write the summary as JSON
       --quiet              no progress output
       --log-level L        library logs: trace|debug|info|warn|error|off (default warn)
+Soak (scripts/soak.sh; README "Load testing", Soak):
+      --soak               one conference for --duration with churn; samples the bridge's RSS,
+                           open fds, heap, /colibri/stats counts and the stable endpoints'
+                           delivery every --sample-interval, prints the time series (CSV) and
+                           fails on growth after --warmup or on loss for stable endpoints
+      --churners C         the last C endpoints are churn slots, muted (default N/10)
+      --churn-rate R       churn slots replaced per second: expire + a new endpoint (default 2)
+      --reconnect-rate R   stable endpoints reconnecting their colibri-ws per second (default 1;
+                           with --rewriting)
+      --source-update-rate R  Colibri2 source updates per second, to muted stable endpoints
+                           (an extra SSRC added, then removed; default 2)
+      --sample-interval S  seconds between samples (default 1)
+      --warmup S           samples before S are not judged (default duration/4, 10..300)
+      --soak-csv FILE      the time series (default soak.csv; also printed on stdout)
+      --max-leak-per-churn KIB  RSS and heap growth allowed per churned endpoint (default 4)
+      --max-fd-growth N    open fds allowed to grow after the warm-up (default 8)
 Sweep:
       --sweep LIST         run at each N: "50,100,200" or "50:1000:50"
       --csv FILE           sweep table (default load-sweep.csv)
@@ -211,6 +228,19 @@ Options parseOptions(int argc, char** argv) {
          o.sweep = std::move(*s);
        }},
       {"--csv", [&](auto v) { o.csvPath = std::string(v); }},
+      {"--churners", [&](auto v) { o.churners = number<int>("--churners", v); }},
+      {"--churn-rate", [&](auto v) { o.churnRate = number<double>("--churn-rate", v); }},
+      {"--reconnect-rate",
+       [&](auto v) { o.reconnectRate = number<double>("--reconnect-rate", v); }},
+      {"--source-update-rate",
+       [&](auto v) { o.sourceUpdateRate = number<double>("--source-update-rate", v); }},
+      {"--sample-interval",
+       [&](auto v) { o.sampleIntervalS = number<double>("--sample-interval", v); }},
+      {"--warmup", [&](auto v) { o.warmupS = number<double>("--warmup", v); }},
+      {"--soak-csv", [&](auto v) { o.soakCsvPath = std::string(v); }},
+      {"--max-leak-per-churn",
+       [&](auto v) { o.maxLeakPerChurnKiB = number<double>("--max-leak-per-churn", v); }},
+      {"--max-fd-growth", [&](auto v) { o.maxFdGrowth = number<int>("--max-fd-growth", v); }},
       {"--svg", [&](auto v) { o.svgPath = std::string(v); }},
       {"--max-latency-p99",
        [&](auto v) { o.maxLatencyP99Ms = number<double>("--max-latency-p99", v); }},
@@ -235,6 +265,10 @@ Options parseOptions(int argc, char** argv) {
     }
     if (arg == "--rewriting") {
       o.rewriting = true;
+      continue;
+    }
+    if (arg == "--soak") {
+      o.soak = true;
       continue;
     }
     std::optional<std::string> value;
@@ -315,6 +349,36 @@ Options parseOptions(int argc, char** argv) {
   }
   if (o.bridgePid < 0) {
     usageError("--bridge-pid must be a process id");
+  }
+  if (o.soak) {
+    if (!o.sweep.empty() || o.silence) {
+      usageError("--soak takes neither --sweep nor --silence");
+    }
+    if (o.churners < 0) {
+      o.churners = o.endpoints / 10;
+    }
+    if (o.churners > o.endpoints - 2 - o.speakers) {
+      usageError("--churners: at most N - 2 - K (the stable endpoints hold the speakers)");
+    }
+    if (o.churnRate < 0 || o.churnRate > 100 || o.reconnectRate < 0 || o.reconnectRate > 100 ||
+        o.sourceUpdateRate < 0 || o.sourceUpdateRate > 100) {
+      usageError("--churn-rate, --reconnect-rate, --source-update-rate must be 0..100 per second");
+    }
+    if (o.churnRate > 0 && o.churners == 0) {
+      usageError("--churn-rate needs --churners > 0");
+    }
+    if (o.sampleIntervalS < 0.2 || o.sampleIntervalS > 60) {
+      usageError("--sample-interval must be 0.2..60 s");
+    }
+    if (o.warmupS < 0) {
+      o.warmupS = std::clamp(o.durationS / 4, 10.0, 300.0);
+    }
+    if (o.warmupS >= o.durationS) {
+      usageError("--warmup must be shorter than --duration");
+    }
+    if (o.maxLeakPerChurnKiB < 0 || o.maxFdGrowth < 0) {
+      usageError("--max-leak-per-churn and --max-fd-growth must be >= 0");
+    }
   }
   return o;
 }

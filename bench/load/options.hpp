@@ -49,6 +49,22 @@ struct Options {
   bool quiet = false;
   std::string logLevel = "warn";
 
+  // Soak (--soak): the last `churners` endpoints are churn slots (muted; one
+  // leaves and a new one joins `churnRate` times a second); stable endpoints
+  // reconnect their colibri-ws `reconnectRate` times a second and muted stable
+  // ones get a Colibri2 source update `sourceUpdateRate` times a second; the
+  // bridge is sampled every `sampleIntervalS`, and growth after `warmupS` fails.
+  bool soak = false;
+  int churners = -1;  // default: a tenth of the endpoints
+  double churnRate = 2.0;
+  double reconnectRate = 1.0;  // with --rewriting only
+  double sourceUpdateRate = 2.0;
+  double sampleIntervalS = 1.0;
+  double warmupS = -1;  // default: a quarter of the duration, 10..300 s
+  std::string soakCsvPath = "soak.csv";
+  double maxLeakPerChurnKiB = 4.0;  // RSS / heap slope per churned endpoint
+  int maxFdGrowth = 8;
+
   // Sweep.
   std::vector<int> sweep;
   std::string csvPath = "load-sweep.csv";

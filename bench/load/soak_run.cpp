@@ -1,0 +1,876 @@
+#include "soak_run.hpp"
+
+#include <dirent.h>
+#include <fmt/format.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <optional>
+
+#include "bridge_stats.hpp"
+#include "colibri2_client.hpp"
+#include "histogram.hpp"
+#include "media_engine.hpp"
+#include "proc_stats.hpp"
+
+namespace jvb::load {
+
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::nanoseconds;
+
+constexpr int kMaxHealthInFlight = 50;
+constexpr auto kExpireWait = milliseconds(5000);
+constexpr auto kStatsTimeout = milliseconds(3000);
+constexpr double kWithheldSlackMs = 100;
+// After the conference expired: how long the bridge may take to close what it
+// held (colibri-ws close handshakes, the media thread's removal), and the fds
+// it may keep beyond its idle count (none expected).
+constexpr auto kSettleLimit = milliseconds(8000);
+constexpr int64_t kIdleFdSlack = 2;
+
+uint64_t randomU64() {
+  std::array<unsigned char, 8> b{};
+  RAND_bytes(b.data(), static_cast<int>(b.size()));
+  uint64_t v = 0;
+  for (unsigned char c : b) {
+    v = (v << 8) | c;
+  }
+  return v;
+}
+
+std::string uuid() {
+  const uint64_t a = randomU64();
+  const uint64_t b = randomU64();
+  return fmt::format("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xFFFF, a & 0xFFF,
+                     0x8000 | ((b >> 48) & 0x3FFF), b & 0xFFFFFFFFFFFFULL);
+}
+
+double ms(uint64_t ns) {
+  return static_cast<double>(ns) / 1e6;
+}
+
+double seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+int64_t countFds(int pid) {
+  DIR* d = opendir(fmt::format("/proc/{}/fd", pid).c_str());
+  if (d == nullptr) {
+    return -1;
+  }
+  int64_t n = 0;
+  while (const dirent* e = readdir(d)) {
+    if (e->d_name[0] != '.') {
+      ++n;
+    }
+  }
+  closedir(d);
+  return n;
+}
+
+int64_t jsonInt(const nlohmann::json& j, const char* key) {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_number() ? it->get<int64_t>() : -1;
+}
+
+int64_t jsonInt(const nlohmann::json& j, const char* block, const char* key) {
+  const auto it = j.find(block);
+  return it != j.end() && it->is_object() ? jsonInt(*it, key) : -1;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) {
+    return 0;
+  }
+  std::sort(v.begin(), v.end());
+  const size_t m = v.size() / 2;
+  return v.size() % 2 == 1 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+// Per endpoint slot, on the owner's thread.
+struct Slot {
+  uint32_t generation = 0;
+  bool joining = true;  // allocated, not yet up
+  bool updateAcked = false;
+  Clock::time_point startedAt{};
+};
+
+// Shared with the IQ callbacks (a reply after the run finds it closed).
+struct State {
+  bool closed = false;
+  std::string colibriError;
+  bool conferenceCreated = false;
+  std::vector<Slot> slots;
+  Histogram allocRtt;
+  Histogram updateRtt;
+  Histogram expireRtt;
+  Histogram sourcesRtt;
+  uint64_t sourceUpdatesAcked = 0;
+  uint64_t endpointsExpired = 0;
+  int healthInFlight = 0;
+  Histogram health;          // the whole run
+  Histogram healthInterval;  // since the last sample
+  uint64_t healthSent = 0;
+  uint64_t healthTimeouts = 0;
+  uint64_t healthErrors = 0;
+  bool expireAnswered = false;
+  bool expired = false;
+  std::string expireError;
+};
+
+}  // namespace
+
+double slope(const std::vector<double>& x, const std::vector<double>& y) {
+  const size_t n = std::min(x.size(), y.size());
+  if (n < 2) {
+    return 0;
+  }
+  double mx = 0;
+  double my = 0;
+  for (size_t i = 0; i < n; ++i) {
+    mx += x[i];
+    my += y[i];
+  }
+  mx /= static_cast<double>(n);
+  my /= static_cast<double>(n);
+  double sxy = 0;
+  double sxx = 0;
+  for (size_t i = 0; i < n; ++i) {
+    sxy += (x[i] - mx) * (y[i] - my);
+    sxx += (x[i] - mx) * (x[i] - mx);
+  }
+  return sxx == 0 ? 0 : sxy / sxx;
+}
+
+int runSoak(const Options& o, Focus& focus, const dtls::Context& dtls, Progress& progress,
+            const std::atomic<bool>& interrupted) {
+  const int n = o.endpoints;
+  const int stable = n - o.churners;
+  const int speakers = std::min(o.speakers, stable);
+  EngineConfig cfg;
+  cfg.endpoints = n;
+  cfg.stable = stable;
+  cfg.senderOf.assign(static_cast<size_t>(n), -1);
+  cfg.speakers = speakers;
+  std::vector<bool> speaks(static_cast<size_t>(n), false);
+  for (int j = 0; j < speakers; ++j) {
+    const int ep = static_cast<int>(static_cast<int64_t>(j) * stable / speakers);
+    cfg.senderOf[static_cast<size_t>(ep)] = static_cast<int>(cfg.senderEndpoint.size());
+    cfg.senderEndpoint.push_back(ep);
+    cfg.senderSpeaks.push_back(true);
+    speaks[static_cast<size_t>(ep)] = true;
+  }
+  const uint64_t rnd = randomU64();
+  // Room for every endpoint's SSRC and the churn slots' later ones (media_engine.cpp).
+  cfg.ssrcBase = 1 + static_cast<uint32_t>(rnd % 0x7FFFFFFFULL);
+  cfg.seed = rnd >> 32;
+  cfg.payloadBytes = o.payloadBytes;
+  cfg.framesPerSlot = static_cast<uint32_t>(std::max(1.0, std::round(o.rotateS * 50)));
+  cfg.handshakeTimeout = milliseconds(static_cast<int64_t>(o.connectTimeoutS * 1000));
+  cfg.rewriting = o.rewriting;
+  cfg.withheldWindowFrames =
+      o.rewriting ? static_cast<uint32_t>(std::ceil((o.newSsrcDelayMs + kWithheldSlackMs) / 20))
+                  : 0;
+  cfg.finalizeLagFrames = 250;  // 5 s: a frame's packets have landed, even on a loaded host
+  // Muted stable endpoints take the source updates.
+  std::vector<int> updatable;
+  for (int i = 0; i < stable; ++i) {
+    if (!speaks[static_cast<size_t>(i)]) {
+      updatable.push_back(i);
+    }
+  }
+  // Source updates come in pairs on one endpoint (a fresh extra SSRC added,
+  // then removed), then the next: what the bridge holds for them stays
+  // constant, so that their state does not pass for growth.
+  uint64_t updatesSent = 0;
+
+  auto st = std::make_shared<State>();
+  st->slots.resize(static_cast<size_t>(n));
+  const std::string meetingId = uuid();
+  auto engine = std::make_shared<MediaEngine>(cfg, dtls);
+  engine->start();
+  const auto iqTimeout = milliseconds(static_cast<int64_t>(o.iqTimeoutS * 1000));
+  const auto healthTimeout = milliseconds(static_cast<int64_t>(o.healthTimeoutS * 1000));
+  const auto healthEvery = nanoseconds(static_cast<int64_t>(o.healthIntervalMs * 1e6));
+  auto nextHealth = Clock::now();
+  bool healthOn = true;
+  const auto maybeHealth = [&](Clock::time_point now) {
+    if (!healthOn || now < nextHealth || st->healthInFlight >= kMaxHealthInFlight) {
+      return;
+    }
+    nextHealth = now + healthEvery;
+    ++st->healthInFlight;
+    ++st->healthSent;
+    focus.sendToBridge("get", healthCheckXml(), healthTimeout, [st](const IqOutcome& out) {
+      --st->healthInFlight;
+      if (out.kind == IqOutcome::Kind::kResult) {
+        st->health.add(static_cast<uint64_t>(out.rtt.count()));
+        st->healthInterval.add(static_cast<uint64_t>(out.rtt.count()));
+      } else if (out.kind == IqOutcome::Kind::kError) {
+        ++st->healthErrors;
+      } else if (out.kind == IqOutcome::Kind::kTimeout) {
+        ++st->healthTimeouts;
+      }
+    });
+  };
+  const auto colibriFailed = [st](std::string what) {
+    if (st->colibriError.empty()) {
+      st->colibriError = std::move(what);
+    }
+  };
+
+  // Endpoint create, then (on its answer) ICE/DTLS/colibri-ws and the
+  // transport update, for slot i's current generation.
+  const auto sendAllocate = [&](int i) {
+    Slot& slot = st->slots[static_cast<size_t>(i)];
+    slot.joining = true;
+    slot.updateAcked = false;
+    slot.startedAt = Clock::now();
+    const uint32_t gen = slot.generation;
+    const auto& local = engine->local(i);
+    const std::optional<std::string> room =
+        st->conferenceCreated ? std::nullopt
+                              : std::optional<std::string>(fmt::format(
+                                    "soak-{}@conference.{}", meetingId.substr(0, 8), o.domain));
+    focus.sendToBridge(
+        "get", allocateXml(meetingId, room, local.id, local.ssrc, o.rewriting), iqTimeout,
+        [st, engine, i, gen, iqTimeout, &focus, &meetingId, colibriFailed](const IqOutcome& out) {
+          if (st->closed) {
+            return;
+          }
+          st->allocRtt.add(static_cast<uint64_t>(out.rtt.count()));
+          const auto loc = engine->local(i);  // a copy: recycle() may replace it
+          if (out.kind != IqOutcome::Kind::kResult) {
+            colibriFailed(
+                fmt::format("Colibri2 endpoint create for {} failed: {}", loc.id, out.describe()));
+            return;
+          }
+          std::string why;
+          auto t = parseBridgeTransport(out.stanza, loc.id, why);
+          if (!t) {
+            colibriFailed(fmt::format("Colibri2 answer for {}: {}", loc.id, why));
+            return;
+          }
+          st->conferenceCreated = true;
+          engine->connect(i, std::move(*t), gen);
+          focus.sendToBridge(
+              "get",
+              transportXml(meetingId, loc.id, loc.ice.ufrag, loc.ice.pwd, engine->fingerprint(),
+                           loc.port),
+              iqTimeout, [st, i, gen, id = loc.id, colibriFailed](const IqOutcome& upd) {
+                if (st->closed) {
+                  return;
+                }
+                st->updateRtt.add(static_cast<uint64_t>(upd.rtt.count()));
+                if (upd.kind != IqOutcome::Kind::kResult) {
+                  colibriFailed(fmt::format("Colibri2 transport update for {} failed: {}", id,
+                                            upd.describe()));
+                  return;
+                }
+                Slot& s = st->slots[static_cast<size_t>(i)];
+                if (s.generation == gen) {
+                  s.updateAcked = true;
+                }
+              });
+        });
+  };
+
+  const auto hardFailure = [&]() -> std::optional<std::string> {
+    if (interrupted.load()) {
+      return std::string("interrupted");
+    }
+    if (!focus.connected()) {
+      return std::string("the XMPP connection to Prosody was lost");
+    }
+    if (focus.bridgeGone()) {
+      return fmt::format("the bridge '{}' left the brewery", focus.bridgeNick());
+    }
+    if (!st->colibriError.empty()) {
+      return st->colibriError;
+    }
+    if (engine->failed() > 0) {
+      return fmt::format("{} failed for {} endpoint(s); first: {}",
+                         o.rewriting ? "ICE/DTLS/colibri-ws" : "ICE/DTLS", engine->failed(),
+                         engine->firstFailure());
+    }
+    return std::nullopt;
+  };
+
+  // Samples.
+  AllocCounterFile allocFile;
+  std::string allocWhy;
+  const bool allocOk = !o.allocCountFile.empty() && allocFile.open(o.allocCountFile, allocWhy);
+  std::vector<SoakSample> samples;
+  std::optional<ProcSample> lastProc;
+  StableTotals lastTotals;
+  std::string statsError;
+  Clock::time_point audioStart{};
+  const auto sampleBridge = [&](SoakSample& s) {
+    if (o.bridgePid > 0) {
+      if (const auto p = sampleProcess(o.bridgePid)) {
+        s.rssKiB = static_cast<int64_t>(p->rssKiB);
+        if (lastProc) {
+          s.cpuPct = cpuPercent(*lastProc, *p);
+        }
+        lastProc = p;
+      }
+      s.fds = countFds(o.bridgePid);
+    }
+    if (!o.statsUrl.empty()) {
+      std::string why;
+      if (const auto j = fetchJson(o.statsUrl, kStatsTimeout, why)) {
+        const int64_t heap = jsonInt(*j, "heap_bytes_in_use");
+        s.heapKiB = heap < 0 ? -1 : heap / 1024;
+        s.conferences = jsonInt(*j, "conferences");
+        s.endpoints = jsonInt(*j, "endpoints");
+        s.mediaEndpoints = jsonInt(*j, "media", "endpoints");
+        s.slotsUsed = jsonInt(*j, "ssrc_rewriting", "slots_used");
+        s.channelSockets = jsonInt(*j, "ssrc_rewriting", "endpoints");
+      } else if (statsError.empty()) {
+        statsError = why;
+      }
+    }
+    if (allocOk) {
+      if (const auto a = allocFile.sample()) {
+        s.liveAllocs = static_cast<int64_t>(a->allocs) - static_cast<int64_t>(a->frees);
+      }
+    }
+  };
+  SoakSample idleSample;
+  sampleBridge(idleSample);
+
+  std::FILE* csv = std::fopen(o.soakCsvPath.c_str(), "w");
+  if (csv == nullptr) {
+    std::fprintf(stderr, "jvb-audio-load: cannot write %s\n", o.soakCsvPath.c_str());
+    return 1;
+  }
+  const char* kCsvHeader =
+      "t_s,judged,rss_kib,fds,bridge_cpu_pct,heap_kib,live_allocs,conferences,endpoints,"
+      "media_endpoints,rewriting_endpoints,slots_used,churned,churn_joined,ws_reconnects,"
+      "source_updates,stable_expected,stable_lost,health_p99_ms\n";
+  std::fputs(kCsvHeader, csv);
+  const auto csvRow = [](const SoakSample& s) {
+    return fmt::format("{:.1f},{},{},{},{:.1f},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.1f}\n",
+                       s.t, s.judged ? 1 : 0, s.rssKiB, s.fds, s.cpuPct, s.heapKiB, s.liveAllocs,
+                       s.conferences, s.endpoints, s.mediaEndpoints, s.channelSockets, s.slotsUsed,
+                       s.churned, s.churnJoined, s.reconnects, s.sourceUpdates, s.expected, s.lost,
+                       s.healthP99Ms);
+  };
+
+  uint64_t churned = 0;
+  uint64_t churnJoined = 0;
+  Histogram churnJoinNs;
+  std::optional<std::string> failure;
+
+  // --- Join: every endpoint once ---------------------------------------------
+  const auto joinStart = Clock::now();
+  const auto joinLimit = joinStart + nanoseconds(static_cast<int64_t>(n / o.joinRate * 1e9)) +
+                         milliseconds(100) * n + iqTimeout * 2 +
+                         milliseconds(static_cast<int64_t>(o.connectTimeoutS * 1000)) +
+                         milliseconds(10000);
+  int nextToSend = 0;
+  sendAllocate(nextToSend++);
+  while (true) {
+    focus.runOnce(1);
+    const auto now = Clock::now();
+    if ((failure = hardFailure())) {
+      break;
+    }
+    maybeHealth(now);
+    if (st->conferenceCreated) {
+      const int inFlight = static_cast<int>(focus.inFlight()) - st->healthInFlight;
+      int burst = 0;
+      while (nextToSend < n && burst < 64 && inFlight + burst < o.maxInFlight &&
+             now >= joinStart + nanoseconds(static_cast<int64_t>(nextToSend / o.joinRate * 1e9))) {
+        sendAllocate(nextToSend++);
+        ++burst;
+      }
+    }
+    int up = 0;
+    for (int i = 0; i < nextToSend; ++i) {
+      const Slot& s = st->slots[static_cast<size_t>(i)];
+      up += engine->ready(i, s.generation) && s.updateAcked ? 1 : 0;
+    }
+    progress.update("join", static_cast<double>(up) / n,
+                    fmt::format("{}/{} up, {:.1f} s", up, n, seconds(now - joinStart)));
+    if (up == n) {
+      break;
+    }
+    if (now > joinLimit) {
+      failure = fmt::format("only {} of {} endpoints came up within {:.0f} s ({})", up, n,
+                            seconds(joinLimit - joinStart), engine->pendingSummary());
+      break;
+    }
+  }
+  for (auto& s : st->slots) {
+    s.joining = false;
+  }
+  const double joinS = seconds(Clock::now() - joinStart);
+  if (!failure) {
+    progress.note(
+        fmt::format("soak: {} endpoints up in {:.2f} s ({} stable, {} speaking; {} churn "
+                    "slots); {:g} s of churn follow",
+                    n, joinS, stable, speakers, o.churners, o.durationS));
+  }
+
+  // --- Soak ------------------------------------------------------------------
+  const auto frames = static_cast<uint32_t>(std::max(1.0, std::round(o.durationS * 50)));
+  const auto every = [](double rate) {
+    return rate > 0 ? nanoseconds(static_cast<int64_t>(1e9 / rate)) : nanoseconds::max();
+  };
+  const auto churnEvery = every(o.churnRate);
+  const auto reconnectEvery = every(o.rewriting ? o.reconnectRate : 0);
+  const auto updateEvery = every(updatable.empty() ? 0 : o.sourceUpdateRate);
+  const auto sampleEvery = nanoseconds(static_cast<int64_t>(o.sampleIntervalS * 1e9));
+  int nextChurn = stable;
+  int nextReconnect = 0;
+  Clock::time_point sendEndAt{};
+  if (!failure) {
+    audioStart = Clock::now() + milliseconds(20);
+    engine->startSending(audioStart, frames);
+    sendEndAt = audioStart + milliseconds(frames * 20LL);
+    auto churnAt = audioStart + churnEvery / 2;
+    auto reconnectAt = audioStart + reconnectEvery / 3;
+    auto updateAt = audioStart + updateEvery / 4;
+    auto sampleAt = audioStart;
+    lastProc = o.bridgePid > 0 ? sampleProcess(o.bridgePid) : std::nullopt;
+    while (true) {
+      focus.runOnce(1);
+      const auto now = Clock::now();
+      if (engine->sendingDone() && now >= sendEndAt) {
+        break;
+      }
+      if ((failure = hardFailure())) {
+        break;
+      }
+      if (now > sendEndAt + milliseconds(10000)) {
+        failure = "the media thread did not finish sending in time (overloaded?)";
+        break;
+      }
+      maybeHealth(now);
+      const bool churning = now < sendEndAt - milliseconds(1000);  // the last second is quiet
+      // Churn: the next churn slot that is up leaves; a new endpoint takes it.
+      if (churning && o.churnRate > 0 && now >= churnAt) {
+        churnAt += churnEvery;
+        for (int tries = 0; tries < o.churners; ++tries) {
+          const int i = nextChurn;
+          nextChurn = nextChurn + 1 >= n ? stable : nextChurn + 1;
+          Slot& s = st->slots[static_cast<size_t>(i)];
+          if (s.joining) {
+            continue;
+          }
+          const std::string oldId = engine->local(i).id;
+          s.generation = engine->recycle(i);
+          ++churned;
+          focus.sendToBridge("get", expireEndpointXml(meetingId, oldId), iqTimeout,
+                             [st, oldId, colibriFailed](const IqOutcome& out) {
+                               if (st->closed) {
+                                 return;
+                               }
+                               st->expireRtt.add(static_cast<uint64_t>(out.rtt.count()));
+                               if (out.kind != IqOutcome::Kind::kResult) {
+                                 colibriFailed(fmt::format("Colibri2 expire of {} failed: {}",
+                                                           oldId, out.describe()));
+                                 return;
+                               }
+                               ++st->endpointsExpired;
+                             });
+          sendAllocate(i);
+          break;
+        }
+      }
+      for (int i = stable; i < n; ++i) {
+        Slot& s = st->slots[static_cast<size_t>(i)];
+        if (!s.joining) {
+          continue;
+        }
+        if (engine->ready(i, s.generation) && s.updateAcked) {
+          s.joining = false;
+          ++churnJoined;
+          churnJoinNs.add(static_cast<uint64_t>((now - s.startedAt).count()));
+        } else if (now - s.startedAt >
+                   milliseconds(static_cast<int64_t>(o.connectTimeoutS * 1000)) + iqTimeout) {
+          failure = fmt::format("churn endpoint {} did not come up within {:g} s ({})",
+                                engine->local(i).id, o.connectTimeoutS, engine->pendingSummary());
+          break;
+        }
+      }
+      if (failure) {
+        break;
+      }
+      if (churning && now >= reconnectAt) {
+        reconnectAt += reconnectEvery;
+        engine->reconnectChannel(nextReconnect);
+        nextReconnect = (nextReconnect + 1) % stable;
+      }
+      if (churning && now >= updateAt) {
+        updateAt += updateEvery;
+        const int i = updatable[(updatesSent / 2) % updatable.size()];
+        const bool add = updatesSent % 2 == 0;
+        const auto& loc = engine->local(i);
+        std::vector<uint32_t> ssrcs{loc.ssrc};
+        if (add) {
+          // Below every endpoint's SSRC (media_engine.cpp), a new one each time.
+          ssrcs.push_back(cfg.ssrcBase - 1 - static_cast<uint32_t>(updatesSent / 2 % 0x40000000));
+        }
+        ++updatesSent;
+        focus.sendToBridge("get", sourcesXml(meetingId, loc.id, ssrcs), iqTimeout,
+                           [st, id = loc.id, colibriFailed](const IqOutcome& out) {
+                             if (st->closed) {
+                               return;
+                             }
+                             st->sourcesRtt.add(static_cast<uint64_t>(out.rtt.count()));
+                             if (out.kind != IqOutcome::Kind::kResult) {
+                               colibriFailed(fmt::format("Colibri2 source update of {} failed: {}",
+                                                         id, out.describe()));
+                               return;
+                             }
+                             ++st->sourceUpdatesAcked;
+                           });
+      }
+      if (now >= sampleAt) {
+        sampleAt += sampleEvery;
+        SoakSample s;
+        s.t = seconds(now - audioStart);
+        s.judged = s.t >= o.warmupS;
+        sampleBridge(s);
+        const StableTotals t = engine->finalized();
+        s.expected = t.expected - lastTotals.expected;
+        s.lost = t.lost - lastTotals.lost;
+        lastTotals = t;
+        s.churned = churned;
+        s.churnJoined = churnJoined;
+        s.reconnects = engine->channelReconnects();
+        s.sourceUpdates = st->sourceUpdatesAcked;
+        s.healthP99Ms = ms(st->healthInterval.percentile(0.99));
+        st->healthInterval = Histogram{};
+        std::fputs(csvRow(s).c_str(), csv);
+        std::fflush(csv);
+        samples.push_back(s);
+        progress.update(
+            "soak", std::clamp(s.t / o.durationS, 0.0, 1.0),
+            fmt::format("{:.0f}/{:g} s, RSS {} KiB, fds {}, endpoints {}, churned {}, lost {}", s.t,
+                        o.durationS, s.rssKiB, s.fds, s.endpoints, churned, t.lost));
+      }
+    }
+  }
+  // Drain: in-flight packets land, the last frames become final.
+  healthOn = false;
+  // (2 s: the packets a contended host still holds in the bridge's or our queues.)
+  const auto drainEnd = Clock::now() + milliseconds(2000);
+  while (Clock::now() < drainEnd) {
+    focus.runOnce(5);
+  }
+  engine->finalizeAll();
+  const auto settle = Clock::now() + milliseconds(100);
+  while (Clock::now() < settle) {
+    focus.runOnce(5);
+  }
+  const uint64_t reconnectsStarted = engine->channelReconnectsStarted();
+  const uint64_t reconnectsDone = engine->channelReconnects();
+  const StableTotals totals = engine->finalized();
+  engine->stop();
+  const EngineResults media = engine->results(false);
+  // Close every socket of ours (UDP and colibri-ws) before the expire, so that
+  // the bridge's descriptors can go back to its idle count.
+  st->closed = true;
+  engine.reset();
+  std::string expireNote;
+  if (st->conferenceCreated && focus.connected()) {
+    focus.sendToBridge("get", expireConferenceXml(meetingId), kExpireWait,
+                       [st](const IqOutcome& out) {
+                         st->expireAnswered = true;
+                         st->expired = out.kind == IqOutcome::Kind::kResult;
+                         if (!st->expired) {
+                           st->expireError = out.describe();
+                         }
+                       });
+    const auto deadline = Clock::now() + kExpireWait + milliseconds(100);
+    while (!st->expireAnswered && Clock::now() < deadline) {
+      focus.runOnce(5);
+    }
+    if (!st->expired) {
+      expireNote = st->expireError.empty() ? "no answer" : st->expireError;
+    }
+  }
+  // After the expire: wait (bounded) until the bridge holds nothing of it.
+  SoakSample after;
+  const auto settleEnd = Clock::now() + kSettleLimit;
+  while (true) {
+    after = SoakSample{};
+    sampleBridge(after);
+    const bool clean =
+        after.conferences == 0 && after.endpoints == 0 && after.mediaEndpoints <= 0 &&
+        (after.fds < 0 || idleSample.fds < 0 || after.fds <= idleSample.fds + kIdleFdSlack);
+    if (clean || Clock::now() >= settleEnd || !focus.connected()) {
+      break;
+    }
+    const auto pause = Clock::now() + milliseconds(250);
+    while (Clock::now() < pause) {
+      focus.runOnce(5);
+    }
+  }
+  progress.done();
+  std::fclose(csv);
+
+  // --- Verdict ---------------------------------------------------------------
+  std::vector<std::string> problems;
+  if (failure) {
+    problems.push_back(*failure);
+  }
+  std::vector<double> tx;
+  std::vector<double> rss;
+  std::vector<double> heap;
+  std::vector<double> live;
+  std::vector<double> fds;
+  int64_t maxEndpoints = -1;
+  int64_t maxMediaEndpoints = -1;
+  for (const auto& s : samples) {
+    if (!s.judged) {
+      continue;
+    }
+    tx.push_back(s.t);
+    rss.push_back(static_cast<double>(s.rssKiB));
+    heap.push_back(static_cast<double>(s.heapKiB));
+    live.push_back(static_cast<double>(s.liveAllocs));
+    fds.push_back(static_cast<double>(s.fds));
+    maxEndpoints = std::max(maxEndpoints, s.endpoints);
+    maxMediaEndpoints = std::max(maxMediaEndpoints, s.mediaEndpoints);
+  }
+  const double judgedS = tx.size() >= 2 ? tx.back() - tx.front() : 0;
+  const double rssSlope = slope(tx, rss);    // KiB/s
+  const double heapSlope = slope(tx, heap);  // KiB/s
+  const double liveSlope = slope(tx, live);  // allocations/s
+  // A leak per churned endpoint shows as slope / churn rate; without churn the
+  // limit is per second.
+  const double perEvent = std::max(o.churnRate, 1.0);
+  const double leakLimit = o.maxLeakPerChurnKiB * perEvent;  // KiB/s
+  const size_t quarter = std::max<size_t>(1, fds.size() / 4);
+  const double fdsFirst = median(std::vector<double>(
+      fds.begin(), fds.begin() + static_cast<long>(std::min(quarter, fds.size()))));
+  const double fdsLast = median(
+      std::vector<double>(fds.end() - static_cast<long>(std::min(quarter, fds.size())), fds.end()));
+  const bool judged = !failure && tx.size() >= 5;
+  if (!failure && tx.size() < 5) {
+    problems.push_back(fmt::format("only {} samples after the warm-up of {:g} s: nothing to judge",
+                                   tx.size(), o.warmupS));
+  }
+  if (judged) {
+    if (o.bridgePid > 0 && rssSlope > leakLimit) {
+      problems.push_back(fmt::format(
+          "RSS grows after the warm-up: {:.2f} KiB/s ({:.2f} KiB per churned endpoint; limit {:g})",
+          rssSlope, rssSlope / perEvent, o.maxLeakPerChurnKiB));
+    }
+    if (!heap.empty() && heap.front() >= 0 && heapSlope > leakLimit) {
+      problems.push_back(fmt::format(
+          "heap in use grows after the warm-up: {:.2f} KiB/s ({:.2f} KiB per churned endpoint; "
+          "limit {:g})",
+          heapSlope, heapSlope / perEvent, o.maxLeakPerChurnKiB));
+    }
+    if (o.bridgePid > 0 && fdsLast - fdsFirst > o.maxFdGrowth) {
+      problems.push_back(
+          fmt::format("open fds grow after the warm-up: median {:.0f} -> {:.0f} (limit +{})",
+                      fdsFirst, fdsLast, o.maxFdGrowth));
+    }
+    if (maxEndpoints > n || maxMediaEndpoints > n) {
+      problems.push_back(fmt::format(
+          "the bridge held more endpoints than the conference has: {} (media thread {}) > {}",
+          maxEndpoints, maxMediaEndpoints, n));
+    }
+  }
+  uint64_t lost = 0;
+  uint64_t expected = 0;
+  for (const auto& s : media.senders) {
+    lost += s.lost;
+    expected += s.deliveries + s.lost;
+  }
+  if (!failure) {
+    if (lost > 0) {  // late is not lost: the final count decides
+      problems.push_back(fmt::format(
+          "{} of {} deliveries between stable endpoints lost ({} lost or later than 5 s in the "
+          "series; {} datagrams dropped by our own full receive buffers, a starved host)",
+          lost, expected, totals.lost, media.stableSocketDrops));
+    }
+    if (expected == 0) {
+      problems.push_back("no audio between stable endpoints");
+    }
+    const uint64_t decrypt =
+        media.decryptAuth + media.decryptReplay + media.decryptOther + media.rtcpDecryptFailures;
+    if (decrypt > 0 || media.ownAudio > 0 || media.unknownSsrc > 0 || media.corrupt > 0) {
+      problems.push_back(fmt::format(
+          "bad packets: {} SRTP/SRTCP failures, {} own audio, {} unknown SSRC, {} corrupt", decrypt,
+          media.ownAudio, media.unknownSsrc, media.corrupt));
+    }
+    const auto& rw = media.rw;
+    if (o.rewriting && (rw.unannounced > 0 || rw.wrongOwner > 0 || rw.seqBackwards > 0 ||
+                        rw.tsBackwards > 0 || rw.badMappings > 0 || rw.malformedMessages > 0)) {
+      problems.push_back(fmt::format(
+          "SSRC rewriting checks on stable receivers: {} unannounced, {} wrong owner, {} seq / {} "
+          "ts back, {} bad mappings ({}), {} malformed messages",
+          rw.unannounced, rw.wrongOwner, rw.seqBackwards, rw.tsBackwards, rw.badMappings,
+          rw.firstBadMapping, rw.malformedMessages));
+    }
+    // The churn must have happened at (nearly) the asked rates.
+    const double active = std::max(0.0, o.durationS - 1.0 - 1.0);
+    const auto expect = [&](double rate) {
+      return static_cast<uint64_t>(std::floor(rate * active * 0.8));
+    };
+    if (churned < expect(o.churnRate)) {
+      problems.push_back(fmt::format("only {} churn joins (asked {:g}/s)", churned, o.churnRate));
+    }
+    if (o.rewriting && reconnectsDone < expect(o.reconnectRate)) {
+      problems.push_back(fmt::format("only {} colibri-ws reconnects (asked {:g}/s)", reconnectsDone,
+                                     o.reconnectRate));
+    }
+    if (!updatable.empty() && st->sourceUpdatesAcked < expect(o.sourceUpdateRate)) {
+      problems.push_back(fmt::format("only {} source updates (asked {:g}/s)",
+                                     st->sourceUpdatesAcked, o.sourceUpdateRate));
+    }
+    if (st->healthTimeouts > 0 || st->healthErrors > 0) {
+      problems.push_back(fmt::format("health checks: {} timeouts, {} errors", st->healthTimeouts,
+                                     st->healthErrors));
+    }
+    if (!expireNote.empty()) {
+      problems.push_back("expiring the conference failed: " + expireNote);
+    }
+    if (after.conferences != 0 || after.endpoints != 0 || after.mediaEndpoints > 0) {
+      problems.push_back(fmt::format(
+          "after the conference expired the bridge still reports {} conferences, {} endpoints ({} "
+          "on the media thread){}",
+          after.conferences, after.endpoints, after.mediaEndpoints,
+          statsError.empty() ? "" : " (/colibri/stats: " + statsError + ")"));
+    }
+    if (after.fds >= 0 && idleSample.fds >= 0 && after.fds > idleSample.fds + kIdleFdSlack) {
+      problems.push_back(fmt::format(
+          "after the conference expired the bridge holds {} fds, {} before it (limit +{})",
+          after.fds, idleSample.fds, kIdleFdSlack));
+    }
+  }
+
+  // --- Report ----------------------------------------------------------------
+  std::fputs(kCsvHeader, stdout);
+  for (const auto& s : samples) {
+    std::fputs(csvRow(s).c_str(), stdout);
+  }
+  const auto first =
+      std::find_if(samples.begin(), samples.end(), [](const SoakSample& s) { return s.judged; });
+  const SoakSample none;
+  const SoakSample& a = first == samples.end() ? none : *first;
+  const SoakSample& b = samples.empty() ? none : samples.back();
+  std::printf(
+      "\nsoak: %d endpoints (%d stable, %d speaking, %d churn slots), %.0f s, warm-up %.0f s, "
+      "joined in %.2f s\n",
+      n, stable, speakers, o.churners, o.durationS, o.warmupS, joinS);
+  std::printf(
+      "churn: %llu endpoints replaced (%llu up again, join p50 %.1f ms, max %.1f ms), %llu "
+      "expired; %llu/%llu colibri-ws reconnects; %llu source updates\n",
+      static_cast<unsigned long long>(churned), static_cast<unsigned long long>(churnJoined),
+      ms(churnJoinNs.percentile(0.5)), ms(churnJoinNs.max()),
+      static_cast<unsigned long long>(st->endpointsExpired),
+      static_cast<unsigned long long>(reconnectsDone),
+      static_cast<unsigned long long>(reconnectsStarted),
+      static_cast<unsigned long long>(st->sourceUpdatesAcked));
+  std::printf(
+      "bridge after the warm-up (%.0f s judged): RSS %lld -> %lld KiB (slope %.2f KiB/s), heap in "
+      "use %lld -> %lld KiB (slope %.2f KiB/s), live allocations %lld -> %lld (slope %.2f/s), "
+      "fds median %.0f -> %.0f, endpoints max %lld\n",
+      judgedS, static_cast<long long>(a.rssKiB), static_cast<long long>(b.rssKiB), rssSlope,
+      static_cast<long long>(a.heapKiB), static_cast<long long>(b.heapKiB), heapSlope,
+      static_cast<long long>(a.liveAllocs), static_cast<long long>(b.liveAllocs), liveSlope,
+      fdsFirst, fdsLast, static_cast<long long>(maxEndpoints));
+  std::printf(
+      "bridge idle before / after the conference: fds %lld / %lld, conferences %lld, endpoints "
+      "%lld, media endpoints %lld, RSS %lld / %lld KiB\n",
+      static_cast<long long>(idleSample.fds), static_cast<long long>(after.fds),
+      static_cast<long long>(after.conferences), static_cast<long long>(after.endpoints),
+      static_cast<long long>(after.mediaEndpoints), static_cast<long long>(idleSample.rssKiB),
+      static_cast<long long>(after.rssKiB));
+  std::printf(
+      "stable endpoints: %llu deliveries, %llu lost, %llu withheld as new SSRCs'; latency p50 "
+      "%.2f ms p99 %.2f ms max %.2f ms; churn slots received %llu packets; health p99 %.1f ms; "
+      "dropped by our receive buffers %llu\n",
+      static_cast<unsigned long long>(expected - lost), static_cast<unsigned long long>(lost),
+      static_cast<unsigned long long>(media.rw.withheld), ms(media.latencyNs.percentile(0.5)),
+      ms(media.latencyNs.percentile(0.99)), ms(media.latencyNs.max()),
+      static_cast<unsigned long long>(media.rtpReceived), ms(st->health.percentile(0.99)),
+      static_cast<unsigned long long>(media.socketDrops));
+  for (const auto& p : problems) {
+    std::printf("FAIL: %s\n", p.c_str());
+  }
+  std::printf("soak: %s\n", problems.empty() ? "PASS" : "FAIL");
+  std::fflush(stdout);
+
+  if (!o.jsonPath.empty()) {
+    nlohmann::json j;
+    j["passed"] = problems.empty();
+    j["completed"] = !failure.has_value();
+    j["problems"] = problems;
+    j["endpoints"] = n;
+    j["stable"] = stable;
+    j["speakers"] = speakers;
+    j["churners"] = o.churners;
+    j["duration_s"] = o.durationS;
+    j["warmup_s"] = o.warmupS;
+    j["join_s"] = joinS;
+    j["churned"] = churned;
+    j["churn_joined"] = churnJoined;
+    j["endpoints_expired"] = st->endpointsExpired;
+    j["ws_reconnects"] = reconnectsDone;
+    j["ws_reconnects_started"] = reconnectsStarted;
+    j["source_updates"] = st->sourceUpdatesAcked;
+    j["stable_deliveries"] = expected - lost;
+    j["stable_lost"] = lost;
+    j["withheld"] = media.rw.withheld;
+    j["socket_drops"] = media.socketDrops;
+    j["stable_socket_drops"] = media.stableSocketDrops;
+    j["stable_lost_finalized"] = totals.lost;
+    j["rss_slope_kib_s"] = rssSlope;
+    j["heap_slope_kib_s"] = heapSlope;
+    j["live_allocs_slope_s"] = liveSlope;
+    j["fds_median_first"] = fdsFirst;
+    j["fds_median_last"] = fdsLast;
+    j["max_endpoints"] = maxEndpoints;
+    j["idle"] = {{"fds", idleSample.fds}, {"rss_kib", idleSample.rssKiB}};
+    j["after"] = {{"fds", after.fds},
+                  {"conferences", after.conferences},
+                  {"endpoints", after.endpoints},
+                  {"media_endpoints", after.mediaEndpoints},
+                  {"rss_kib", after.rssKiB}};
+    j["samples"] = nlohmann::json::array();
+    for (const auto& s : samples) {
+      j["samples"].push_back({{"t", s.t},
+                              {"judged", s.judged},
+                              {"rss_kib", s.rssKiB},
+                              {"fds", s.fds},
+                              {"heap_kib", s.heapKiB},
+                              {"live_allocs", s.liveAllocs},
+                              {"endpoints", s.endpoints},
+                              {"media_endpoints", s.mediaEndpoints},
+                              {"expected", s.expected},
+                              {"lost", s.lost}});
+    }
+    std::ofstream f(o.jsonPath, std::ios::trunc);
+    f << j.dump(1) << "\n";
+    if (!f) {
+      std::fprintf(stderr, "jvb-audio-load: cannot write %s\n", o.jsonPath.c_str());
+      return 1;
+    }
+  }
+  if (interrupted.load()) {
+    return 130;
+  }
+  if (!problems.empty()) {
+    std::fprintf(stderr, "jvb-audio-load: soak failed: %s\n", problems[0].c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace jvb::load
