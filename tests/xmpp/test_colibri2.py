@@ -565,7 +565,12 @@ async def scenario(prosody, work):
         rc = await asyncio.to_thread(b1.proc.wait, 15)
         check(rc == 0, f"jvb1 exit code 0 (got {rc})")
 
-        # jvb2 undisturbed; expire its conference
+        # jvb2 (through the same Prosody restart: back in the brewery first, which a
+        # slow build such as TSan's may not be yet); expire its conference
+        try:
+            await focus.wait_bridge("jvb2", timeout=max(10.0, rejoin_limit + 5))
+        except PeerError as e:
+            check(False, f"jvb2 back after restart: {e}")
         cm = conference_modify("m-2222", expire=True)
         kind, r = await send(focus, j2, cm)
         check(kind == "result", "jvb2: conference expire")
