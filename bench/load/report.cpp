@@ -20,22 +20,6 @@ double pct(uint64_t part, uint64_t whole) {
   return whole == 0 ? 0.0 : 100.0 * static_cast<double>(part) / static_cast<double>(whole);
 }
 
-nlohmann::json histJson(const Histogram& h) {
-  return {{"count", h.count()},
-          {"p50_ms", ms(h.percentile(0.50))},
-          {"p99_ms", ms(h.percentile(0.99))},
-          {"max_ms", ms(h.max())},
-          {"mean_ms", h.mean() / 1e6}};
-}
-
-std::string histText(const Histogram& h) {
-  if (h.count() == 0) {
-    return "none";
-  }
-  return fmt::format("p50 {:.2f} ms, p99 {:.2f} ms, max {:.2f} ms", ms(h.percentile(0.5)),
-                     ms(h.percentile(0.99)), ms(h.max()));
-}
-
 const char* routingName(Routing r) {
   return r == Routing::kLoudest ? "loudest" : "all";
 }
@@ -77,6 +61,22 @@ std::string perPacket(uint64_t count, uint64_t packets) {
 }
 
 }  // namespace
+
+nlohmann::json histJson(const Histogram& h) {
+  return {{"count", h.count()},
+          {"p50_ms", ms(h.percentile(0.50))},
+          {"p99_ms", ms(h.percentile(0.99))},
+          {"max_ms", ms(h.max())},
+          {"mean_ms", h.mean() / 1e6}};
+}
+
+std::string histText(const Histogram& h) {
+  if (h.count() == 0) {
+    return "none";
+  }
+  return fmt::format("p50 {:.2f} ms, p99 {:.2f} ms, max {:.2f} ms", ms(h.percentile(0.5)),
+                     ms(h.percentile(0.99)), ms(h.max()));
+}
 
 int capacity(const std::vector<RunResult>& runs) {
   int best = 0;

@@ -11,6 +11,11 @@
 
 namespace jvb::load {
 
+// A histogram of nanoseconds as "p50 .. ms, p99 .. ms, max .. ms" ("none" when empty),
+// and as {count, p50_ms, p99_ms, max_ms, mean_ms}.
+std::string histText(const Histogram& h);
+nlohmann::json histJson(const Histogram& h);
+
 void printSummary(std::FILE* out, const Options& o, const RunResult& r);
 nlohmann::json toJson(const Options& o, const RunResult& r);
 

@@ -17,6 +17,7 @@
 #include "histogram.hpp"
 #include "media_engine.hpp"
 #include "proc_stats.hpp"
+#include "report.hpp"
 
 namespace jvb::load {
 
@@ -112,6 +113,19 @@ struct State {
   Histogram updateRtt;
   Histogram expireRtt;
   Histogram sourcesRtt;
+  // The control plane while the media flows and endpoints churn (the
+  // saturation check of README "Load testing"): every Colibri2 round trip and
+  // health IQ answered in that phase.
+  bool churnPhase = false;
+  Histogram churnColibri;
+  Histogram churnHealth;
+  void addColibri(Histogram& h, const IqOutcome& out) {
+    const auto ns = static_cast<uint64_t>(out.rtt.count());
+    h.add(ns);
+    if (churnPhase) {
+      churnColibri.add(ns);
+    }
+  }
   uint64_t sourceUpdatesAcked = 0;
   uint64_t endpointsExpired = 0;
   int healthInFlight = 0;
@@ -213,6 +227,9 @@ int runSoak(const Options& o, Focus& focus, const dtls::Context& dtls, Progress&
       if (out.kind == IqOutcome::Kind::kResult) {
         st->health.add(static_cast<uint64_t>(out.rtt.count()));
         st->healthInterval.add(static_cast<uint64_t>(out.rtt.count()));
+        if (st->churnPhase) {
+          st->churnHealth.add(static_cast<uint64_t>(out.rtt.count()));
+        }
       } else if (out.kind == IqOutcome::Kind::kError) {
         ++st->healthErrors;
       } else if (out.kind == IqOutcome::Kind::kTimeout) {
@@ -245,7 +262,7 @@ int runSoak(const Options& o, Focus& focus, const dtls::Context& dtls, Progress&
           if (st->closed) {
             return;
           }
-          st->allocRtt.add(static_cast<uint64_t>(out.rtt.count()));
+          st->addColibri(st->allocRtt, out);
           const auto loc = engine->local(i);  // a copy: recycle() may replace it
           if (out.kind != IqOutcome::Kind::kResult) {
             colibriFailed(
@@ -268,7 +285,7 @@ int runSoak(const Options& o, Focus& focus, const dtls::Context& dtls, Progress&
                 if (st->closed) {
                   return;
                 }
-                st->updateRtt.add(static_cast<uint64_t>(upd.rtt.count()));
+                st->addColibri(st->updateRtt, upd);
                 if (upd.kind != IqOutcome::Kind::kResult) {
                   colibriFailed(fmt::format("Colibri2 transport update for {} failed: {}", id,
                                             upd.describe()));
@@ -369,6 +386,13 @@ int runSoak(const Options& o, Focus& focus, const dtls::Context& dtls, Progress&
   Histogram churnJoinNs;
   std::optional<std::string> failure;
 
+  std::optional<HttpProbe> httpProbe;
+  if (!o.healthUrl.empty()) {
+    httpProbe.emplace(o.healthUrl, milliseconds(static_cast<int64_t>(o.healthIntervalMs)),
+                      healthTimeout);
+    httpProbe->setPhase(1);
+  }
+
   // --- Join: every endpoint once ---------------------------------------------
   const auto joinStart = Clock::now();
   const auto joinLimit = joinStart + nanoseconds(static_cast<int64_t>(n / o.joinRate * 1e9)) +
@@ -440,6 +464,10 @@ int runSoak(const Options& o, Focus& focus, const dtls::Context& dtls, Progress&
     auto reconnectAt = audioStart + reconnectEvery / 3;
     auto updateAt = audioStart + updateEvery / 4;
     auto sampleAt = audioStart;
+    st->churnPhase = true;
+    if (httpProbe) {
+      httpProbe->setPhase(2);
+    }
     lastProc = o.bridgePid > 0 ? sampleProcess(o.bridgePid) : std::nullopt;
     while (true) {
       focus.runOnce(1);
@@ -474,7 +502,7 @@ int runSoak(const Options& o, Focus& focus, const dtls::Context& dtls, Progress&
                                if (st->closed) {
                                  return;
                                }
-                               st->expireRtt.add(static_cast<uint64_t>(out.rtt.count()));
+                               st->addColibri(st->expireRtt, out);
                                if (out.kind != IqOutcome::Kind::kResult) {
                                  colibriFailed(fmt::format("Colibri2 expire of {} failed: {}",
                                                            oldId, out.describe()));
@@ -526,7 +554,7 @@ int runSoak(const Options& o, Focus& focus, const dtls::Context& dtls, Progress&
                              if (st->closed) {
                                return;
                              }
-                             st->sourcesRtt.add(static_cast<uint64_t>(out.rtt.count()));
+                             st->addColibri(st->sourcesRtt, out);
                              if (out.kind != IqOutcome::Kind::kResult) {
                                colibriFailed(fmt::format("Colibri2 source update of {} failed: {}",
                                                          id, out.describe()));
@@ -563,6 +591,9 @@ int runSoak(const Options& o, Focus& focus, const dtls::Context& dtls, Progress&
   }
   // Drain: in-flight packets land, the last frames become final.
   healthOn = false;
+  st->churnPhase = false;
+  const HttpProbe::Results httpHealth = httpProbe ? httpProbe->results() : HttpProbe::Results{};
+  httpProbe.reset();
   // (2 s: the packets a contended host still holds in the bridge's or our queues.)
   const auto drainEnd = Clock::now() + milliseconds(2000);
   while (Clock::now() < drainEnd) {
@@ -801,6 +832,13 @@ int runSoak(const Options& o, Focus& focus, const dtls::Context& dtls, Progress&
       ms(media.latencyNs.percentile(0.99)), ms(media.latencyNs.max()),
       static_cast<unsigned long long>(media.rtpReceived), ms(st->health.percentile(0.99)),
       static_cast<unsigned long long>(media.socketDrops));
+  std::printf(
+      "control plane while churning: Colibri2 RTT %s (%llu answers); health IQ %s; GET "
+      "/about/health %s, %llu of %llu failed\n",
+      histText(st->churnColibri).c_str(), static_cast<unsigned long long>(st->churnColibri.count()),
+      histText(st->churnHealth).c_str(), histText(httpHealth.run).c_str(),
+      static_cast<unsigned long long>(httpHealth.failures),
+      static_cast<unsigned long long>(httpHealth.sent));
   for (const auto& p : problems) {
     std::printf("FAIL: %s\n", p.c_str());
   }
@@ -837,6 +875,10 @@ int runSoak(const Options& o, Focus& focus, const dtls::Context& dtls, Progress&
     j["fds_median_first"] = fdsFirst;
     j["fds_median_last"] = fdsLast;
     j["max_endpoints"] = maxEndpoints;
+    j["while_churning"] = {{"colibri2_rtt", histJson(st->churnColibri)},
+                           {"health_iq_rtt", histJson(st->churnHealth)},
+                           {"about_health_rtt", histJson(httpHealth.run)},
+                           {"about_health_failures", httpHealth.failures}};
     j["idle"] = {{"fds", idleSample.fds}, {"rss_kib", idleSample.rssKiB}};
     j["after"] = {{"fds", after.fds},
                   {"conferences", after.conferences},
