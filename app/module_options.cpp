@@ -18,6 +18,7 @@ media::MediaOptions mediaOptions(const config::BridgeConfig& cfg) {
   o.rateLimit.burst = static_cast<uint32_t>(cfg.endpointRateLimitBurst);
   o.iceRestart.timeout = cfg.iceRestartTimeout;
   o.iceRestart.transitionWindow = cfg.iceRestartTransitionWindow;
+  o.maxQueueDelay = cfg.maxQueueDelay;
   return o;
 }
 

@@ -333,6 +333,7 @@ class Loader {
             "an integer from 0 to 1000000");
     readInt("jvb-audio.endpoint-rate-limit.burst", c.endpointRateLimitBurst, 0, 1000000,
             "an integer from 0 to 1000000");
+    readDuration("jvb-audio.media.max-queue-delay", c.maxQueueDelay, false);
 
     readDuration("videobridge.health.interval", c.healthInterval, true);
     readDuration("videobridge.health.timeout", c.healthTimeout, true);

@@ -118,6 +118,10 @@ struct BridgeConfig {
   // no cap.
   int endpointRateLimitPps = 200;    // .packets-per-second
   int endpointRateLimitBurst = 200;  // .burst
+  // jvb-audio.media.max-queue-delay (not JVB's; README "Process model"): RTP
+  // that waited longer than this between the kernel and the media thread is
+  // dropped unread. 0 ms: never.
+  Millis maxQueueDelay{200};
 
   // videobridge.stats
   bool statsEnabled = true;

@@ -276,6 +276,9 @@ MetricsSnapshot BridgeMetrics::collect(const Health& health) const {
             load(c.rtpDropped));
   b.counter(kOwn, "video_packets_dropped", "Video packets dropped (never forwarded).",
             load(c.videoDropped));
+  b.counter(kOwn, "rtp_packets_dropped_stale",
+            "RTP packets dropped unread after waiting longer than max-queue-delay (overload).",
+            load(c.rtpStaleDropped));
   b.counter(kOwn, "srtp_failures", "SRTP/SRTCP authentication or replay failures.",
             load(c.srtpFailed));
   // RFC 2198 RED (Opus RED): the figures of /colibri/stats' "red" object.

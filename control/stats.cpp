@@ -311,6 +311,7 @@ nlohmann::json StatsCollector::snapshot(const Health& health) const {
   j["rtp_packets_forwarded"] = load(c.rtpForwarded);
   j["rtp_packets_dropped"] = load(c.rtpDropped);
   j["video_packets_dropped"] = load(c.videoDropped);
+  j["stale_rtp_packets_dropped"] = load(c.rtpStaleDropped);
   j["srtp_failures"] = load(c.srtpFailed);
   j["stun_rejected"] = load(c.stunRejected);
   j["dtls_handshakes_succeeded"] = load(c.dtlsSucceeded);

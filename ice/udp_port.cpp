@@ -3,8 +3,11 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <time.h>
+
 #include <boost/asio/ip/address.hpp>
 #include <cerrno>
+#include <cstring>
 #include <system_error>
 
 #include "common/log.hpp"
@@ -17,7 +20,8 @@ using asio::ip::udp;
 // One socket, the address family and address it was bound to (recorded once,
 // so that sending never asks the kernel), and its receive batch: kBatchSize
 // buffers of kMaxDatagramSize bytes, their source addresses and the
-// recvmmsg headers pointing at both, all set up once at construction.
+// recvmmsg headers pointing at both, and room for each datagram's receive
+// timestamp (SO_TIMESTAMPNS), all set up once at construction.
 struct UdpPort::Socket {
   explicit Socket(asio::io_context& io) : socket(io) {
     for (size_t i = 0; i < kBatchSize; ++i) {
@@ -29,6 +33,7 @@ struct UdpPort::Socket {
       // storage, as asio's own receive_from does; the Endpoint derives its
       // length from sa_family, so no conversion (and no allocation) follows.
       msgs[i].msg_hdr.msg_name = from[i].data();
+      msgs[i].msg_hdr.msg_control = control[i].data();
     }
   }
   Socket(const Socket&) = delete;
@@ -41,6 +46,11 @@ struct UdpPort::Socket {
   std::array<udp::endpoint, kBatchSize> from{};
   std::array<iovec, kBatchSize> iov{};
   std::array<mmsghdr, kBatchSize> msgs{};
+  struct alignas(cmsghdr) Control {
+    std::array<uint8_t, CMSG_SPACE(sizeof(timespec))> bytes;
+    uint8_t* data() { return bytes.data(); }
+  };
+  std::array<Control, kBatchSize> control{};
 };
 
 UdpPort::UdpPort(asio::io_context& io, std::string bindAddress, uint16_t port, Handler handler)
@@ -98,6 +108,12 @@ void UdpPort::start() {
     // Room for bursts from hundreds of endpoints between two loop turns.
     s->socket.set_option(asio::socket_base::receive_buffer_size(4 << 20), e);
     s->socket.set_option(asio::socket_base::send_buffer_size(4 << 20), e);
+    // The kernel's arrival time of every datagram, for queueDelay().
+    const int on = 1;
+    if (::setsockopt(s->socket.native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on)) != 0) {
+      LOG_WARN("ice", "SO_TIMESTAMPNS refused ({}): receive-queue delay not measured",
+               std::strerror(errno));
+    }
     return s;
   };
 
@@ -139,11 +155,32 @@ void UdpPort::waitReadable(Socket& s) {
   });
 }
 
+std::chrono::nanoseconds UdpPort::waited(const msghdr& h) {
+  for (const cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr;
+       c = CMSG_NXTHDR(const_cast<msghdr*>(&h), const_cast<cmsghdr*>(c))) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS ||
+        c->cmsg_len < CMSG_LEN(sizeof(timespec))) {
+      continue;
+    }
+    timespec stamp{};
+    std::memcpy(&stamp, CMSG_DATA(c), sizeof(stamp));
+    timespec now{};
+    ::clock_gettime(CLOCK_REALTIME, &now);  // the stamp's clock (vDSO: no system call)
+    const int64_t ns = (static_cast<int64_t>(now.tv_sec) - stamp.tv_sec) * 1'000'000'000 +
+                       (now.tv_nsec - stamp.tv_nsec);
+    // A step of the wall clock backwards reads as no wait; one forwards makes
+    // the datagrams queued at that moment look old, once.
+    return std::chrono::nanoseconds(ns > 0 ? ns : 0);
+  }
+  return std::chrono::nanoseconds(0);
+}
+
 void UdpPort::drain(Socket& s) {
   const int fd = s.socket.native_handle();
   for (size_t batch = 0; batch < kMaxBatchesPerWakeup; ++batch) {
-    for (size_t i = 0; i < kBatchSize; ++i) {  // in/out: the kernel stores the actual length
+    for (size_t i = 0; i < kBatchSize; ++i) {  // in/out: the kernel stores the actual lengths
       s.msgs[i].msg_hdr.msg_namelen = static_cast<socklen_t>(s.from[i].capacity());
+      s.msgs[i].msg_hdr.msg_controllen = sizeof(Socket::Control);
     }
     const int n =
         ::recvmmsg(fd, s.msgs.data(), static_cast<unsigned>(kBatchSize), MSG_DONTWAIT, nullptr);
@@ -162,6 +199,7 @@ void UdpPort::drain(Socket& s) {
         ++truncated_;  // larger than kMaxDatagramSize: never a valid packet here
         continue;
       }
+      queueDelay_ = waited(h);
       handler_(std::span<uint8_t>(s.buffers[i].data(), s.msgs[i].msg_len), s.from[i]);
       if (!s.socket.is_open()) {
         return;  // the handler closed the port

@@ -16,10 +16,13 @@
 // full batches it re-arms the wait instead of draining further, so other
 // handlers queued on the io_context (timers, the other socket, posted work)
 // run between two bursts of one busy socket.
+#include <sys/socket.h>
+
 #include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -68,6 +71,11 @@ class UdpPort {
   [[nodiscard]] bool isOpen() const { return !sockets_.empty(); }
   // Datagrams larger than kMaxDatagramSize, dropped since start().
   [[nodiscard]] uint64_t truncatedDatagrams() const { return truncated_; }
+  // During the handler: how long the datagram it was given has waited since
+  // the kernel received it (its SO_TIMESTAMPNS stamp to the moment the
+  // handler is called), so the time it spent in the socket's receive queue
+  // and behind the datagrams of its batch. Zero where the kernel gave no stamp.
+  [[nodiscard]] std::chrono::nanoseconds queueDelay() const { return queueDelay_; }
 
   // Sends one datagram from the socket of the destination's family (one
   // sendmsg; the family is recorded at bind time, not queried per call).
@@ -82,12 +90,14 @@ class UdpPort {
   struct Socket;
   void waitReadable(Socket& s);
   void drain(Socket& s);
+  static std::chrono::nanoseconds waited(const msghdr& h);
 
   boost::asio::io_context& io_;
   std::string bindAddress_;
   uint16_t requestedPort_;
   uint16_t boundPort_ = 0;
   uint64_t truncated_ = 0;
+  std::chrono::nanoseconds queueDelay_{0};
   Handler handler_;
   std::vector<std::unique_ptr<Socket>> sockets_;
 };

@@ -40,6 +40,10 @@ struct MediaCounters {
   std::atomic<uint64_t> rtpForwarded{0};  // packets sent to receivers
   std::atomic<uint64_t> rtpDropped{0};    // unsignalled SSRC, muted, not ready, malformed
   std::atomic<uint64_t> videoDropped{0};  // video is never forwarded
+  // RTP that waited longer than jvb-audio.media.max-queue-delay between the
+  // kernel's receipt and the media thread (an overloaded thread): dropped
+  // unread (MediaLoop), so that what is forwarded is fresh.
+  std::atomic<uint64_t> rtpStaleDropped{0};
   // Audio routing (JVB's rules): force-muted, silence after 3 in a row,
   // route-loudest-only; and dominant-speaker changes in all conferences.
   std::atomic<uint64_t> audioMutedDropped{0};

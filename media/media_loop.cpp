@@ -13,6 +13,7 @@
 #include "dtls/certificate.hpp"
 #include "dtls/context.hpp"
 #include "media/media_router.hpp"
+#include "rtp/demux.hpp"
 
 namespace jvb::media {
 
@@ -157,6 +158,18 @@ void MediaLoop::armHeartbeat() {
 void MediaLoop::onDatagram(std::span<uint8_t> datagram, const ice::UdpPort::Endpoint& from) {
   counters_.packetsReceived.fetch_add(1, std::memory_order_relaxed);
   counters_.bytesReceived.fetch_add(datagram.size(), std::memory_order_relaxed);
+  // Load shedding: past capacity the receive queue grows until the kernel
+  // drops, and every packet read from it is as late as the queue is long
+  // (seconds at 4 MiB). Stale audio is useless to a receiver's jitter buffer,
+  // and forwarding it costs as much as forwarding fresh audio, so RTP that
+  // waited too long goes unread: the thread catches up, what it forwards is
+  // at most this late, and STUN, DTLS and RTCP behind it (consent, new
+  // endpoints' handshakes) get through.
+  if (options_.maxQueueDelay.count() != 0 && port_->queueDelay() > options_.maxQueueDelay &&
+      rtp::classify(datagram) == rtp::PacketKind::kRtp) {
+    counters_.rtpStaleDropped.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   router_->onDatagram(datagram, from);
 }
 

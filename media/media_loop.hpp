@@ -48,6 +48,11 @@ struct MediaOptions {
   // jvb-audio.endpoint-rate-limit (packets-per-second, burst): 10x a 20 ms
   // Opus sender is dropped (README "Misbehaving peers").
   EndpointRateLimit rateLimit{200, 200};
+  // jvb-audio.media.max-queue-delay: RTP that has waited longer than this
+  // since the kernel received it (the media thread past its capacity) is
+  // dropped without being decrypted or forwarded (README "Process model").
+  // Zero: never.
+  std::chrono::milliseconds maxQueueDelay{200};
 };
 
 class MediaRouter;

@@ -125,6 +125,7 @@ TEST(BridgeConfig, DefaultsWhenKeysAreAbsent) {
   EXPECT_EQ(c.remapMinIdle, Millis(500));
   EXPECT_EQ(c.endpointRateLimitPps, 200);
   EXPECT_EQ(c.endpointRateLimitBurst, 200);
+  EXPECT_EQ(c.maxQueueDelay, Millis(200));
   EXPECT_TRUE(c.statsEnabled);
   EXPECT_EQ(c.statsInterval, Millis(5000));
   EXPECT_EQ(c.healthInterval, Millis(60000));
@@ -433,6 +434,7 @@ videobridge {
 jvb-audio.log-level = debug
 jvb-audio.ssrc-rewriting { new-ssrc-delay = 0 ms, remap-min-idle = 2 seconds }
 jvb-audio.endpoint-rate-limit { packets-per-second = 0, burst = 50 }
+jvb-audio.media.max-queue-delay = 80 ms
 )",
                                     "jvb.conf");
   EXPECT_FALSE(c.statsEnabled);
@@ -468,6 +470,7 @@ jvb-audio.endpoint-rate-limit { packets-per-second = 0, burst = 50 }
   EXPECT_EQ(c.remapMinIdle, Millis(2000));
   EXPECT_EQ(c.endpointRateLimitPps, 0);
   EXPECT_EQ(c.endpointRateLimitBurst, 50);
+  EXPECT_EQ(c.maxQueueDelay, Millis(80));
   EXPECT_EQ(c.healthInterval, Millis(30000));
   EXPECT_EQ(c.healthTimeout, Millis(60000));
   EXPECT_EQ(c.healthMaxCheckDuration, Millis(5000));

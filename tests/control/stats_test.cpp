@@ -1,6 +1,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <array>
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
 #include <regex>
 #include <set>
 #include <string>
@@ -232,6 +236,52 @@ TEST(Stats, MisbehavingPeerCountersArePublished) {
         "jvb_audio_bridge_channel_websocket_slow_consumers_closed"}) {
     EXPECT_TRUE(names.count(name) == 1 || names.count(std::string(name) + "_total") == 1) << name;
   }
+}
+
+}  // namespace
+
+namespace {
+
+// README "Process model", Load shedding: RTP the media thread reached too
+// late is counted in /colibri/stats and /metrics.
+TEST(Stats, StaleRtpDropsArePublished) {
+  jvb::config::BridgeConfig cfg;
+  jvb::media::MediaOptions options;
+  options.bindAddress = "127.0.0.1";
+  options.port = 0;
+  options.maxQueueDelay = std::chrono::milliseconds(50);
+  MediaLoop media(options);
+  media.start();
+  BridgeState state(false);
+  StatsCollector stats(cfg, media, state);
+  jvb::control::BridgeMetrics metrics(cfg, media, state, nullptr, stats);
+
+  std::atomic<bool> blocked{false};
+  ASSERT_TRUE(media.post([&blocked] {
+    blocked.store(true);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }));
+  for (int i = 0; i < 500 && !blocked.load(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  boost::asio::io_context io;
+  boost::asio::ip::udp::socket client(io, {boost::asio::ip::udp::v4(), 0});
+  std::array<uint8_t, 40> rtp{0x80, 111};
+  client.send_to(boost::asio::buffer(rtp),
+                 {boost::asio::ip::make_address("127.0.0.1"), media.udpPort()});
+  for (int i = 0; i < 500 && media.counters().rtpStaleDropped.load() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  jvb::control::Health h;
+  EXPECT_EQ(stats.snapshot(h).value("stale_rtp_packets_dropped", uint64_t{0}), 1u);
+  double published = -1;
+  for (const auto& f : metrics.collect(h).families) {
+    if (f.name.rfind("jvb_audio_rtp_packets_dropped_stale", 0) == 0 && !f.metric.empty()) {
+      published = f.metric.front().counter.value;
+    }
+  }
+  EXPECT_EQ(published, 1.0);
+  media.stop();
 }
 
 }  // namespace

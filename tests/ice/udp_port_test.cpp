@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -108,6 +109,33 @@ TEST(UdpPort, ReceivesDatagramsWithTheirSource) {
   const size_t n = client.receive_from(asio::buffer(buf), src);
   EXPECT_EQ(std::string(buf.data(), n), "pong");
   EXPECT_EQ(src.port(), port.port());
+}
+
+TEST(UdpPort, QueueDelayIsTheTimeSinceTheKernelReceivedTheDatagram) {
+  asio::io_context io;
+  std::vector<std::chrono::nanoseconds> waited;
+  UdpPort* self = nullptr;
+  UdpPort port(io, "127.0.0.1", 0, [&](std::span<uint8_t>, const udp::endpoint&) {
+    waited.push_back(self->queueDelay());
+  });
+  self = &port;
+  port.start();
+  udp::socket client(io, udp::endpoint(udp::v4(), 0));
+  const udp::endpoint to(asio::ip::make_address("127.0.0.1"), port.port());
+  // Queued while nobody reads: the first waits at least the sleep.
+  client.send_to(asio::buffer(std::string("old")), to);
+  std::this_thread::sleep_for(std::chrono::milliseconds(80));
+  runUntil(io, [&] { return waited.size() >= 1; });
+  ASSERT_EQ(waited.size(), 1u);
+  EXPECT_GE(waited[0], std::chrono::milliseconds(80));
+  EXPECT_LT(waited[0], std::chrono::seconds(60));  // a stamp, not garbage
+  // Read as soon as it lands: less than the one that waited (the sleep is
+  // not repeated), and never negative.
+  client.send_to(asio::buffer(std::string("new")), to);
+  runUntil(io, [&] { return waited.size() >= 2; });
+  ASSERT_EQ(waited.size(), 2u);
+  EXPECT_GE(waited[1].count(), 0);
+  EXPECT_LT(waited[1], waited[0]);
 }
 
 TEST(UdpPort, BindConflictNamesAddressAndPort) {

@@ -61,6 +61,76 @@ TEST(MediaLoop, CountsDatagramsFromUnknownSourcesByClass) {
   media.stop();
 }
 
+// Sends, while the media thread is blocked for 300 ms, two RTP, one RTCP and
+// one STUN datagram from a stranger, and waits until the loop has read all four.
+void sendWhileBlocked(MediaLoop& media) {
+  asio::io_context io;
+  udp::socket client(io, udp::endpoint(udp::v4(), 0));
+  const udp::endpoint to(asio::ip::make_address("127.0.0.1"), media.udpPort());
+  std::vector<uint8_t> rtp(40, 0);
+  rtp[0] = 0x80;
+  rtp[1] = 111;
+  std::vector<uint8_t> rtcp(8, 0);
+  rtcp[0] = 0x80;
+  rtcp[1] = 201;  // RR
+  std::vector<uint8_t> stun(20, 0);
+  stun[1] = 1;
+  std::promise<void> blocked;
+  ASSERT_TRUE(media.post([&blocked] {
+    blocked.set_value();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }));
+  blocked.get_future().wait();
+  client.send_to(asio::buffer(rtp), to);
+  client.send_to(asio::buffer(rtcp), to);
+  client.send_to(asio::buffer(stun), to);
+  client.send_to(asio::buffer(rtp), to);
+  const auto& c = media.counters();
+  ASSERT_TRUE(eventually([&] { return c.packetsReceived.load() == 4; }));
+}
+
+TEST(MediaLoop, RtpThatWaitedPastTheQueueDelayLimitIsDroppedUnread) {
+  auto cfg = loopbackConfig();
+  cfg.maxQueueDelay = std::chrono::milliseconds(100);
+  MediaLoop media(cfg);
+  media.start();
+  sendWhileBlocked(media);
+  const auto& c = media.counters();
+  using K = jvb::rtp::PacketKind;
+  // The RTP never reached the router (which counts strangers' datagrams by
+  // class); RTCP and STUN as old as it did.
+  EXPECT_EQ(c.rtpStaleDropped.load(), 2u);
+  EXPECT_EQ(c.droppedUnknownSource[static_cast<size_t>(K::kRtp)].load(), 0u);
+  EXPECT_EQ(c.droppedUnknownSource[static_cast<size_t>(K::kRtcp)].load(), 1u);
+  EXPECT_EQ(c.droppedUnknownSource[static_cast<size_t>(K::kStun)].load(), 1u);
+
+  // Fresh RTP goes on to the router.
+  asio::io_context io;
+  udp::socket client(io, udp::endpoint(udp::v4(), 0));
+  std::vector<uint8_t> rtp(40, 0);
+  rtp[0] = 0x80;
+  rtp[1] = 111;
+  client.send_to(asio::buffer(rtp),
+                 udp::endpoint(asio::ip::make_address("127.0.0.1"), media.udpPort()));
+  ASSERT_TRUE(eventually([&] { return c.packetsReceived.load() == 5; }));
+  EXPECT_EQ(c.droppedUnknownSource[static_cast<size_t>(K::kRtp)].load(), 1u);
+  EXPECT_EQ(c.rtpStaleDropped.load(), 2u);
+  media.stop();
+}
+
+TEST(MediaLoop, AQueueDelayLimitOfZeroShedsNothing) {
+  auto cfg = loopbackConfig();
+  cfg.maxQueueDelay = std::chrono::milliseconds(0);
+  MediaLoop media(cfg);
+  media.start();
+  sendWhileBlocked(media);
+  const auto& c = media.counters();
+  using K = jvb::rtp::PacketKind;
+  EXPECT_EQ(c.rtpStaleDropped.load(), 0u);
+  EXPECT_EQ(c.droppedUnknownSource[static_cast<size_t>(K::kRtp)].load(), 2u);
+  media.stop();
+}
+
 TEST(MediaLoop, CommandsRunOnTheMediaThread) {
   MediaLoop media(loopbackConfig());
   media.start();
