@@ -7,7 +7,8 @@
 # stops the bridge and that Prosody by PID on exit.
 #
 # Usage: scripts/load.sh [--loudest on|off] [--num-loudest N] [--rewriting]
-#                        [--ssrc-limit N] [--new-ssrc-delay MS] [--bridge-log-level L]
+#                        [--ssrc-limit N] [--new-ssrc-delay MS] [--max-queue-delay MS]
+#                        [--bridge-log-level L]
 #                        [jvb-audio-load options...]
 #   --loudest on|off     videobridge.loudest.route-loudest-only (default off); "on" also
 #                        passes --routing loudest to the tool (the bridge may leave
@@ -18,6 +19,8 @@
 #   --ssrc-limit N       videobridge.ssrc-limit.audio (default: the bridge's, 50)
 #   --new-ssrc-delay MS  jvb-audio.ssrc-rewriting.new-ssrc-delay (default: the bridge's,
 #                        200 ms), also passed to the tool
+#   --max-queue-delay MS jvb-audio.media.max-queue-delay (default: the bridge's, 200 ms;
+#                        0: no load shedding)
 #   --bridge-log-level L the bridge's --log-level (default info; its log is printed
 #                        on failure)
 # Everything else goes to jvb-audio-load (see its --help), e.g.
@@ -46,6 +49,7 @@ bridge_log_level=info
 rewriting=0
 ssrc_limit=""
 new_ssrc_delay=""
+max_queue_delay=""
 tool_args=()
 
 die() { echo "load.sh: error: $*" >&2; exit 1; }
@@ -62,6 +66,8 @@ while [ $# -gt 0 ]; do
     --ssrc-limit=*) ssrc_limit=${1#*=}; shift ;;
     --new-ssrc-delay) [ $# -ge 2 ] || die "--new-ssrc-delay needs a value"; new_ssrc_delay=$2; shift 2 ;;
     --new-ssrc-delay=*) new_ssrc_delay=${1#*=}; shift ;;
+    --max-queue-delay) [ $# -ge 2 ] || die "--max-queue-delay needs a value"; max_queue_delay=$2; shift 2 ;;
+    --max-queue-delay=*) max_queue_delay=${1#*=}; shift ;;
     --bridge-log-level) [ $# -ge 2 ] || die "--bridge-log-level needs a value"; bridge_log_level=$2; shift 2 ;;
     --bridge-log-level=*) bridge_log_level=${1#*=}; shift ;;
     -h|--help) usage 0 ;;
@@ -76,6 +82,9 @@ esac
 if ! [[ "$num_loudest" =~ ^[1-9][0-9]*$ ]]; then die "--num-loudest must be a positive integer"; fi
 if [ -n "$ssrc_limit" ] && ! [[ "$ssrc_limit" =~ ^[1-9][0-9]*$ ]]; then
   die "--ssrc-limit must be a positive integer"
+fi
+if [ -n "$max_queue_delay" ] && ! [[ "$max_queue_delay" =~ ^[0-9]+$ ]]; then
+  die "--max-queue-delay must be a whole number of milliseconds"
 fi
 if [ -n "$new_ssrc_delay" ] && ! [[ "$new_ssrc_delay" =~ ^[0-9]+$ ]]; then
   die "--new-ssrc-delay must be a whole number of milliseconds"
@@ -203,6 +212,9 @@ if [ -n "$ssrc_limit" ]; then extra_conf+="  ssrc-limit.audio = $ssrc_limit"$'\n
 top_conf=""
 if [ -n "$new_ssrc_delay" ]; then
   top_conf="jvb-audio.ssrc-rewriting.new-ssrc-delay = $new_ssrc_delay ms"
+fi
+if [ -n "$max_queue_delay" ]; then
+  top_conf+=$'\n'"jvb-audio.media.max-queue-delay = $max_queue_delay ms"
 fi
 # One TCP socket per colibri-ws endpoint on the bridge: raise the soft limit
 # on descriptors (inherited by the bridge and the tool) to the hard one.
