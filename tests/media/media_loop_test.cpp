@@ -1,8 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
 #include <future>
+#include <memory>
 #include <thread>
 
 #include "control/bridge_state.hpp"
@@ -89,14 +91,22 @@ void sendWhileBlocked(MediaLoop& media) {
   ASSERT_TRUE(eventually([&] { return c.packetsReceived.load() == 4; }));
 }
 
-TEST(MediaLoop, RtpThatWaitedPastTheQueueDelayLimitIsDroppedUnread) {
+// A started loop with jvb-audio.media.max-queue-delay = `limit` that has
+// read sendWhileBlocked()'s four datagrams.
+std::unique_ptr<MediaLoop> loopAfterABlockedStretch(std::chrono::milliseconds limit) {
   auto cfg = loopbackConfig();
-  cfg.maxQueueDelay = std::chrono::milliseconds(100);
-  MediaLoop media(cfg);
-  media.start();
-  sendWhileBlocked(media);
-  const auto& c = media.counters();
-  using K = jvb::rtp::PacketKind;
+  cfg.maxQueueDelay = limit;
+  auto media = std::make_unique<MediaLoop>(cfg);
+  media->start();
+  sendWhileBlocked(*media);
+  return media;
+}
+
+using K = jvb::rtp::PacketKind;
+
+TEST(MediaLoop, RtpThatWaitedPastTheQueueDelayLimitIsDroppedUnread) {
+  auto media = loopAfterABlockedStretch(std::chrono::milliseconds(100));
+  const auto& c = media->counters();
   // The RTP never reached the router (which counts strangers' datagrams by
   // class); RTCP and STUN as old as it did.
   EXPECT_EQ(c.rtpStaleDropped.load(), 2u);
@@ -107,28 +117,20 @@ TEST(MediaLoop, RtpThatWaitedPastTheQueueDelayLimitIsDroppedUnread) {
   // Fresh RTP goes on to the router.
   asio::io_context io;
   udp::socket client(io, udp::endpoint(udp::v4(), 0));
-  std::vector<uint8_t> rtp(40, 0);
-  rtp[0] = 0x80;
-  rtp[1] = 111;
+  const std::array<uint8_t, 40> rtp{0x80, 111};
   client.send_to(asio::buffer(rtp),
-                 udp::endpoint(asio::ip::make_address("127.0.0.1"), media.udpPort()));
+                 udp::endpoint(asio::ip::make_address("127.0.0.1"), media->udpPort()));
   ASSERT_TRUE(eventually([&] { return c.packetsReceived.load() == 5; }));
   EXPECT_EQ(c.droppedUnknownSource[static_cast<size_t>(K::kRtp)].load(), 1u);
   EXPECT_EQ(c.rtpStaleDropped.load(), 2u);
-  media.stop();
+  media->stop();
 }
 
 TEST(MediaLoop, AQueueDelayLimitOfZeroShedsNothing) {
-  auto cfg = loopbackConfig();
-  cfg.maxQueueDelay = std::chrono::milliseconds(0);
-  MediaLoop media(cfg);
-  media.start();
-  sendWhileBlocked(media);
-  const auto& c = media.counters();
-  using K = jvb::rtp::PacketKind;
-  EXPECT_EQ(c.rtpStaleDropped.load(), 0u);
-  EXPECT_EQ(c.droppedUnknownSource[static_cast<size_t>(K::kRtp)].load(), 2u);
-  media.stop();
+  auto media = loopAfterABlockedStretch(std::chrono::milliseconds(0));
+  EXPECT_EQ(media->counters().rtpStaleDropped.load(), 0u);
+  EXPECT_EQ(media->counters().droppedUnknownSource[static_cast<size_t>(K::kRtp)].load(), 2u);
+  media->stop();
 }
 
 TEST(MediaLoop, CommandsRunOnTheMediaThread) {
