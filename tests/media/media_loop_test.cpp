@@ -63,7 +63,7 @@ TEST(MediaLoop, CountsDatagramsFromUnknownSourcesByClass) {
   media.stop();
 }
 
-// Sends, while the media thread is blocked for 300 ms, two RTP, one RTCP and
+// Sends, while the media thread is blocked for 600 ms, two RTP, one RTCP and
 // one STUN datagram from a stranger, and waits until the loop has read all four.
 void sendWhileBlocked(MediaLoop& media) {
   asio::io_context io;
@@ -80,7 +80,7 @@ void sendWhileBlocked(MediaLoop& media) {
   std::promise<void> blocked;
   ASSERT_TRUE(media.post([&blocked] {
     blocked.set_value();
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
   }));
   blocked.get_future().wait();
   client.send_to(asio::buffer(rtp), to);
@@ -105,7 +105,7 @@ std::unique_ptr<MediaLoop> loopAfterABlockedStretch(std::chrono::milliseconds li
 using K = jvb::rtp::PacketKind;
 
 TEST(MediaLoop, RtpThatWaitedPastTheQueueDelayLimitIsDroppedUnread) {
-  auto media = loopAfterABlockedStretch(std::chrono::milliseconds(100));
+  auto media = loopAfterABlockedStretch(std::chrono::milliseconds(250));
   const auto& c = media->counters();
   // The RTP never reached the router (which counts strangers' datagrams by
   // class); RTCP and STUN as old as it did.
