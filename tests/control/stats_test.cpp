@@ -20,6 +20,14 @@ using jvb::control::ShutdownPhase;
 using jvb::control::StatsCollector;
 using jvb::media::MediaLoop;
 
+// A media loop's options on an ephemeral loopback port.
+jvb::media::MediaOptions loopbackMedia() {
+  jvb::media::MediaOptions options;
+  options.bindAddress = "127.0.0.1";
+  options.port = 0;
+  return options;
+}
+
 TEST(Stats, CarriesJvbFieldNamesThatJicofoAndMonitoringRead) {
   jvb::config::BridgeConfig cfg;
   cfg.iceBindAddress = "127.0.0.1";
@@ -135,9 +143,7 @@ jvb::media::EndpointAudioStats sender(const std::string& id, uint64_t received, 
 
 TEST(Stats, IncomingLossIsPerIntervalOverAllSenders) {
   jvb::config::BridgeConfig cfg;
-  jvb::media::MediaOptions options;
-  options.bindAddress = "127.0.0.1";
-  options.port = 0;
+  jvb::media::MediaOptions options = loopbackMedia();
   MediaLoop media(options);
   BridgeState state(false);
   StatsCollector stats(cfg, media, state);
@@ -161,9 +167,7 @@ TEST(Stats, IncomingLossIsPerIntervalOverAllSenders) {
 
 TEST(Stats, RewritingTotalsOnlyGrow) {
   jvb::config::BridgeConfig cfg;
-  jvb::media::MediaOptions options;
-  options.bindAddress = "127.0.0.1";
-  options.port = 0;
+  jvb::media::MediaOptions options = loopbackMedia();
   MediaLoop media(options);
   BridgeState state(false);
   StatsCollector stats(cfg, media, state);
@@ -203,9 +207,7 @@ namespace {
 // /colibri/stats (misbehaving_peers) and in /metrics (jvb_audio_*_total).
 TEST(Stats, MisbehavingPeerCountersArePublished) {
   jvb::config::BridgeConfig cfg;
-  jvb::media::MediaOptions options;
-  options.bindAddress = "127.0.0.1";
-  options.port = 0;
+  jvb::media::MediaOptions options = loopbackMedia();
   MediaLoop media(options);
   BridgeState state(false);
   StatsCollector stats(cfg, media, state);
@@ -246,9 +248,7 @@ namespace {
 // late is counted in /colibri/stats and /metrics.
 TEST(Stats, StaleRtpDropsArePublished) {
   jvb::config::BridgeConfig cfg;
-  jvb::media::MediaOptions options;
-  options.bindAddress = "127.0.0.1";
-  options.port = 0;
+  jvb::media::MediaOptions options = loopbackMedia();
   options.maxQueueDelay = std::chrono::milliseconds(50);
   MediaLoop media(options);
   media.start();
