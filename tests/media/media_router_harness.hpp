@@ -273,8 +273,10 @@ class MediaRouterTest : public ::testing::Test {
   ice::IceConfig clientIce_;  // the clients' agents, from addClient() on
 };
 
-// The first report block about `ssrc` in any received compound, if any.
+// The latest report block about `ssrc` in the received compounds, if any. The
+// latest, because a report sent before the bridge saw an SR says LSR 0.
 inline std::optional<rtp::ReportBlock> findBlock(const Client& c, uint32_t ssrc) {
+  std::optional<rtp::ReportBlock> latest;
   for (const auto& d : c.rtcp) {
     const auto compound = rtp::RtcpCompoundView::parse(d);
     if (!compound)
@@ -283,12 +285,12 @@ inline std::optional<rtp::ReportBlock> findBlock(const Client& c, uint32_t ssrc)
       if (const auto rr = rtp::ReceiverReportView::from(p)) {
         for (size_t i = 0; i < rr->reportCount(); ++i) {
           if (const auto b = rr->reportBlock(i); b && b->ssrc == ssrc)
-            return b;
+            latest = b;
         }
       }
     }
   }
-  return std::nullopt;
+  return latest;
 }
 
 inline std::optional<rtp::SenderInfo> findSenderReport(const Client& c, uint32_t ssrc) {
