@@ -83,4 +83,9 @@ class Histogram {
   uint64_t min_ = std::numeric_limits<uint64_t>::max();
 };
 
+// Nanoseconds (a histogram's samples, a percentile) as milliseconds.
+inline double ms(uint64_t ns) {
+  return static_cast<double>(ns) / 1e6;
+}
+
 }  // namespace jvb::load

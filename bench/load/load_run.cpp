@@ -1,16 +1,15 @@
 #include "load_run.hpp"
 
 #include <fmt/format.h>
-#include <openssl/rand.h>
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <memory>
 #include <optional>
 
 #include "bridge_stats.hpp"
 #include "colibri2_client.hpp"
+#include "ids.hpp"
 #include "proc_stats.hpp"
 
 namespace jvb::load {
@@ -27,27 +26,6 @@ constexpr auto kExpireWait = milliseconds(5000);
 constexpr auto kStatsTimeout = milliseconds(5000);
 constexpr auto kStatsSettle = milliseconds(1100);
 constexpr double kWithheldSlackMs = 100;
-
-uint64_t randomU64() {
-  std::array<unsigned char, 8> b{};
-  RAND_bytes(b.data(), static_cast<int>(b.size()));
-  uint64_t v = 0;
-  for (unsigned char c : b) {
-    v = (v << 8) | c;
-  }
-  return v;
-}
-
-std::string uuid() {
-  const uint64_t a = randomU64();
-  const uint64_t b = randomU64();
-  return fmt::format("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xFFFF, a & 0xFFF,
-                     0x8000 | ((b >> 48) & 0x3FFF), b & 0xFFFFFFFFFFFFULL);
-}
-
-double ms(uint64_t ns) {
-  return static_cast<double>(ns) / 1e6;
-}
 
 // Everything the IQ callbacks touch: shared with them, so that a reply
 // arriving after the run ended finds live (closed) state.

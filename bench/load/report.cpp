@@ -12,10 +12,6 @@ namespace jvb::load {
 
 namespace {
 
-double ms(uint64_t ns) {
-  return static_cast<double>(ns) / 1e6;
-}
-
 double pct(uint64_t part, uint64_t whole) {
   return whole == 0 ? 0.0 : 100.0 * static_cast<double>(part) / static_cast<double>(whole);
 }

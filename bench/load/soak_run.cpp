@@ -2,10 +2,8 @@
 
 #include <dirent.h>
 #include <fmt/format.h>
-#include <openssl/rand.h>
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -15,6 +13,7 @@
 #include "bridge_stats.hpp"
 #include "colibri2_client.hpp"
 #include "histogram.hpp"
+#include "ids.hpp"
 #include "media_engine.hpp"
 #include "proc_stats.hpp"
 #include "report.hpp"
@@ -35,27 +34,6 @@ constexpr double kWithheldSlackMs = 100;
 // it may keep beyond its idle count (none expected).
 constexpr auto kSettleLimit = milliseconds(8000);
 constexpr int64_t kIdleFdSlack = 2;
-
-uint64_t randomU64() {
-  std::array<unsigned char, 8> b{};
-  RAND_bytes(b.data(), static_cast<int>(b.size()));
-  uint64_t v = 0;
-  for (unsigned char c : b) {
-    v = (v << 8) | c;
-  }
-  return v;
-}
-
-std::string uuid() {
-  const uint64_t a = randomU64();
-  const uint64_t b = randomU64();
-  return fmt::format("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xFFFF, a & 0xFFF,
-                     0x8000 | ((b >> 48) & 0x3FFF), b & 0xFFFFFFFFFFFFULL);
-}
-
-double ms(uint64_t ns) {
-  return static_cast<double>(ns) / 1e6;
-}
 
 double seconds(Clock::duration d) {
   return std::chrono::duration<double>(d).count();
