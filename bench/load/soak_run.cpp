@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <optional>
 
@@ -16,7 +15,7 @@
 #include "ids.hpp"
 #include "media_engine.hpp"
 #include "proc_stats.hpp"
-#include "report.hpp"
+#include "soak_report.hpp"
 
 namespace jvb::load {
 
@@ -30,10 +29,9 @@ constexpr auto kExpireWait = milliseconds(5000);
 constexpr auto kStatsTimeout = milliseconds(3000);
 constexpr double kWithheldSlackMs = 100;
 // After the conference expired: how long the bridge may take to close what it
-// held (colibri-ws close handshakes, the media thread's removal), and the fds
-// it may keep beyond its idle count (none expected).
+// held (colibri-ws close handshakes, the media thread's removal), until its fds
+// are back within kIdleFdSlack (soak_report.hpp) of its idle count.
 constexpr auto kSettleLimit = milliseconds(8000);
-constexpr int64_t kIdleFdSlack = 2;
 
 double seconds(Clock::duration d) {
   return std::chrono::duration<double>(d).count();
@@ -62,15 +60,6 @@ int64_t jsonInt(const nlohmann::json& j, const char* key) {
 int64_t jsonInt(const nlohmann::json& j, const char* block, const char* key) {
   const auto it = j.find(block);
   return it != j.end() && it->is_object() ? jsonInt(*it, key) : -1;
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) {
-    return 0;
-  }
-  std::sort(v.begin(), v.end());
-  const size_t m = v.size() / 2;
-  return v.size() % 2 == 1 ? v[m] : (v[m - 1] + v[m]) / 2;
 }
 
 // Per endpoint slot, on the owner's thread.
@@ -346,18 +335,7 @@ int runSoak(const Options& o, Focus& focus, const dtls::Context& dtls, Progress&
     std::fprintf(stderr, "jvb-audio-load: cannot write %s\n", o.soakCsvPath.c_str());
     return 1;
   }
-  const char* kCsvHeader =
-      "t_s,judged,rss_kib,fds,bridge_cpu_pct,heap_kib,live_allocs,conferences,endpoints,"
-      "media_endpoints,rewriting_endpoints,slots_used,churned,churn_joined,ws_reconnects,"
-      "source_updates,stable_expected,stable_lost,health_p99_ms\n";
-  std::fputs(kCsvHeader, csv);
-  const auto csvRow = [](const SoakSample& s) {
-    return fmt::format("{:.1f},{},{},{},{:.1f},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.1f}\n",
-                       s.t, s.judged ? 1 : 0, s.rssKiB, s.fds, s.cpuPct, s.heapKiB, s.liveAllocs,
-                       s.conferences, s.endpoints, s.mediaEndpoints, s.channelSockets, s.slotsUsed,
-                       s.churned, s.churnJoined, s.reconnects, s.sourceUpdates, s.expected, s.lost,
-                       s.healthP99Ms);
-  };
+  std::fputs(kSoakCsvHeader, csv);
 
   uint64_t churned = 0;
   uint64_t churnJoined = 0;
@@ -557,7 +535,7 @@ int runSoak(const Options& o, Focus& focus, const dtls::Context& dtls, Progress&
         s.sourceUpdates = st->sourceUpdatesAcked;
         s.healthP99Ms = ms(st->healthInterval.percentile(0.99));
         st->healthInterval = Histogram{};
-        std::fputs(csvRow(s).c_str(), csv);
+        std::fputs(soakCsvRow(s).c_str(), csv);
         std::fflush(csv);
         samples.push_back(s);
         progress.update(
@@ -570,7 +548,7 @@ int runSoak(const Options& o, Focus& focus, const dtls::Context& dtls, Progress&
   // Drain: in-flight packets land, the last frames become final.
   healthOn = false;
   st->churnPhase = false;
-  const HttpProbe::Results httpHealth = httpProbe ? httpProbe->results() : HttpProbe::Results{};
+  HttpProbe::Results httpHealth = httpProbe ? httpProbe->results() : HttpProbe::Results{};
   httpProbe.reset();
   // (2 s: the packets a contended host still holds in the bridge's or our queues.)
   const auto drainEnd = Clock::now() + milliseconds(2000);
@@ -586,7 +564,7 @@ int runSoak(const Options& o, Focus& focus, const dtls::Context& dtls, Progress&
   const uint64_t reconnectsDone = engine->channelReconnects();
   const StableTotals totals = engine->finalized();
   engine->stop();
-  const EngineResults media = engine->results(false);
+  EngineResults media = engine->results(false);
   // Close every socket of ours (UDP and colibri-ws) before the expire, so that
   // the bridge's descriptors can go back to its idle count.
   st->closed = true;
@@ -629,268 +607,37 @@ int runSoak(const Options& o, Focus& focus, const dtls::Context& dtls, Progress&
   progress.done();
   std::fclose(csv);
 
-  // --- Verdict ---------------------------------------------------------------
-  std::vector<std::string> problems;
-  if (failure) {
-    problems.push_back(*failure);
-  }
-  std::vector<double> tx;
-  std::vector<double> rss;
-  std::vector<double> heap;
-  std::vector<double> live;
-  std::vector<double> fds;
-  int64_t maxEndpoints = -1;
-  int64_t maxMediaEndpoints = -1;
-  for (const auto& s : samples) {
-    if (!s.judged) {
-      continue;
-    }
-    tx.push_back(s.t);
-    rss.push_back(static_cast<double>(s.rssKiB));
-    heap.push_back(static_cast<double>(s.heapKiB));
-    live.push_back(static_cast<double>(s.liveAllocs));
-    fds.push_back(static_cast<double>(s.fds));
-    maxEndpoints = std::max(maxEndpoints, s.endpoints);
-    maxMediaEndpoints = std::max(maxMediaEndpoints, s.mediaEndpoints);
-  }
-  const double judgedS = tx.size() >= 2 ? tx.back() - tx.front() : 0;
-  const double rssSlope = slope(tx, rss);    // KiB/s
-  const double heapSlope = slope(tx, heap);  // KiB/s
-  const double liveSlope = slope(tx, live);  // allocations/s
-  // A leak per churned endpoint shows as slope / churn rate; without churn the
-  // limit is per second.
-  const double perEvent = std::max(o.churnRate, 1.0);
-  const double leakLimit = o.maxLeakPerChurnKiB * perEvent;  // KiB/s
-  const size_t quarter = std::max<size_t>(1, fds.size() / 4);
-  const double fdsFirst = median(std::vector<double>(
-      fds.begin(), fds.begin() + static_cast<long>(std::min(quarter, fds.size()))));
-  const double fdsLast = median(
-      std::vector<double>(fds.end() - static_cast<long>(std::min(quarter, fds.size())), fds.end()));
-  const bool judged = !failure && tx.size() >= 5;
-  if (!failure && tx.size() < 5) {
-    problems.push_back(fmt::format("only {} samples after the warm-up of {:g} s: nothing to judge",
-                                   tx.size(), o.warmupS));
-  }
-  if (judged) {
-    if (o.bridgePid > 0 && rssSlope > leakLimit) {
-      problems.push_back(fmt::format(
-          "RSS grows after the warm-up: {:.2f} KiB/s ({:.2f} KiB per churned endpoint; limit {:g})",
-          rssSlope, rssSlope / perEvent, o.maxLeakPerChurnKiB));
-    }
-    if (!heap.empty() && heap.front() >= 0 && heapSlope > leakLimit) {
-      problems.push_back(fmt::format(
-          "heap in use grows after the warm-up: {:.2f} KiB/s ({:.2f} KiB per churned endpoint; "
-          "limit {:g})",
-          heapSlope, heapSlope / perEvent, o.maxLeakPerChurnKiB));
-    }
-    if (o.bridgePid > 0 && fdsLast - fdsFirst > o.maxFdGrowth) {
-      problems.push_back(
-          fmt::format("open fds grow after the warm-up: median {:.0f} -> {:.0f} (limit +{})",
-                      fdsFirst, fdsLast, o.maxFdGrowth));
-    }
-    if (maxEndpoints > n || maxMediaEndpoints > n) {
-      problems.push_back(fmt::format(
-          "the bridge held more endpoints than the conference has: {} (media thread {}) > {}",
-          maxEndpoints, maxMediaEndpoints, n));
-    }
-  }
-  uint64_t lost = 0;
-  uint64_t expected = 0;
-  for (const auto& s : media.senders) {
-    lost += s.lost;
-    expected += s.deliveries + s.lost;
-  }
-  if (!failure) {
-    if (lost > 0) {  // late is not lost: the final count decides
-      problems.push_back(fmt::format(
-          "{} of {} deliveries between stable endpoints lost ({} lost or later than 5 s in the "
-          "series; {} datagrams dropped by our own full receive buffers, a starved host)",
-          lost, expected, totals.lost, media.stableSocketDrops));
-    }
-    if (expected == 0) {
-      problems.push_back("no audio between stable endpoints");
-    }
-    const uint64_t decrypt =
-        media.decryptAuth + media.decryptReplay + media.decryptOther + media.rtcpDecryptFailures;
-    if (decrypt > 0 || media.ownAudio > 0 || media.unknownSsrc > 0 || media.corrupt > 0) {
-      problems.push_back(fmt::format(
-          "bad packets: {} SRTP/SRTCP failures, {} own audio, {} unknown SSRC, {} corrupt", decrypt,
-          media.ownAudio, media.unknownSsrc, media.corrupt));
-    }
-    const auto& rw = media.rw;
-    if (o.rewriting && (rw.unannounced > 0 || rw.wrongOwner > 0 || rw.seqBackwards > 0 ||
-                        rw.tsBackwards > 0 || rw.badMappings > 0 || rw.malformedMessages > 0)) {
-      problems.push_back(fmt::format(
-          "SSRC rewriting checks on stable receivers: {} unannounced, {} wrong owner, {} seq / {} "
-          "ts back, {} bad mappings ({}), {} malformed messages",
-          rw.unannounced, rw.wrongOwner, rw.seqBackwards, rw.tsBackwards, rw.badMappings,
-          rw.firstBadMapping, rw.malformedMessages));
-    }
-    // The churn must have happened at (nearly) the asked rates.
-    const double active = std::max(0.0, o.durationS - 1.0 - 1.0);
-    const auto expect = [&](double rate) {
-      return static_cast<uint64_t>(std::floor(rate * active * 0.8));
-    };
-    if (churned < expect(o.churnRate)) {
-      problems.push_back(fmt::format("only {} churn joins (asked {:g}/s)", churned, o.churnRate));
-    }
-    if (o.rewriting && reconnectsDone < expect(o.reconnectRate)) {
-      problems.push_back(fmt::format("only {} colibri-ws reconnects (asked {:g}/s)", reconnectsDone,
-                                     o.reconnectRate));
-    }
-    if (!updatable.empty() && st->sourceUpdatesAcked < expect(o.sourceUpdateRate)) {
-      problems.push_back(fmt::format("only {} source updates (asked {:g}/s)",
-                                     st->sourceUpdatesAcked, o.sourceUpdateRate));
-    }
-    if (st->healthTimeouts > 0 || st->healthErrors > 0) {
-      problems.push_back(fmt::format("health checks: {} timeouts, {} errors", st->healthTimeouts,
-                                     st->healthErrors));
-    }
-    if (!expireNote.empty()) {
-      problems.push_back("expiring the conference failed: " + expireNote);
-    }
-    if (after.conferences != 0 || after.endpoints != 0 || after.mediaEndpoints > 0) {
-      problems.push_back(fmt::format(
-          "after the conference expired the bridge still reports {} conferences, {} endpoints ({} "
-          "on the media thread){}",
-          after.conferences, after.endpoints, after.mediaEndpoints,
-          statsError.empty() ? "" : " (/colibri/stats: " + statsError + ")"));
-    }
-    if (after.fds >= 0 && idleSample.fds >= 0 && after.fds > idleSample.fds + kIdleFdSlack) {
-      problems.push_back(fmt::format(
-          "after the conference expired the bridge holds {} fds, {} before it (limit +{})",
-          after.fds, idleSample.fds, kIdleFdSlack));
-    }
-  }
-
-  // --- Report ----------------------------------------------------------------
-  std::fputs(kCsvHeader, stdout);
-  for (const auto& s : samples) {
-    std::fputs(csvRow(s).c_str(), stdout);
-  }
-  const auto first =
-      std::find_if(samples.begin(), samples.end(), [](const SoakSample& s) { return s.judged; });
-  const SoakSample none;
-  const SoakSample& a = first == samples.end() ? none : *first;
-  const SoakSample& b = samples.empty() ? none : samples.back();
-  std::printf(
-      "\nsoak: %d endpoints (%d stable, %d speaking, %d churn slots), %.0f s, warm-up %.0f s, "
-      "joined in %.2f s\n",
-      n, stable, speakers, o.churners, o.durationS, o.warmupS, joinS);
-  std::printf(
-      "churn: %llu endpoints replaced (%llu up again, join p50 %.1f ms, max %.1f ms), %llu "
-      "expired; %llu/%llu colibri-ws reconnects; %llu source updates\n",
-      static_cast<unsigned long long>(churned), static_cast<unsigned long long>(churnJoined),
-      ms(churnJoinNs.percentile(0.5)), ms(churnJoinNs.max()),
-      static_cast<unsigned long long>(st->endpointsExpired),
-      static_cast<unsigned long long>(reconnectsDone),
-      static_cast<unsigned long long>(reconnectsStarted),
-      static_cast<unsigned long long>(st->sourceUpdatesAcked));
-  std::printf(
-      "bridge after the warm-up (%.0f s judged): RSS %lld -> %lld KiB (slope %.2f KiB/s), heap in "
-      "use %lld -> %lld KiB (slope %.2f KiB/s), live allocations %lld -> %lld (slope %.2f/s), "
-      "fds median %.0f -> %.0f, endpoints max %lld\n",
-      judgedS, static_cast<long long>(a.rssKiB), static_cast<long long>(b.rssKiB), rssSlope,
-      static_cast<long long>(a.heapKiB), static_cast<long long>(b.heapKiB), heapSlope,
-      static_cast<long long>(a.liveAllocs), static_cast<long long>(b.liveAllocs), liveSlope,
-      fdsFirst, fdsLast, static_cast<long long>(maxEndpoints));
-  std::printf(
-      "bridge idle before / after the conference: fds %lld / %lld, conferences %lld, endpoints "
-      "%lld, media endpoints %lld, RSS %lld / %lld KiB\n",
-      static_cast<long long>(idleSample.fds), static_cast<long long>(after.fds),
-      static_cast<long long>(after.conferences), static_cast<long long>(after.endpoints),
-      static_cast<long long>(after.mediaEndpoints), static_cast<long long>(idleSample.rssKiB),
-      static_cast<long long>(after.rssKiB));
-  std::printf(
-      "stable endpoints: %llu deliveries, %llu lost, %llu withheld as new SSRCs'; latency p50 "
-      "%.2f ms p99 %.2f ms max %.2f ms; churn slots received %llu packets; health p99 %.1f ms; "
-      "dropped by our receive buffers %llu\n",
-      static_cast<unsigned long long>(expected - lost), static_cast<unsigned long long>(lost),
-      static_cast<unsigned long long>(media.rw.withheld), ms(media.latencyNs.percentile(0.5)),
-      ms(media.latencyNs.percentile(0.99)), ms(media.latencyNs.max()),
-      static_cast<unsigned long long>(media.rtpReceived), ms(st->health.percentile(0.99)),
-      static_cast<unsigned long long>(media.socketDrops));
-  std::printf(
-      "control plane while churning: Colibri2 RTT %s (%llu answers); health IQ %s; GET "
-      "/about/health %s, %llu of %llu failed\n",
-      histText(st->churnColibri).c_str(), static_cast<unsigned long long>(st->churnColibri.count()),
-      histText(st->churnHealth).c_str(), histText(httpHealth.run).c_str(),
-      static_cast<unsigned long long>(httpHealth.failures),
-      static_cast<unsigned long long>(httpHealth.sent));
-  for (const auto& p : problems) {
-    std::printf("FAIL: %s\n", p.c_str());
-  }
-  std::printf("soak: %s\n", problems.empty() ? "PASS" : "FAIL");
-  std::fflush(stdout);
-
-  if (!o.jsonPath.empty()) {
-    nlohmann::json j;
-    j["passed"] = problems.empty();
-    j["completed"] = !failure.has_value();
-    j["problems"] = problems;
-    j["endpoints"] = n;
-    j["stable"] = stable;
-    j["speakers"] = speakers;
-    j["churners"] = o.churners;
-    j["duration_s"] = o.durationS;
-    j["warmup_s"] = o.warmupS;
-    j["join_s"] = joinS;
-    j["churned"] = churned;
-    j["churn_joined"] = churnJoined;
-    j["endpoints_expired"] = st->endpointsExpired;
-    j["ws_reconnects"] = reconnectsDone;
-    j["ws_reconnects_started"] = reconnectsStarted;
-    j["source_updates"] = st->sourceUpdatesAcked;
-    j["stable_deliveries"] = expected - lost;
-    j["stable_lost"] = lost;
-    j["withheld"] = media.rw.withheld;
-    j["socket_drops"] = media.socketDrops;
-    j["stable_socket_drops"] = media.stableSocketDrops;
-    j["stable_lost_finalized"] = totals.lost;
-    j["rss_slope_kib_s"] = rssSlope;
-    j["heap_slope_kib_s"] = heapSlope;
-    j["live_allocs_slope_s"] = liveSlope;
-    j["fds_median_first"] = fdsFirst;
-    j["fds_median_last"] = fdsLast;
-    j["max_endpoints"] = maxEndpoints;
-    j["while_churning"] = {{"colibri2_rtt", histJson(st->churnColibri)},
-                           {"health_iq_rtt", histJson(st->churnHealth)},
-                           {"about_health_rtt", histJson(httpHealth.run)},
-                           {"about_health_failures", httpHealth.failures}};
-    j["idle"] = {{"fds", idleSample.fds}, {"rss_kib", idleSample.rssKiB}};
-    j["after"] = {{"fds", after.fds},
-                  {"conferences", after.conferences},
-                  {"endpoints", after.endpoints},
-                  {"media_endpoints", after.mediaEndpoints},
-                  {"rss_kib", after.rssKiB}};
-    j["samples"] = nlohmann::json::array();
-    for (const auto& s : samples) {
-      j["samples"].push_back({{"t", s.t},
-                              {"judged", s.judged},
-                              {"rss_kib", s.rssKiB},
-                              {"fds", s.fds},
-                              {"heap_kib", s.heapKiB},
-                              {"live_allocs", s.liveAllocs},
-                              {"endpoints", s.endpoints},
-                              {"media_endpoints", s.mediaEndpoints},
-                              {"expected", s.expected},
-                              {"lost", s.lost}});
-    }
-    std::ofstream f(o.jsonPath, std::ios::trunc);
-    f << j.dump(1) << "\n";
-    if (!f) {
-      std::fprintf(stderr, "jvb-audio-load: cannot write %s\n", o.jsonPath.c_str());
-      return 1;
-    }
-  }
-  if (interrupted.load()) {
-    return 130;
-  }
-  if (!problems.empty()) {
-    std::fprintf(stderr, "jvb-audio-load: soak failed: %s\n", problems[0].c_str());
-    return 1;
-  }
-  return 0;
+  // --- Verdict and report (soak_report.cpp) ---------------------------------
+  const SoakOutcome outcome{
+      .endpoints = n,
+      .stable = stable,
+      .speakers = speakers,
+      .joinS = joinS,
+      .failure = std::move(failure),
+      .samples = std::move(samples),
+      .idle = idleSample,
+      .after = after,
+      .statsError = std::move(statsError),
+      .expireNote = std::move(expireNote),
+      .media = std::move(media),
+      .totals = totals,
+      .reconnectsStarted = reconnectsStarted,
+      .reconnectsDone = reconnectsDone,
+      .churned = churned,
+      .churnJoined = churnJoined,
+      .churnJoinNs = churnJoinNs,
+      .endpointsExpired = st->endpointsExpired,
+      .sourceUpdatable = !updatable.empty(),
+      .sourceUpdatesAcked = st->sourceUpdatesAcked,
+      .health = st->health,
+      .healthTimeouts = st->healthTimeouts,
+      .healthErrors = st->healthErrors,
+      .churnColibri = st->churnColibri,
+      .churnHealth = st->churnHealth,
+      .httpHealth = std::move(httpHealth),
+  };
+  const SoakVerdict verdict = judgeSoak(o, outcome);
+  return reportSoak(o, outcome, verdict, interrupted);
 }
 
 }  // namespace jvb::load

@@ -50,7 +50,8 @@ struct SoakSample {
 };
 
 // Runs the soak; prints the CSV on stdout and the verdict; writes --soak-csv
-// and --json. Exit status: 0 pass, 1 failure, 130 interrupted.
+// and --json (the verdict and the report: soak_report.hpp). Exit status: 0
+// pass, 1 failure, 130 interrupted.
 int runSoak(const Options& o, Focus& focus, const dtls::Context& dtls, Progress& progress,
             const std::atomic<bool>& interrupted);
 
